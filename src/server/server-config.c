@@ -1,0 +1,353 @@
+/* kestreld's configuration file (SPEC 8): the [server] group with Kestrel's key names, plus
+ * [default], [queue NAME] and [alias NAME] handed to KqConfigSet. Every key and value is
+ * checked before the server starts; an error names the file, the group, the key and what
+ * was expected. */
+#include <stddef.h>
+#include <string.h>
+
+#include <kestrel/error.h>
+
+#include "log.h"
+#include "server-config.h"
+
+KqServerConfig *
+kq_server_config_new_defaults(void)
+{
+  KqServerConfig *c = g_new0(KqServerConfig, 1);
+
+  c->config_file = NULL;                            /* built-in defaults, no file */
+  c->listen_address = g_strdup("0.0.0.0");          /* every interface */
+  c->memcache_port = 22133;                         /* Kestrel's memcache port */
+  c->text_port = 2222;                              /* Kestrel's text port */
+  c->thrift_port = 2229;                            /* Kestrel's Thrift port */
+  c->admin_port = 2223;                             /* Kestrel's admin.httpPort */
+  c->admin_listen_address = g_strdup("127.0.0.1");  /* admin (shutdown!) stays local */
+  c->queue_path = g_strdup("/var/spool/kestrel");   /* where production.scale keeps journals */
+  c->client_timeout_ms = KQ_UNSET;                  /* idle clients are never dropped */
+  c->expiration_timer_ms = KQ_UNSET;                /* no background expiry sweep */
+  c->max_open_transactions = 1;                     /* one open read per connection and queue */
+  c->connection_backlog = 1024;                     /* listen(2) backlog */
+  c->status_file = NULL;                            /* status kept in memory only */
+  c->default_status = g_strdup("UP");               /* status without a readable status file */
+  c->status_grace_period_ms = 0;                    /* stricter status applies at once */
+  c->enable_session_trace = FALSE;                  /* no per-connection log lines */
+  c->connection_limit_refuse_writes = KQ_UNSET;     /* writes never refused for load */
+  c->connection_limit_refuse_reads = KQ_UNSET;      /* reads never refused for load */
+  c->thrift_max_frame_size = 16 * 1024 * 1024;      /* largest Thrift frame accepted */
+  c->log_file = NULL;                               /* log to stderr */
+  c->log_level = g_strdup("info");                  /* Kestrel's Level.INFO */
+  c->log_roll = g_strdup("never");                  /* Kestrel's Policy.Never */
+  c->queues = kq_config_set_new();                  /* no [default]/[queue]/[alias] groups */
+  return c;
+}
+
+void
+kq_server_config_free(KqServerConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_free(config->config_file);
+  g_free(config->listen_address);
+  g_free(config->admin_listen_address);
+  g_free(config->queue_path);
+  g_free(config->status_file);
+  g_free(config->default_status);
+  g_free(config->log_file);
+  g_free(config->log_level);
+  g_free(config->log_roll);
+  kq_config_set_free(config->queues);
+  g_free(config);
+}
+
+static gboolean
+expected(GError **error, const gchar *what, const gchar *text)
+{
+  g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "expected %s, got '%s'", what, text);
+  return FALSE;
+}
+
+gboolean
+kq_server_config_parse_port(const gchar *text, gint *port_out, GError **error)
+{
+  static const gchar what[] = "a port number 0..65535 (0 or 'none' disables)";
+  gint64 port;
+
+  if (!kq_parse_count(text, TRUE, &port, NULL) || port > 65535)
+    return expected(error, what, text != NULL ? text : "");
+  *port_out = port == KQ_UNSET ? 0 : (gint) port;
+  return TRUE;
+}
+
+/* ---- the [server] keys ------------------------------------------------------------------ */
+
+typedef enum {
+  KEY_ADDRESS,        /* gchar*, non-empty */
+  KEY_PATH,           /* gchar*, non-empty */
+  KEY_PATH_OR_NONE,   /* gchar*, "none" -> NULL */
+  KEY_PORT,           /* gint 0..65535 */
+  KEY_INT,            /* gint, at least 1 */
+  KEY_DURATION,       /* gint64 ms, "none" -> -1 */
+  KEY_PERIOD,         /* gint64 ms, > 0 or "none" -> -1 */
+  KEY_GRACE,          /* gint64 ms, "none" -> 0 */
+  KEY_COUNT_OR_NONE,  /* gint64, "none" -> -1 */
+  KEY_BOOL,           /* gboolean */
+  KEY_FRAME_SIZE,     /* gint64 bytes, 1 .. 2^31-1 */
+  KEY_STATUS,         /* gchar*, UP / READONLY / QUIESCENT, stored upper-case */
+  KEY_LOG_LEVEL,      /* gchar*, stored lower-case */
+  KEY_LOG_ROLL,       /* gchar*, stored lower-case */
+} KeyKind;
+
+typedef struct {
+  const gchar *name;
+  KeyKind kind;
+  gsize offset;
+} ServerKey;
+
+#define FIELD(f) offsetof(KqServerConfig, f)
+
+/* SPEC 8 order. */
+static const ServerKey server_keys[] = {
+  { "listenAddress", KEY_ADDRESS, FIELD(listen_address) },
+  { "memcacheListenPort", KEY_PORT, FIELD(memcache_port) },
+  { "textListenPort", KEY_PORT, FIELD(text_port) },
+  { "thriftListenPort", KEY_PORT, FIELD(thrift_port) },
+  { "adminHttpPort", KEY_PORT, FIELD(admin_port) },
+  { "queuePath", KEY_PATH, FIELD(queue_path) },
+  { "clientTimeout", KEY_DURATION, FIELD(client_timeout_ms) },
+  { "expirationTimerFrequency", KEY_PERIOD, FIELD(expiration_timer_ms) },
+  { "maxOpenTransactions", KEY_INT, FIELD(max_open_transactions) },
+  { "connectionBacklog", KEY_INT, FIELD(connection_backlog) },
+  { "statusFile", KEY_PATH_OR_NONE, FIELD(status_file) },
+  { "defaultStatus", KEY_STATUS, FIELD(default_status) },
+  { "statusChangeGracePeriod", KEY_GRACE, FIELD(status_grace_period_ms) },
+  { "enableSessionTrace", KEY_BOOL, FIELD(enable_session_trace) },
+  { "connectionLimitRefuseWrites", KEY_COUNT_OR_NONE, FIELD(connection_limit_refuse_writes) },
+  { "connectionLimitRefuseReads", KEY_COUNT_OR_NONE, FIELD(connection_limit_refuse_reads) },
+  { "adminListenAddress", KEY_ADDRESS, FIELD(admin_listen_address) },
+  { "thriftMaxFrameSize", KEY_FRAME_SIZE, FIELD(thrift_max_frame_size) },
+  { "logFile", KEY_PATH_OR_NONE, FIELD(log_file) },
+  { "logLevel", KEY_LOG_LEVEL, FIELD(log_level) },
+  { "logRoll", KEY_LOG_ROLL, FIELD(log_roll) },
+};
+
+static void
+replace_string(gpointer field, gchar *value)
+{
+  gchar **slot = field;
+  g_free(*slot);
+  *slot = value;
+}
+
+/* Parse `text` for `key` into its field of `config`; the error says what was expected. */
+static gboolean
+parse_server_value(KqServerConfig *config, const ServerKey *key, const gchar *text,
+                   GError **error)
+{
+  gpointer field = (guint8 *) config + key->offset;
+  gint64 number;
+  gboolean flag;
+  GLogLevelFlags level;
+  KqLogRoll roll;
+
+  switch (key->kind) {
+  case KEY_ADDRESS:
+    if (*text == '\0' || strpbrk(text, " \t") != NULL)
+      return expected(error, "an IP address or host name such as 0.0.0.0", text);
+    replace_string(field, g_strdup(text));
+    return TRUE;
+  case KEY_PATH:
+    if (*text == '\0')
+      return expected(error, "a directory path", text);
+    replace_string(field, g_strdup(text));
+    return TRUE;
+  case KEY_PATH_OR_NONE:
+    if (*text == '\0')
+      return expected(error, "a file path or 'none'", text);
+    replace_string(field, g_ascii_strcasecmp(text, "none") == 0 ? NULL : g_strdup(text));
+    return TRUE;
+  case KEY_PORT:
+    return kq_server_config_parse_port(text, field, error);
+  case KEY_INT:
+    if (!kq_parse_count(text, FALSE, &number, NULL) || number < 1 || number > G_MAXINT)
+      return expected(error, "a whole number of at least 1", text);
+    *(gint *) field = (gint) number;
+    return TRUE;
+  case KEY_DURATION:
+  case KEY_PERIOD:
+  case KEY_GRACE:
+    if (!kq_parse_duration(text, &number, error))
+      return FALSE;
+    if (key->kind == KEY_PERIOD && number == 0)
+      return expected(error, "a period above zero such as 1s or 1.second, or 'none'", text);
+    if (key->kind == KEY_GRACE && number == KQ_UNSET)
+      number = 0;
+    *(gint64 *) field = number;
+    return TRUE;
+  case KEY_COUNT_OR_NONE:
+    if (!kq_parse_count(text, TRUE, &number, error))
+      return FALSE;
+    *(gint64 *) field = number;
+    return TRUE;
+  case KEY_BOOL:
+    if (!kq_parse_bool(text, &flag, error))
+      return FALSE;
+    *(gboolean *) field = flag;
+    return TRUE;
+  case KEY_FRAME_SIZE:
+    if (!kq_parse_size(text, &number, NULL) || number < 1 || number > G_MAXINT32)
+      return expected(error, "a size between 1B and 2GB such as 16MB", text);
+    *(gint64 *) field = number;
+    return TRUE;
+  case KEY_STATUS:
+    if (g_ascii_strcasecmp(text, "UP") != 0 && g_ascii_strcasecmp(text, "READONLY") != 0 &&
+        g_ascii_strcasecmp(text, "QUIESCENT") != 0)
+      return expected(error, "UP, READONLY or QUIESCENT", text);
+    replace_string(field, g_ascii_strup(text, -1));
+    return TRUE;
+  case KEY_LOG_LEVEL:
+    if (!kq_log_level_from_string(text, &level))
+      return expected(error, "error, critical, warning, message, info or debug", text);
+    replace_string(field, g_ascii_strdown(text, -1));
+    return TRUE;
+  case KEY_LOG_ROLL:
+    if (!kq_log_roll_from_string(text, &roll))
+      return expected(error, "never, hourly, daily or sighup", text);
+    replace_string(field, g_ascii_strdown(text, -1));
+    return TRUE;
+  }
+  g_assert_not_reached();
+}
+
+static const ServerKey *
+find_server_key(const gchar *name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(server_keys); i++)
+    if (strcmp(server_keys[i].name, name) == 0)
+      return &server_keys[i];
+  return NULL;
+}
+
+static gchar *
+accepted_server_keys(void)
+{
+  GString *names = g_string_new(NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS(server_keys); i++)
+    g_string_append_printf(names, "%s%s", i > 0 ? ", " : "", server_keys[i].name);
+  return g_string_free(names, FALSE);
+}
+
+/* Trimmed value; surrounding double quotes (as in Kestrel's Scala files) are dropped. */
+static gchar *
+read_value(GKeyFile *key_file, const gchar *group, const gchar *key, GError **error)
+{
+  gchar *value = g_key_file_get_string(key_file, group, key, error);
+  gsize len;
+
+  if (value == NULL)
+    return NULL;
+  g_strstrip(value);
+  len = strlen(value);
+  if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
+    memmove(value, value + 1, len - 2);
+    value[len - 2] = '\0';
+  }
+  return value;
+}
+
+static gboolean
+load_server_group(KqServerConfig *config, GKeyFile *key_file, const gchar *label,
+                  GError **error)
+{
+  g_auto(GStrv) keys = g_key_file_get_keys(key_file, "server", NULL, NULL);
+
+  for (gsize i = 0; keys != NULL && keys[i] != NULL; i++) {
+    const ServerKey *key = find_server_key(keys[i]);
+    g_autoptr(GError) local = NULL;
+    g_autofree gchar *value = NULL;
+
+    if (key == NULL) {
+      g_autofree gchar *names = accepted_server_keys();
+      g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG,
+                  "%s: [server] %s: unknown key (accepted: %s)", label, keys[i], names);
+      return FALSE;
+    }
+    value = read_value(key_file, "server", keys[i], &local);
+    if (value == NULL || !parse_server_value(config, key, value, &local)) {
+      g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "%s: [server] %s: %s", label, keys[i],
+                  local->message);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+is_queue_group(const gchar *group)
+{
+  return strcmp(group, "default") == 0 || strcmp(group, "queue") == 0 ||
+         strcmp(group, "alias") == 0 || g_str_has_prefix(group, "queue ") ||
+         g_str_has_prefix(group, "alias ");
+}
+
+KqServerConfig *
+kq_server_config_load(const gchar *path, GError **error)
+{
+  g_autoptr(KqServerConfig) config = kq_server_config_new_defaults();
+  g_autoptr(GKeyFile) key_file = g_key_file_new();
+  g_autoptr(GError) local = NULL;
+  g_auto(GStrv) groups = NULL;
+
+  if (!g_key_file_load_from_file(key_file, path, G_KEY_FILE_NONE, &local)) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "%s: %s", path, local->message);
+    return NULL;
+  }
+  config->config_file = g_strdup(path);
+
+  groups = g_key_file_get_groups(key_file, NULL);
+  for (gsize i = 0; groups[i] != NULL; i++) {
+    if (strcmp(groups[i], "server") == 0 || is_queue_group(groups[i]))
+      continue;
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG,
+                "%s: [%s]: unknown group (accepted: [server], [default], [queue NAME], "
+                "[alias NAME])", path, groups[i]);
+    return NULL;
+  }
+  if (!load_server_group(config, key_file, path, error))
+    return NULL;
+  if (!kq_config_set_load_key_file(config->queues, key_file, path, error))
+    return NULL;
+  return g_steal_pointer(&config);
+}
+
+/* The whole file is checked again, so a reload with a broken [server] group fails loudly
+ * instead of half-applying; only the queue part is kept. */
+KqConfigSet *
+kq_server_config_load_queues(const gchar *path, GError **error)
+{
+  g_autoptr(KqServerConfig) config = kq_server_config_load(path, error);
+  KqConfigSet *queues;
+
+  if (config == NULL)
+    return NULL;
+  queues = g_steal_pointer(&config->queues);
+  return queues;
+}
+
+static void
+make_absolute(gchar **path)
+{
+  if (*path != NULL && !g_path_is_absolute(*path)) {
+    gchar *absolute = g_canonicalize_filename(*path, NULL);
+    g_free(*path);
+    *path = absolute;
+  }
+}
+
+void
+kq_server_config_make_paths_absolute(KqServerConfig *config)
+{
+  make_absolute(&config->queue_path);
+  make_absolute(&config->status_file);
+  make_absolute(&config->log_file);
+}
