@@ -195,7 +195,7 @@ parse_server_value(KqServerConfig *config, const ServerKey *key, const gchar *te
     return TRUE;
   case KEY_FRAME_SIZE:
     if (!kq_parse_size(text, &number, NULL) || number < 1 || number > G_MAXINT32)
-      return expected(error, "a size between 1B and 2GB such as 16MB", text);
+      return expected(error, "a size from 1B to 2147483647B such as 16MB", text);
     *(gint64 *) field = number;
     return TRUE;
   case KEY_STATUS:
