@@ -1,0 +1,578 @@
+/* The queues of one folder (SPEC 1, 5): lookup and creation, fanout, aliases, the folder lock.
+ * Lock order: collection lock, then a queue's lock; never the other way round. */
+#include "queue-private.h"
+#include <kestrel/clock.h>
+#include <kestrel/error.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define LOCK_FILE_NAME ".kestrel.lock"
+
+typedef struct {
+  gint64 put_items, put_bytes;
+} AliasStats;
+
+struct _KqCollection {
+  gchar *path;
+  int lock_fd;
+  KqTimer *timer;
+  KqSyncer *syncer;
+  GMutex lock;                 /* guards everything below */
+  KqConfigSet *config;
+  GHashTable *queues;          /* name -> KqQueue* */
+  GHashTable *children;        /* parent name -> GPtrArray of KqQueue* (refs) */
+  GHashTable *alias_stats;     /* name -> AliasStats* */
+  gint64 queue_creates, queue_deletes, queue_expires;
+  gboolean closed;
+};
+
+gboolean kq_queue_name_is_valid(const gchar *name, GError **error)
+{
+  const gchar *why = NULL;
+  gsize len = name != NULL ? strlen(name) : 0;
+  if (len == 0)
+    why = "queue name is empty";
+  else if (len > 200)
+    why = "queue name is longer than 200 bytes";
+  else {
+    for (gsize i = 0; i < len && why == NULL; i++) {
+      guchar c = (guchar)name[i];
+      if (c <= 0x20 || c >= 0x7f)
+        why = "queue name must be printable ASCII without spaces";
+      else if (c == '/' || c == '~' || c == '.')
+        why = "queue name must not contain '/', '~' or '.'";
+    }
+    if (why == NULL && (name[0] == '+' || name[len - 1] == '+'))
+      why = "queue name must not start or end with '+'";
+  }
+  if (why != NULL) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME, "%s", why);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean take_folder_lock(KqCollection *c, GError **error)
+{
+  g_autofree gchar *lock_path = g_build_filename(c->path, LOCK_FILE_NAME, NULL);
+  c->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (c->lock_fd < 0) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot open lock file %s: %s", lock_path,
+                g_strerror(errno));
+    return FALSE;
+  }
+  if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    gchar pid[32] = "";
+    ssize_t n = pread(c->lock_fd, pid, sizeof(pid) - 1, 0);
+    if (n > 0)
+      pid[n] = '\0';
+    g_strstrip(pid);
+    g_set_error(error, KQ_ERROR, KQ_ERROR_LOCKED,
+                "queue folder %s is in use by another process%s%s (lock file %s)", c->path,
+                pid[0] ? ", pid " : "", pid, lock_path);
+    close(c->lock_fd);
+    c->lock_fd = -1;
+    return FALSE;
+  }
+  gchar pid[32];
+  int n = g_snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+  if (ftruncate(c->lock_fd, 0) != 0 || pwrite(c->lock_fd, pid, (size_t)n, 0) != n)
+    g_warning("cannot record the pid in %s", lock_path);
+  return TRUE;
+}
+
+static void resolve_settings(KqCollection *c, const gchar *name, KqQueueSettings *out)
+{
+  if (c->config != NULL)
+    kq_config_set_resolve(c->config, name, out);
+  else
+    kq_settings_init_defaults(out);
+}
+
+static gboolean is_alias_locked(KqCollection *c, const gchar *name)
+{
+  return c->config != NULL && kq_config_set_alias_destinations(c->config, name) != NULL;
+}
+
+static gchar *parent_name(const gchar *name)
+{
+  const gchar *plus = strchr(name, '+');
+  return plus != NULL ? g_strndup(name, (gsize)(plus - name)) : NULL;
+}
+
+static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, GError **error)
+{
+  KqQueue *q = g_hash_table_lookup(c->queues, name);
+  if (q != NULL || !create)
+    return q;
+  if (c->closed) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_CLOSED, "the queue collection is closed");
+    return NULL;
+  }
+  g_autofree gchar *parent = parent_name(name);
+  if (parent != NULL && get_locked(c, parent, TRUE, error) == NULL)
+    return NULL;
+  KqQueueSettings settings;
+  resolve_settings(c, name, &settings);
+  q = kq_queue_new(c->path, name, &settings, c, c->timer, c->syncer, error);
+  kq_settings_clear(&settings);
+  if (q == NULL)
+    return NULL;
+  g_hash_table_insert(c->queues, g_strdup(name), q);
+  if (parent != NULL) {
+    GPtrArray *kids = g_hash_table_lookup(c->children, parent);
+    if (kids == NULL) {
+      kids = g_ptr_array_new_with_free_func((GDestroyNotify)kq_queue_unref);
+      g_hash_table_insert(c->children, g_strdup(parent), kids);
+    }
+    g_ptr_array_add(kids, kq_queue_ref(q));
+  }
+  c->queue_creates++;
+  return q;
+}
+
+KqCollection *kq_collection_open(const gchar *path, KqConfigSet *config, GError **error)
+{
+  if (g_mkdir_with_parents(path, 0755) != 0) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot create queue folder %s: %s", path,
+                g_strerror(errno));
+    return NULL;
+  }
+  KqCollection *c = g_new0(KqCollection, 1);
+  c->path = g_strdup(path);
+  c->lock_fd = -1;
+  g_mutex_init(&c->lock);
+  c->config = config;
+  c->queues = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  c->children = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify)g_ptr_array_unref);
+  c->alias_stats = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  if (!take_folder_lock(c, error)) {
+    c->config = NULL;
+    kq_collection_close(c);
+    return NULL;
+  }
+  c->timer = kq_timer_new();
+  c->syncer = kq_syncer_new();
+
+  g_autoptr(GDir) dir = g_dir_open(path, 0, error);
+  if (dir == NULL) {
+    c->config = NULL;
+    kq_collection_close(c);
+    return NULL;
+  }
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  const gchar *file;
+  while ((file = g_dir_read_name(dir)) != NULL) {
+    gchar *queue = kq_journal_queue_of(file);
+    if (queue != NULL && kq_queue_name_is_valid(queue, NULL))
+      g_ptr_array_add(names, queue);
+    else
+      g_free(queue);
+  }
+  g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);  /* parents before their children */
+  g_mutex_lock(&c->lock);
+  for (guint i = 0; i < names->len; i++) {
+    g_autoptr(GError) local = NULL;
+    if (g_hash_table_contains(c->queues, names->pdata[i]))
+      continue;
+    if (get_locked(c, names->pdata[i], TRUE, &local) == NULL) {
+      g_mutex_unlock(&c->lock);
+      g_propagate_prefixed_error(error, g_steal_pointer(&local), "queue '%s': ",
+                                 (gchar *)names->pdata[i]);
+      c->config = NULL;
+      kq_collection_close(c);
+      return NULL;
+    }
+  }
+  c->queue_creates = 0;  /* restored queues are not creations */
+  g_mutex_unlock(&c->lock);
+  return c;
+}
+
+void kq_collection_close(KqCollection *c)
+{
+  if (c == NULL)
+    return;
+  g_mutex_lock(&c->lock);
+  c->closed = TRUE;
+  g_autoptr(GPtrArray) queues = g_ptr_array_new_with_free_func((GDestroyNotify)kq_queue_unref);
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init(&it, c->queues);
+  while (g_hash_table_iter_next(&it, NULL, &value))
+    g_ptr_array_add(queues, kq_queue_ref(value));
+  g_mutex_unlock(&c->lock);
+  for (guint i = 0; i < queues->len; i++)
+    kq_queue_close(queues->pdata[i], FALSE);
+  kq_syncer_free(c->syncer);  /* runs what is still scheduled against closed queues */
+  kq_timer_free(c->timer);
+  g_hash_table_unref(c->children);
+  g_hash_table_iter_init(&it, c->queues);
+  while (g_hash_table_iter_next(&it, NULL, &value)) {
+    ((KqQueue *)value)->collection = NULL;
+    kq_queue_unref(value);
+  }
+  g_hash_table_unref(c->queues);
+  g_hash_table_unref(c->alias_stats);
+  if (c->lock_fd >= 0) {
+    g_autofree gchar *lock_path = g_build_filename(c->path, LOCK_FILE_NAME, NULL);
+    unlink(lock_path);
+    close(c->lock_fd);
+  }
+  if (c->config != NULL)
+    kq_config_set_free(c->config);
+  g_mutex_clear(&c->lock);
+  g_free(c->path);
+  g_free(c);
+}
+
+KqQueue *kq_collection_get(KqCollection *c, const gchar *name, gboolean create, GError **error)
+{
+  if (!kq_queue_name_is_valid(name, error))
+    return NULL;
+  g_mutex_lock(&c->lock);
+  KqQueue *q = get_locked(c, name, create, error);
+  if (q != NULL)
+    kq_queue_ref(q);
+  g_mutex_unlock(&c->lock);
+  return q;
+}
+
+gboolean kq_collection_is_alias(KqCollection *c, const gchar *name)
+{
+  g_mutex_lock(&c->lock);
+  gboolean alias = is_alias_locked(c, name);
+  g_mutex_unlock(&c->lock);
+  return alias;
+}
+
+/* The queues an add to `name` writes to (refs), or NULL with an error. */
+static GPtrArray *targets_of(KqCollection *c, const gchar *name, gboolean *is_alias,
+                             GError **error)
+{
+  if (!kq_queue_name_is_valid(name, error))
+    return NULL;
+  GPtrArray *targets = g_ptr_array_new_with_free_func((GDestroyNotify)kq_queue_unref);
+  g_mutex_lock(&c->lock);
+  const gchar *const *dests = c->config ? kq_config_set_alias_destinations(c->config, name) : NULL;
+  const gchar *single[] = { name, NULL };
+  *is_alias = dests != NULL;
+  for (const gchar *const *d = dests ? dests : single; *d != NULL; d++) {
+    KqQueue *q = get_locked(c, *d, TRUE, error);
+    if (q == NULL) {
+      g_mutex_unlock(&c->lock);
+      g_ptr_array_unref(targets);
+      return NULL;
+    }
+    if (!q->settings.fanout_only)
+      g_ptr_array_add(targets, kq_queue_ref(q));
+    GPtrArray *kids = g_hash_table_lookup(c->children, *d);
+    for (guint i = 0; kids != NULL && i < kids->len; i++)
+      g_ptr_array_add(targets, kq_queue_ref(kids->pdata[i]));
+  }
+  g_mutex_unlock(&c->lock);
+  return targets;
+}
+
+gboolean kq_collection_add(KqCollection *c, const gchar *name, const void *data, gsize len,
+                           gint64 expiry, GError **error)
+{
+  gboolean is_alias = FALSE;
+  g_autoptr(GPtrArray) targets = targets_of(c, name, &is_alias, error);
+  if (targets == NULL)
+    return FALSE;
+  /* The first target decides success (the queue itself, or an alias's first destination);
+   * fanout children that refuse an item just miss it, as in Kestrel. */
+  gboolean ok = TRUE;
+  for (guint i = 0; i < targets->len; i++) {
+    g_autoptr(GError) local = NULL;
+    if (!kq_queue_add(targets->pdata[i], data, len, expiry, &local)) {
+      if (i == 0) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        ok = FALSE;
+        break;
+      }
+      g_debug("fanout add to '%s' refused: %s", kq_queue_get_name(targets->pdata[i]),
+              local->message);
+    }
+  }
+  if (is_alias && ok) {
+    g_mutex_lock(&c->lock);
+    AliasStats *s = g_hash_table_lookup(c->alias_stats, name);
+    if (s == NULL) {
+      s = g_new0(AliasStats, 1);
+      g_hash_table_insert(c->alias_stats, g_strdup(name), s);
+    }
+    s->put_items++;
+    s->put_bytes += (gint64)len;
+    g_mutex_unlock(&c->lock);
+  }
+  return ok;
+}
+
+typedef struct {
+  gint remaining;
+  KqDurableFunc func;
+  gpointer user_data;
+} DurableGroup;
+
+static void durable_group_done(gpointer data)
+{
+  DurableGroup *g = data;
+  if (g_atomic_int_dec_and_test(&g->remaining)) {
+    g->func(g->user_data);
+    g_free(g);
+  }
+}
+
+gboolean kq_collection_when_durable(KqCollection *c, const gchar *name, KqDurableFunc func,
+                                    gpointer user_data)
+{
+  gboolean is_alias = FALSE;
+  g_autoptr(GPtrArray) targets = targets_of(c, name, &is_alias, NULL);
+  if (targets == NULL || targets->len == 0)
+    return TRUE;
+  if (targets->len == 1)
+    return kq_queue_when_durable(targets->pdata[0], func, user_data);
+  DurableGroup *g = g_new(DurableGroup, 1);
+  g->remaining = 1;  /* held until every queue is registered */
+  g->func = func;
+  g->user_data = user_data;
+  for (guint i = 0; i < targets->len; i++) {
+    g_atomic_int_inc(&g->remaining);
+    if (kq_queue_when_durable(targets->pdata[i], durable_group_done, g))
+      g_atomic_int_dec_and_test(&g->remaining);
+  }
+  if (g_atomic_int_dec_and_test(&g->remaining)) {
+    g_free(g);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* Detach `q` from the tables (collection lock held); returns the table's reference. */
+static KqQueue *unlink_locked(KqCollection *c, const gchar *name)
+{
+  gpointer key = NULL, value = NULL;
+  if (!g_hash_table_steal_extended(c->queues, name, &key, &value))
+    return NULL;
+  g_free(key);
+  KqQueue *q = value;
+  g_autofree gchar *parent = parent_name(name);
+  GPtrArray *kids = parent != NULL ? g_hash_table_lookup(c->children, parent) : NULL;
+  if (kids != NULL)
+    g_ptr_array_remove(kids, q);
+  return q;
+}
+
+static gboolean delete_queue(KqCollection *c, const gchar *name, gboolean expired)
+{
+  g_mutex_lock(&c->lock);
+  if (is_alias_locked(c, name)) {
+    g_mutex_unlock(&c->lock);
+    return TRUE;
+  }
+  KqQueue *q = unlink_locked(c, name);
+  if (q != NULL) {
+    c->queue_deletes++;
+    if (expired)
+      c->queue_expires++;
+  }
+  g_mutex_unlock(&c->lock);
+  if (q == NULL)
+    return FALSE;
+  kq_queue_close(q, TRUE);
+  q->collection = NULL;
+  kq_queue_unref(q);
+  return TRUE;
+}
+
+gboolean kq_collection_delete(KqCollection *c, const gchar *name, GError **error)
+{
+  if (!kq_queue_name_is_valid(name, error))
+    return FALSE;
+  delete_queue(c, name, FALSE);
+  return TRUE;
+}
+
+gboolean kq_collection_flush(KqCollection *c, const gchar *name, GError **error)
+{
+  if (kq_collection_is_alias(c, name))
+    return TRUE;
+  g_autoptr(KqQueue) q = kq_collection_get(c, name, TRUE, error);
+  if (q == NULL)
+    return FALSE;
+  kq_queue_flush(q);
+  return TRUE;
+}
+
+static GPtrArray *all_queues(KqCollection *c)
+{
+  GPtrArray *queues = g_ptr_array_new_with_free_func((GDestroyNotify)kq_queue_unref);
+  g_mutex_lock(&c->lock);
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init(&it, c->queues);
+  while (g_hash_table_iter_next(&it, NULL, &value))
+    g_ptr_array_add(queues, kq_queue_ref(value));
+  g_mutex_unlock(&c->lock);
+  return queues;
+}
+
+void kq_collection_flush_all(KqCollection *c)
+{
+  g_autoptr(GPtrArray) queues = all_queues(c);
+  for (guint i = 0; i < queues->len; i++)
+    kq_queue_flush(queues->pdata[i]);
+}
+
+gint64 kq_collection_flush_expired(KqCollection *c, const gchar *name, GError **error)
+{
+  if (kq_collection_is_alias(c, name))
+    return 0;
+  g_autoptr(KqQueue) q = kq_collection_get(c, name, TRUE, error);
+  return q != NULL ? kq_queue_flush_expired(q, FALSE) : -1;
+}
+
+gint64 kq_collection_flush_all_expired(KqCollection *c)
+{
+  g_autoptr(GPtrArray) queues = all_queues(c);
+  gint64 n = 0;
+  for (guint i = 0; i < queues->len; i++)
+    n += kq_queue_flush_expired(queues->pdata[i], FALSE);
+  return n;
+}
+
+gint64 kq_collection_sweep(KqCollection *c)
+{
+  g_autoptr(GPtrArray) queues = all_queues(c);
+  gint64 n = 0;
+  for (guint i = 0; i < queues->len; i++) {
+    KqQueue *q = queues->pdata[i];
+    n += kq_queue_flush_expired(q, TRUE);
+    kq_queue_timeout_open_reads(q);
+    if (kq_queue_is_stale(q)) {
+      g_message("deleting queue '%s': empty for longer than maxQueueAge", q->name);
+      delete_queue(c, q->name, TRUE);
+    }
+  }
+  return n;
+}
+
+void kq_collection_expire_into(KqCollection *c, const gchar *queue_name, GPtrArray *items)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KqQueue) dest = kq_collection_get(c, queue_name, TRUE, &error);
+  if (dest == NULL) {
+    g_warning("expireToQueue '%s': %s; %u expired items dropped", queue_name, error->message,
+              items->len);
+    return;
+  }
+  for (guint i = 0; i < items->len; i++) {
+    g_autoptr(GError) local = NULL;
+    if (!kq_queue_add_item(dest, items->pdata[i], &local))
+      g_warning("expireToQueue '%s' refused an item: %s", queue_name, local->message);
+  }
+}
+
+void kq_collection_reload(KqCollection *c, KqConfigSet *config)
+{
+  g_autoptr(GPtrArray) queues = NULL;
+  g_mutex_lock(&c->lock);
+  if (c->config != NULL)
+    kq_config_set_free(c->config);
+  c->config = config;
+  g_mutex_unlock(&c->lock);
+  queues = all_queues(c);
+  for (guint i = 0; i < queues->len; i++) {
+    KqQueue *q = queues->pdata[i];
+    KqQueueSettings settings;
+    g_mutex_lock(&c->lock);
+    resolve_settings(c, q->name, &settings);
+    g_mutex_unlock(&c->lock);
+    kq_queue_set_settings(q, &settings);
+    kq_settings_clear(&settings);
+  }
+}
+
+GPtrArray *kq_collection_queue_names(KqCollection *c)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  g_mutex_lock(&c->lock);
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init(&it, c->queues);
+  while (g_hash_table_iter_next(&it, &key, NULL))
+    g_ptr_array_add(names, g_strdup(key));
+  g_mutex_unlock(&c->lock);
+  g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+  return names;
+}
+
+GPtrArray *kq_collection_alias_names(KqCollection *c)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  g_mutex_lock(&c->lock);
+  if (c->config != NULL) {
+    g_autoptr(GPtrArray) aliases = kq_config_set_alias_names(c->config);
+    for (guint i = 0; i < aliases->len; i++)
+      g_ptr_array_add(names, g_strdup(aliases->pdata[i]));
+  }
+  g_mutex_unlock(&c->lock);
+  return names;
+}
+
+void kq_collection_get_stats(KqCollection *c, KqCollectionStats *s)
+{
+  memset(s, 0, sizeof(*s));
+  g_autoptr(GPtrArray) queues = all_queues(c);
+  for (guint i = 0; i < queues->len; i++) {
+    KqQueueStats qs;
+    kq_queue_get_stats(queues->pdata[i], &qs);
+    s->curr_items += qs.items;
+    s->total_items += qs.total_items;
+    s->bytes += qs.bytes;
+  }
+  g_mutex_lock(&c->lock);
+  s->queue_creates = c->queue_creates;
+  s->queue_deletes = c->queue_deletes;
+  s->queue_expires = c->queue_expires;
+  g_mutex_unlock(&c->lock);
+}
+
+void kq_collection_get_alias_stats(KqCollection *c, const gchar *name, gint64 *put_items,
+                                   gint64 *put_bytes)
+{
+  g_mutex_lock(&c->lock);
+  AliasStats *s = g_hash_table_lookup(c->alias_stats, name);
+  *put_items = s ? s->put_items : 0;
+  *put_bytes = s ? s->put_bytes : 0;
+  g_mutex_unlock(&c->lock);
+}
+
+gchar *kq_collection_children(KqCollection *c, const gchar *name)
+{
+  GString *out = g_string_new(NULL);
+  g_mutex_lock(&c->lock);
+  const gchar *const *dests = c->config ? kq_config_set_alias_destinations(c->config, name) : NULL;
+  if (dests != NULL) {
+    for (const gchar *const *d = dests; *d != NULL; d++)
+      g_string_append_printf(out, "%s%s", out->len ? "," : "", *d);
+  } else {
+    GPtrArray *kids = g_hash_table_lookup(c->children, name);
+    for (guint i = 0; kids != NULL && i < kids->len; i++)
+      g_string_append_printf(out, "%s%s", out->len ? "," : "",
+                             kq_queue_get_name(kids->pdata[i]));
+  }
+  g_mutex_unlock(&c->lock);
+  return g_string_free(out, FALSE);
+}
+
+const gchar *kq_collection_get_path(KqCollection *c)
+{
+  return c->path;
+}

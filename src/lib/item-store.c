@@ -1,0 +1,172 @@
+/* Segmented FIFO storage of queued items (see item-store.h). Each record in a segment is
+ * i64 add time, i64 expiry, u32 length, then the data, unaligned (accessed with memcpy). */
+#include "item-store.h"
+#include <string.h>
+
+#define SEGMENT_SIZE (256 * 1024)
+#define RECORD_HEAD 20
+
+struct _KqSegment {
+  KqSegment *next;
+  gsize capacity;
+  gsize head;   /* offset of the first live record */
+  gsize tail;   /* offset where the next record goes */
+  guint8 data[];
+};
+
+void kq_item_store_init(KqItemStore *store)
+{
+  memset(store, 0, sizeof(*store));
+  g_queue_init(&store->front);
+}
+
+void kq_item_store_clear(KqItemStore *store)
+{
+  KqItem *item;
+  while ((item = g_queue_pop_head(&store->front)) != NULL)
+    kq_item_unref(item);
+  for (KqSegment *seg = store->first, *next; seg != NULL; seg = next) {
+    next = seg->next;
+    g_free(seg);
+  }
+  g_free(store->spare);
+  kq_item_store_init(store);
+}
+
+static KqSegment *segment_new(KqItemStore *store, gsize need)
+{
+  KqSegment *seg;
+  if (need <= SEGMENT_SIZE && store->spare != NULL) {
+    seg = store->spare;
+    store->spare = NULL;
+  } else {
+    gsize capacity = MAX(need, (gsize)SEGMENT_SIZE);
+    seg = g_malloc(sizeof(KqSegment) + capacity);
+    seg->capacity = capacity;
+  }
+  seg->next = NULL;
+  seg->head = seg->tail = 0;
+  return seg;
+}
+
+void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
+                        const guint8 *data, gsize len)
+{
+  gsize need = RECORD_HEAD + len;
+  KqSegment *seg = store->last;
+  if (seg == NULL || seg->capacity - seg->tail < need) {
+    KqSegment *fresh = segment_new(store, need);
+    if (seg == NULL)
+      store->first = fresh;
+    else
+      seg->next = fresh;
+    store->last = seg = fresh;
+  }
+  guint8 *p = seg->data + seg->tail;
+  guint32 len32 = (guint32)len;
+  memcpy(p, &add_time, 8);
+  memcpy(p + 8, &expiry, 8);
+  memcpy(p + 16, &len32, 4);
+  if (len > 0)
+    memcpy(p + RECORD_HEAD, data, len);
+  seg->tail += need;
+  store->count++;
+  store->bytes += (gint64)len;
+}
+
+void kq_item_store_push_front(KqItemStore *store, KqItem *item)
+{
+  g_queue_push_head(&store->front, kq_item_ref(item));
+  store->count++;
+  store->bytes += (gint64)item->len;
+}
+
+gboolean kq_item_store_head(KqItemStore *store, KqStoreHead *head)
+{
+  KqItem *item = g_queue_peek_head(&store->front);
+  if (item != NULL) {
+    head->add_time = item->add_time;
+    head->expiry = item->expiry;
+    head->data = item->data;
+    head->len = item->len;
+    head->front_item = item;
+    return TRUE;
+  }
+  KqSegment *seg = store->first;
+  if (seg == NULL || seg->head == seg->tail)
+    return FALSE;
+  const guint8 *p = seg->data + seg->head;
+  guint32 len32;
+  memcpy(&head->add_time, p, 8);
+  memcpy(&head->expiry, p + 8, 8);
+  memcpy(&len32, p + 16, 4);
+  head->data = p + RECORD_HEAD;
+  head->len = len32;
+  head->front_item = NULL;
+  return TRUE;
+}
+
+void kq_item_store_pop(KqItemStore *store)
+{
+  KqItem *item = g_queue_pop_head(&store->front);
+  if (item != NULL) {
+    store->count--;
+    store->bytes -= (gint64)item->len;
+    kq_item_unref(item);
+    return;
+  }
+  KqSegment *seg = store->first;
+  if (seg == NULL || seg->head == seg->tail)
+    return;
+  guint32 len32;
+  memcpy(&len32, seg->data + seg->head + 16, 4);
+  seg->head += RECORD_HEAD + len32;
+  store->count--;
+  store->bytes -= len32;
+  if (seg->head < seg->tail)
+    return;
+  if (seg->next == NULL) {
+    seg->head = seg->tail = 0;    /* reuse the only segment in place */
+    return;
+  }
+  store->first = seg->next;
+  if (seg->capacity == SEGMENT_SIZE && store->spare == NULL)
+    store->spare = seg;
+  else
+    g_free(seg);
+}
+
+KqItem *kq_item_store_take(KqItemStore *store)
+{
+  KqStoreHead head;
+  if (!kq_item_store_head(store, &head))
+    return NULL;
+  KqItem *item;
+  if (head.front_item != NULL)
+    item = kq_item_ref(head.front_item);
+  else
+    item = kq_item_new(head.data, head.len, head.add_time, head.expiry);
+  kq_item_store_pop(store);
+  return item;
+}
+
+void kq_item_store_foreach(KqItemStore *store, KqStoreFunc func, gpointer user_data)
+{
+  for (GList *l = store->front.head; l != NULL; l = l->next) {
+    KqItem *item = l->data;
+    func(item->add_time, item->expiry, item->data, item->len, user_data);
+  }
+  for (KqSegment *seg = store->first; seg != NULL; seg = seg->next) {
+    gsize off = seg->head;
+    while (off < seg->tail) {
+      const guint8 *p = seg->data + off;
+      gint64 add_time, expiry;
+      guint32 len32;
+      memcpy(&add_time, p, 8);
+      memcpy(&expiry, p + 8, 8);
+      memcpy(&len32, p + 16, 4);
+      func(add_time, expiry, p + RECORD_HEAD, len32, user_data);
+      off += RECORD_HEAD + len32;
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/* A queue's journal files on disk: start-up cleanup (temporaries, packs), replay order, and a
+ * buffered reader of records. Not thread-safe; the owning queue's lock guards use. */
+#pragma once
+#include <glib.h>
+#include <kestrel/journal.h>
+
+/* Delete `<q>~~*` temporaries and settle `<q>.<ts>.pack` files (rotated files with timestamp
+ * <= ts are deleted, the pack becomes `<q>.<ts>`), as a restart after a crash must. */
+gboolean kq_journal_files_cleanup(const gchar *dir, const gchar *queue, GError **error);
+
+/* Rotated files (`<q>.<ts>`, basenames) in timestamp order. */
+GPtrArray *kq_journal_files_rotated(const gchar *dir, const gchar *queue);
+
+/* Delete every file of the queue (live, rotated, packs, temporaries). */
+void kq_journal_files_erase(const gchar *dir, const gchar *queue);
+
+typedef struct _KqJournalReader KqJournalReader;
+
+typedef enum {
+  KQ_READ_RECORD,  /* *record filled; its data is valid until the next call */
+  KQ_READ_EOF,     /* clean end of file */
+  KQ_READ_TORN,    /* a cut-short record or unknown opcode at reader offset */
+  KQ_READ_ERROR,   /* I/O error (error set) */
+} KqReadResult;
+
+KqJournalReader *kq_journal_reader_open(const gchar *path, gint64 offset, GError **error);
+KqReadResult kq_journal_reader_next(KqJournalReader *reader, KqJournalRecord *record,
+                                    GError **error);
+/* File offset of the next record to be read (after a TORN: where the bad record starts). */
+gint64 kq_journal_reader_offset(KqJournalReader *reader);
+const gchar *kq_journal_reader_path(KqJournalReader *reader);
+void kq_journal_reader_free(KqJournalReader *reader);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KqJournalReader, kq_journal_reader_free)

@@ -1,0 +1,345 @@
+/* Journal writing, rotation and crash-safe rewrite (SPEC 7). Every file-system call that can
+ * fail goes through the KqIoOps seam so tests can make it fail. */
+#include "journal.h"
+#include "journal-files.h"
+#include <kestrel/clock.h>
+#include <kestrel/error.h>
+#include <kestrel/io.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SINK_BUFFER (256 * 1024)
+
+struct _KqJournal {
+  gchar *dir;
+  gchar *queue;
+  gchar *live_path;
+  int fd;
+  gint64 size;
+  gint64 archived_size;
+  gint64 last_rotation_ts;
+  guint64 written;
+  gboolean broken;      /* a failed write could not be undone: refuse further writes */
+  GByteArray *scratch;
+};
+
+struct _KqJournalSink {
+  int fd;
+  const gchar *path;
+  GByteArray *buf;
+  gint64 offset;
+};
+
+static void set_io_error(GError **error, const gchar *what, const gchar *path, int err)
+{
+  g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "%s %s: %s", what, path, g_strerror(err));
+}
+
+/* Write all of buf or fail; errno is kept from the failing call (EIO for a zero write). */
+static gboolean write_all(int fd, const guint8 *buf, gsize len)
+{
+  const KqIoOps *io = kq_io_get();
+  while (len > 0) {
+    ssize_t n = io->write(fd, buf, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = ENOSPC;
+      return FALSE;
+    }
+    buf += n;
+    len -= (gsize)n;
+  }
+  return TRUE;
+}
+
+static gint64 file_size(const gchar *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0 ? (gint64)st.st_size : 0;
+}
+
+static void recalc_archived(KqJournal *j)
+{
+  g_autoptr(GPtrArray) rotated = kq_journal_files_rotated(j->dir, j->queue);
+  j->archived_size = 0;
+  for (guint i = 0; i < rotated->len; i++) {
+    g_autofree gchar *path = g_build_filename(j->dir, rotated->pdata[i], NULL);
+    j->archived_size += file_size(path);
+    gint64 ts = 0;
+    kq_journal_classify(j->queue, rotated->pdata[i], &ts);
+    j->last_rotation_ts = MAX(j->last_rotation_ts, ts);
+  }
+}
+
+KqJournal *kq_journal_new(const gchar *dir, const gchar *queue)
+{
+  KqJournal *j = g_new0(KqJournal, 1);
+  j->dir = g_strdup(dir);
+  j->queue = g_strdup(queue);
+  j->live_path = g_build_filename(dir, queue, NULL);
+  j->fd = -1;
+  j->scratch = g_byte_array_sized_new(256);
+  return j;
+}
+
+void kq_journal_free(KqJournal *j)
+{
+  if (j == NULL)
+    return;
+  if (j->fd >= 0)
+    close(j->fd);
+  g_byte_array_unref(j->scratch);
+  g_free(j->dir);
+  g_free(j->queue);
+  g_free(j->live_path);
+  g_free(j);
+}
+
+const gchar *kq_journal_get_dir(KqJournal *j) { return j->dir; }
+const gchar *kq_journal_get_live_path(KqJournal *j) { return j->live_path; }
+gint64 kq_journal_size(KqJournal *j) { return j->size; }
+gint64 kq_journal_archived_size(KqJournal *j) { return j->archived_size; }
+guint64 kq_journal_written(KqJournal *j) { return j->written; }
+
+gboolean kq_journal_open(KqJournal *j, GError **error)
+{
+  if (j->fd >= 0)
+    return TRUE;
+  j->fd = open(j->live_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (j->fd < 0) {
+    set_io_error(error, "cannot open journal", j->live_path, errno);
+    return FALSE;
+  }
+  j->size = file_size(j->live_path);
+  j->broken = FALSE;
+  recalc_archived(j);
+  return TRUE;
+}
+
+gboolean kq_journal_truncate_file(const gchar *path, gint64 offset, GError **error)
+{
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    set_io_error(error, "cannot open journal", path, errno);
+    return FALSE;
+  }
+  int rc = kq_io_get()->ftruncate(fd, (off_t)offset);
+  int err = errno;
+  close(fd);
+  if (rc != 0) {
+    set_io_error(error, "cannot truncate journal", path, err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Append one encoded record. A failed write is undone by truncating back, so the file always
+ * ends on a whole record; if even that fails the journal refuses further writes. */
+static gboolean append(KqJournal *j, const guint8 *rec, gsize len, GError **error)
+{
+  if (j->fd < 0 && !kq_journal_open(j, error))
+    return FALSE;
+  if (j->broken) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "journal %s is unwritable after an earlier error",
+                j->live_path);
+    return FALSE;
+  }
+  if (write_all(j->fd, rec, len)) {
+    j->size += (gint64)len;
+    j->written += len;
+    return TRUE;
+  }
+  int err = errno;
+  if (kq_io_get()->ftruncate(j->fd, (off_t)j->size) != 0) {
+    j->broken = TRUE;
+    g_warning("journal %s: cannot undo a failed write: %s", j->live_path, g_strerror(errno));
+  }
+  set_io_error(error, "cannot write journal", j->live_path, err);
+  return FALSE;
+}
+
+gboolean kq_journal_write_addx(KqJournal *j, gint64 add_time, gint64 expiry,
+                               const guint8 *data, gsize len, GError **error)
+{
+  g_byte_array_set_size(j->scratch, 0);
+  kq_journal_encode_addx(j->scratch, add_time, expiry, data, len);
+  return append(j, j->scratch->data, j->scratch->len, error);
+}
+
+gboolean kq_journal_write_remove(KqJournal *j, GError **error)
+{
+  static const guint8 rec = KQ_OP_REMOVE;
+  return append(j, &rec, 1, error);
+}
+
+gboolean kq_journal_write_xid(KqJournal *j, KqJournalOp op, guint32 xid, GError **error)
+{
+  g_byte_array_set_size(j->scratch, 0);
+  kq_journal_encode_xid_op(j->scratch, op, xid);
+  return append(j, j->scratch->data, j->scratch->len, error);
+}
+
+/* A timestamp later than every rotated file's, so replay order is file-name order. */
+static gint64 next_rotation_ts(KqJournal *j)
+{
+  gint64 ts = MAX(kq_clock_now_ms(), j->last_rotation_ts + 1);
+  j->last_rotation_ts = ts;
+  return ts;
+}
+
+static void sync_dir(const gchar *dir)
+{
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    kq_io_get()->fsync(fd);
+    close(fd);
+  }
+}
+
+gboolean kq_journal_rotate(KqJournal *j, gchar **rotated_path, GError **error)
+{
+  const KqIoOps *io = kq_io_get();
+  if (j->fd >= 0 && io->fsync(j->fd) != 0) {
+    set_io_error(error, "cannot sync journal", j->live_path, errno);
+    return FALSE;
+  }
+  g_autofree gchar *path =
+    g_strdup_printf("%s.%" G_GINT64_FORMAT, j->live_path, next_rotation_ts(j));
+  if (io->rename(j->live_path, path) != 0 && errno != ENOENT) {
+    set_io_error(error, "cannot rotate journal", j->live_path, errno);
+    return FALSE;
+  }
+  if (j->fd >= 0)
+    close(j->fd);
+  j->fd = -1;
+  j->archived_size += j->size;
+  j->size = 0;
+  if (!kq_journal_open(j, error))
+    return FALSE;
+  sync_dir(j->dir);
+  if (rotated_path != NULL)
+    *rotated_path = g_steal_pointer(&path);
+  return TRUE;
+}
+
+static gboolean sink_flush(KqJournalSink *s, GError **error)
+{
+  if (s->buf->len == 0)
+    return TRUE;
+  if (!write_all(s->fd, s->buf->data, s->buf->len)) {
+    set_io_error(error, "cannot write journal", s->path, errno);
+    return FALSE;
+  }
+  g_byte_array_set_size(s->buf, 0);
+  return TRUE;
+}
+
+gboolean kq_journal_sink_addx(KqJournalSink *s, gint64 add_time, gint64 expiry,
+                              const guint8 *data, gsize len, GError **error)
+{
+  kq_journal_encode_addx(s->buf, add_time, expiry, data, len);
+  s->offset += (gint64)KQ_JOURNAL_ADDX_SIZE(len);
+  return s->buf->len < SINK_BUFFER || sink_flush(s, error);
+}
+
+gboolean kq_journal_sink_xid(KqJournalSink *s, KqJournalOp op, guint32 xid, GError **error)
+{
+  kq_journal_encode_xid_op(s->buf, op, xid);
+  s->offset += 5;
+  return s->buf->len < SINK_BUFFER || sink_flush(s, error);
+}
+
+gint64 kq_journal_sink_offset(KqJournalSink *s)
+{
+  return s->offset;
+}
+
+gboolean kq_journal_rewrite(KqJournal *j, KqJournalDumpFunc dump, gpointer user_data,
+                            gchar **state_path, GError **error)
+{
+  const KqIoOps *io = kq_io_get();
+  g_autofree gchar *rotated = NULL;
+  if (!kq_journal_rotate(j, &rotated, error))
+    return FALSE;
+  const gchar *ts_text = rotated + strlen(j->live_path) + 1;
+  g_autofree gchar *temp = g_strdup_printf("%s~~%s", j->live_path, ts_text);
+  g_autofree gchar *pack = g_strdup_printf("%s.pack", rotated);
+
+  int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    set_io_error(error, "cannot create", temp, errno);
+    return FALSE;
+  }
+  KqJournalSink sink = { .fd = fd, .path = temp, .buf = g_byte_array_sized_new(SINK_BUFFER) };
+  gboolean ok = dump(&sink, rotated, user_data, error) && sink_flush(&sink, error);
+  if (ok && io->fsync(fd) != 0) {
+    set_io_error(error, "cannot sync", temp, errno);
+    ok = FALSE;
+  }
+  close(fd);
+  g_byte_array_unref(sink.buf);
+  if (!ok) {
+    io->unlink(temp);  /* the rotated file still holds everything */
+    return FALSE;
+  }
+  /* From here a crash leaves files that start-up settles (journal-files.c). */
+  if (io->rename(temp, pack) != 0) {
+    set_io_error(error, "cannot rename", temp, errno);
+    io->unlink(temp);
+    return FALSE;
+  }
+  sync_dir(j->dir);
+  g_autoptr(GPtrArray) old = kq_journal_files_rotated(j->dir, j->queue);
+  for (guint i = 0; i < old->len; i++) {
+    g_autofree gchar *path = g_build_filename(j->dir, old->pdata[i], NULL);
+    io->unlink(path);  /* every rotated file is older than or equal to the pack */
+  }
+  if (sink.offset == 0) {
+    io->unlink(pack);
+    if (state_path != NULL)
+      *state_path = NULL;
+  } else {
+    if (io->rename(pack, rotated) != 0) {
+      set_io_error(error, "cannot rename", pack, errno);
+      return FALSE;
+    }
+    if (state_path != NULL)
+      *state_path = g_strdup(rotated);
+  }
+  sync_dir(j->dir);
+  j->archived_size = sink.offset;
+  return TRUE;
+}
+
+int kq_journal_dup_fd(KqJournal *j)
+{
+  return j->fd >= 0 ? dup(j->fd) : -1;
+}
+
+gboolean kq_journal_fsync(KqJournal *j, GError **error)
+{
+  if (j->fd >= 0 && kq_io_get()->fsync(j->fd) != 0) {
+    set_io_error(error, "cannot sync journal", j->live_path, errno);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void kq_journal_close(KqJournal *j, gboolean erase)
+{
+  if (j->fd >= 0) {
+    if (!erase)
+      kq_io_get()->fsync(j->fd);
+    close(j->fd);
+    j->fd = -1;
+  }
+  if (erase) {
+    kq_journal_files_erase(j->dir, j->queue);
+    j->size = j->archived_size = 0;
+  }
+}

@@ -1,0 +1,69 @@
+/* Engine-internal view of a queue, shared by queue.c, collection.c and syncer.c. */
+#pragma once
+#include <kestrel/collection.h>
+#include <kestrel/queue.h>
+#include "item-store.h"
+#include "journal.h"
+#include "journal-files.h"
+#include "syncer.h"
+#include "waiter.h"
+
+typedef struct {
+  KqItem *item;
+  gint64 opened_at;  /* ms */
+} KqOpenRead;
+
+typedef struct {
+  guint64 target;    /* journal position that must be durable */
+  KqDurableFunc func;
+  gpointer user_data;
+} KqDurableWait;
+
+struct _KqQueue {
+  gint ref_count;
+  gchar *name;
+  KqCollection *collection;  /* not owned; NULL for a queue used alone */
+  KqTimer *timer;
+  KqSyncer *syncer;
+
+  GMutex lock;               /* guards everything below */
+  KqQueueSettings settings;
+  KqItemStore store;         /* items in memory, head first */
+  gint64 items, bytes;       /* queued items (memory + read-behind), open reads excluded */
+  GHashTable *open;          /* xid -> KqOpenRead* */
+  guint32 last_xid;
+  KqJournal *journal;        /* NULL when keepJournal is false */
+  gchar *rb_path;            /* read-behind: file and offset of the first item not in memory */
+  gint64 rb_offset;
+  KqJournalReader *rb_reader;
+  gboolean rb_pack_wanted;   /* read-behind left files behind: compact when allowed */
+  GQueue waiters;            /* KqWaiter, arrival order */
+  GQueue durable_waits;      /* KqDurableWait, in target order */
+  guint64 synced;
+  gint64 last_sync_us;
+  gboolean sync_scheduled;
+  gboolean closed;
+
+  gint64 total_items, expired_items, discarded, transactions, canceled_transactions;
+  gint64 total_flushes, journal_rewrites, journal_rotations, age_ms;
+  gint64 create_time, last_compact_ms;
+};
+
+/* Create a queue, replaying its journal files in `dir` (dir NULL or !keep_journal: memory only). */
+KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings *settings,
+                      KqCollection *collection, KqTimer *timer, KqSyncer *syncer,
+                      GError **error);
+/* Wake waiters with no item, make the journal durable (or erase it), refuse further use. */
+void kq_queue_close(KqQueue *queue, gboolean erase);
+void kq_queue_set_settings(KqQueue *queue, const KqQueueSettings *settings);
+/* fsync the journal and run the durability callbacks it covers (sync thread). */
+void kq_queue_sync_now(KqQueue *queue);
+/* Abort open reads held longer than openTransactionTimeout; returns how many. */
+gint64 kq_queue_timeout_open_reads(KqQueue *queue);
+/* TRUE when empty, no open reads, and older than maxQueueAge. */
+gboolean kq_queue_is_stale(KqQueue *queue);
+/* Items that expired and must move to the expireToQueue (collection.c). */
+void kq_collection_expire_into(KqCollection *collection, const gchar *queue_name,
+                               GPtrArray *items);
+/* Add while holding no lock of the destination (used for expireToQueue). */
+gboolean kq_queue_add_item(KqQueue *queue, KqItem *item, GError **error);

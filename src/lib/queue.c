@@ -1,0 +1,1095 @@
+/* One durable queue: memory store + journal + open reads + waiters (SPEC 1, 7).
+ * Lock discipline: public functions take q->lock; functions ending in _locked expect it held.
+ * Callbacks (waiters, durability) and cross-queue work (expireToQueue) run after unlocking. */
+#include "queue-private.h"
+#include <kestrel/clock.h>
+#include <kestrel/error.h>
+#include <kestrel/io.h>
+#include <string.h>
+#include <unistd.h>
+
+#define XID_MAX 0x7fffffffu
+
+/* Work gathered under the lock and finished after it is released. */
+typedef struct {
+  GArray *served;     /* ServedWaiter */
+  GPtrArray *expired; /* KqItem* for expireToQueue */
+  GQueue durable;     /* KqDurableWait* ready to run */
+} Deferred;
+
+typedef struct {
+  KqWaiter *waiter;
+  KqItem *item;
+  gboolean timer_ref;  /* the timer still held a reference that we now drop */
+} ServedWaiter;
+
+static void deferred_init(Deferred *d)
+{
+  d->served = NULL;
+  d->expired = NULL;
+  g_queue_init(&d->durable);
+}
+
+static void queue_finish(KqQueue *q, Deferred *d);
+
+/* ---------- helpers under the lock ---------- */
+
+static gboolean has_journal(KqQueue *q)
+{
+  return q->journal != NULL;
+}
+
+static gint64 rb_pending_locked(KqQueue *q)
+{
+  return q->items - q->store.count;
+}
+
+static void rb_stop_locked(KqQueue *q)
+{
+  g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
+  g_clear_pointer(&q->rb_path, g_free);
+  q->rb_offset = 0;
+}
+
+/* The journal file that follows `path` in replay order, NULL after the live file. */
+static gchar *next_journal_file(KqQueue *q, const gchar *path)
+{
+  const gchar *live = kq_journal_get_live_path(q->journal);
+  if (g_strcmp0(path, live) == 0)
+    return NULL;
+  g_autofree gchar *base = g_path_get_basename(path);
+  gint64 ts = 0;
+  kq_journal_classify(q->name, base, &ts);
+  g_autoptr(GPtrArray) rotated = kq_journal_files_rotated(kq_journal_get_dir(q->journal), q->name);
+  for (guint i = 0; i < rotated->len; i++) {
+    gint64 other = 0;
+    kq_journal_classify(q->name, rotated->pdata[i], &other);
+    if (other > ts)
+      return g_build_filename(kq_journal_get_dir(q->journal), rotated->pdata[i], NULL);
+  }
+  return g_strdup(live);
+}
+
+static gboolean is_add_record(const KqJournalRecord *r)
+{
+  return r->op == KQ_OP_ADD || r->op == KQ_OP_ADDX || r->op == KQ_OP_ADD_XID ||
+         r->op == KQ_OP_CONTINUE;
+}
+
+/* Read-behind: bring items from the journal into memory until maxMemorySize is held or the
+ * reader has caught up with every queued item. */
+static void rb_fill_locked(KqQueue *q)
+{
+  while (q->rb_path != NULL && rb_pending_locked(q) > 0 &&
+         q->store.bytes < q->settings.max_memory_size) {
+    g_autoptr(GError) error = NULL;
+    if (q->rb_reader == NULL) {
+      q->rb_reader = kq_journal_reader_open(q->rb_path, q->rb_offset, &error);
+      if (q->rb_reader == NULL)
+        goto lost;
+    }
+    KqJournalRecord rec;
+    KqReadResult r = kq_journal_reader_next(q->rb_reader, &rec, &error);
+    if (r == KQ_READ_RECORD) {
+      q->rb_offset = kq_journal_reader_offset(q->rb_reader);
+      if (is_add_record(&rec))
+        kq_item_store_push(&q->store, rec.add_time, rec.expiry, rec.data, rec.data_len);
+      continue;
+    }
+    if (r == KQ_READ_EOF) {
+      g_autofree gchar *next = next_journal_file(q, q->rb_path);
+      if (next == NULL)
+        goto lost;
+      g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
+      g_free(q->rb_path);
+      q->rb_path = g_steal_pointer(&next);
+      q->rb_offset = 0;
+      if (q->journal != NULL &&
+          kq_journal_size(q->journal) + kq_journal_archived_size(q->journal) >
+            q->settings.max_journal_size)
+        q->rb_pack_wanted = TRUE;
+      continue;
+    }
+  lost:
+    g_critical("queue '%s': read-behind failed at %s offset %" G_GINT64_FORMAT
+               " (%s); %" G_GINT64_FORMAT " items could not be read back",
+               q->name, q->rb_path ? q->rb_path : "?", q->rb_offset,
+               error ? error->message : "unexpected end of journal", rb_pending_locked(q));
+    q->items = q->store.count;
+    q->bytes = q->store.bytes;
+    break;
+  }
+  if (q->rb_path != NULL && rb_pending_locked(q) <= 0)
+    rb_stop_locked(q);
+}
+
+/* Drop the head (already journalled by the caller) and keep counters and read-behind right. */
+static void pop_head_locked(KqQueue *q, gsize len)
+{
+  kq_item_store_pop(&q->store);
+  q->items--;
+  q->bytes -= (gint64)len;
+  if (q->rb_path != NULL)
+    rb_fill_locked(q);
+}
+
+static gboolean head_locked(KqQueue *q, KqStoreHead *head)
+{
+  if (q->store.count == 0 && q->rb_path != NULL)
+    rb_fill_locked(q);
+  return kq_item_store_head(&q->store, head);
+}
+
+/* Remove expired items at the head (at most `limit`, < 0 for all). */
+static gint64 discard_expired_locked(KqQueue *q, gint64 now, gint64 limit, Deferred *d)
+{
+  gint64 n = 0;
+  KqStoreHead head;
+  while ((limit < 0 || n < limit) && head_locked(q, &head) && head.expiry != 0 &&
+         head.expiry <= now) {
+    if (has_journal(q) && !kq_journal_write_remove(q->journal, NULL))
+      break;
+    if (q->settings.expire_to_queue != NULL) {
+      if (d->expired == NULL)
+        d->expired = g_ptr_array_new_with_free_func((GDestroyNotify)kq_item_unref);
+      g_ptr_array_add(d->expired, kq_item_new(head.data, head.len, head.add_time, 0));
+    }
+    pop_head_locked(q, head.len);
+    q->expired_items++;
+    n++;
+  }
+  return n;
+}
+
+static guint32 next_xid_locked(KqQueue *q)
+{
+  do {
+    q->last_xid = q->last_xid >= XID_MAX ? 1 : q->last_xid + 1;
+  } while (g_hash_table_contains(q->open, GUINT_TO_POINTER(q->last_xid)));
+  return q->last_xid;
+}
+
+/* Take the head for a remove/open/peek. Journal failure leaves the queue unchanged. */
+static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GError **error)
+{
+  KqStoreHead head;
+  if (!head_locked(q, &head))
+    return NULL;
+  if (flags & KQ_REMOVE_PEEK) {
+    if (head.front_item != NULL)
+      return kq_item_ref(head.front_item);
+    return kq_item_new(head.data, head.len, head.add_time, head.expiry);
+  }
+  guint32 xid = 0;
+  if (flags & KQ_REMOVE_OPEN) {
+    guint32 saved = q->last_xid;
+    xid = next_xid_locked(q);
+    if (has_journal(q) &&
+        !kq_journal_write_xid(q->journal, KQ_OP_REMOVE_TENTATIVE_XID, xid, error)) {
+      q->last_xid = saved;
+      return NULL;
+    }
+  } else if (has_journal(q) && !kq_journal_write_remove(q->journal, error)) {
+    return NULL;
+  }
+  KqItem *item;
+  if (head.front_item != NULL && xid == 0 && head.front_item->xid == 0)
+    item = kq_item_ref(head.front_item);
+  else
+    item = kq_item_new(head.data, head.len, head.add_time, head.expiry);
+  item->xid = xid;
+  pop_head_locked(q, head.len);
+  q->age_ms = MAX(0, now - item->add_time);
+  if (xid != 0) {
+    KqOpenRead *open = g_new(KqOpenRead, 1);
+    open->item = kq_item_ref(item);
+    open->opened_at = now;
+    g_hash_table_insert(q->open, GUINT_TO_POINTER(xid), open);
+    q->transactions++;
+  }
+  return item;
+}
+
+/* Hand items to waiters in arrival order while there are items. */
+static void serve_waiters_locked(KqQueue *q, gint64 now, Deferred *d)
+{
+  while (q->waiters.length > 0) {
+    discard_expired_locked(q, now, -1, d);
+    KqWaiter *w = q->waiters.head->data;
+    KqItem *item = take_head_locked(q, w->flags, now, NULL);
+    if (item == NULL)
+      return;
+    g_queue_unlink(&q->waiters, &w->link);
+    w->state = KQ_WAITER_DONE;
+    if (d->served == NULL)
+      d->served = g_array_new(FALSE, FALSE, sizeof(ServedWaiter));
+    ServedWaiter s = { w, item, w->timed && kq_timer_remove(q->timer, &w->timer) };
+    g_array_append_val(d->served, s);
+  }
+}
+
+static void open_read_free(gpointer p)
+{
+  KqOpenRead *open = p;
+  kq_item_unref(open->item);
+  g_free(open);
+}
+
+/* ---------- journal lifecycle under the lock ---------- */
+
+typedef struct {
+  KqQueue *q;
+  GError **error;
+  gboolean ok;
+  KqJournalSink *sink;
+  gint64 rb_start;  /* offset in the new file where items not in memory begin */
+} DumpState;
+
+static void dump_store_item(gint64 add_time, gint64 expiry, const guint8 *data, gsize len,
+                            gpointer user_data)
+{
+  DumpState *s = user_data;
+  if (s->ok)
+    s->ok = kq_journal_sink_addx(s->sink, add_time, expiry, data, len, s->error);
+}
+
+/* Open xids as a sorted-able array (GLib 2.74 has no g_hash_table_get_keys_as_ptr_array). */
+static GPtrArray *open_xids_locked(KqQueue *q)
+{
+  GPtrArray *xids = g_ptr_array_sized_new(g_hash_table_size(q->open));
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init(&it, q->open);
+  while (g_hash_table_iter_next(&it, &key, NULL))
+    g_ptr_array_add(xids, key);
+  return xids;
+}
+
+static gint open_xid_compare(gconstpointer a, gconstpointer b)
+{
+  guint32 x = GPOINTER_TO_UINT(*(gconstpointer const *)a);
+  guint32 y = GPOINTER_TO_UINT(*(gconstpointer const *)b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Copy the items not in memory, from the read-behind position through `last_path`. */
+static gboolean dump_read_behind(KqQueue *q, KqJournalSink *sink, const gchar *last_path,
+                                 GError **error)
+{
+  g_autofree gchar *path = g_strdup(q->rb_path);
+  gint64 offset = q->rb_offset;
+  gint64 wanted = rb_pending_locked(q);
+  while (path != NULL && wanted > 0) {
+    g_autoptr(KqJournalReader) r = kq_journal_reader_open(path, offset, error);
+    if (r == NULL)
+      return FALSE;
+    KqJournalRecord rec;
+    KqReadResult res;
+    while (wanted > 0 && (res = kq_journal_reader_next(r, &rec, error)) == KQ_READ_RECORD) {
+      if (!is_add_record(&rec))
+        continue;
+      if (!kq_journal_sink_addx(sink, rec.add_time, rec.expiry, rec.data, rec.data_len, error))
+        return FALSE;
+      wanted--;
+    }
+    if (wanted == 0)
+      break;
+    if (res == KQ_READ_ERROR)
+      return FALSE;
+    if (g_strcmp0(path, last_path) == 0)
+      break;
+    gchar *next = next_journal_file(q, path);
+    g_free(path);
+    path = next;
+    offset = 0;
+  }
+  if (wanted > 0) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_CORRUPT,
+                "queue '%s': %" G_GINT64_FORMAT " items behind memory could not be read",
+                q->name, wanted);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean dump_state(KqJournalSink *sink, const gchar *rotated_path, gpointer user_data,
+                           GError **error)
+{
+  DumpState *s = user_data;
+  KqQueue *q = s->q;
+  s->sink = sink;
+  s->error = error;
+  s->ok = TRUE;
+  /* open reads first, as ADDX + REMOVE_TENTATIVE_XID, in xid order */
+  g_autoptr(GPtrArray) xids = open_xids_locked(q);
+  g_ptr_array_sort(xids, open_xid_compare);
+  for (guint i = 0; i < xids->len && s->ok; i++) {
+    KqOpenRead *open = g_hash_table_lookup(q->open, xids->pdata[i]);
+    s->ok = kq_journal_sink_addx(sink, open->item->add_time, open->item->expiry,
+                                 open->item->data, open->item->len, error) &&
+            kq_journal_sink_xid(sink, KQ_OP_REMOVE_TENTATIVE_XID,
+                                GPOINTER_TO_UINT(xids->pdata[i]), error);
+  }
+  if (s->ok)
+    kq_item_store_foreach(&q->store, dump_store_item, s);
+  s->rb_start = kq_journal_sink_offset(sink);
+  if (s->ok && q->rb_path != NULL) {
+    /* the live file was just renamed to rotated_path */
+    if (g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0) {
+      g_free(q->rb_path);
+      q->rb_path = g_strdup(rotated_path);
+    }
+    s->ok = dump_read_behind(q, sink, rotated_path, error);
+  }
+  return s->ok;
+}
+
+static gboolean rewrite_locked(KqQueue *q, GError **error)
+{
+  DumpState s = { .q = q };
+  g_autofree gchar *state_path = NULL;
+  g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
+  if (!kq_journal_rewrite(q->journal, dump_state, &s, &state_path, error))
+    return FALSE;
+  if (q->rb_path != NULL) {
+    g_free(q->rb_path);
+    q->rb_path = g_steal_pointer(&state_path);
+    q->rb_offset = s.rb_start;
+  }
+  q->journal_rewrites++;
+  q->last_compact_ms = kq_clock_now_ms();
+  q->rb_pack_wanted = FALSE;
+  return TRUE;
+}
+
+/* SPEC 7 lifecycle: rewrite an empty queue's big journal, compact a journal that outgrew
+ * maxJournalSize, rotate a live file past maxMemorySize. */
+static void check_journal_locked(KqQueue *q)
+{
+  if (!has_journal(q))
+    return;
+  g_autoptr(GError) error = NULL;
+  gint64 live = kq_journal_size(q->journal);
+  gint64 total = live + kq_journal_archived_size(q->journal);
+  gint64 now = kq_clock_now_ms();
+  gboolean compact_allowed = now - q->last_compact_ms >= q->settings.min_journal_compact_delay_ms;
+  gboolean ok = TRUE;
+  if (q->items == 0 && live >= q->settings.default_journal_size) {
+    ok = rewrite_locked(q, &error);
+  } else if (total > q->settings.max_journal_size && compact_allowed &&
+             (q->rb_path == NULL || q->rb_pack_wanted)) {
+    ok = rewrite_locked(q, &error);
+  } else if (live > q->settings.max_memory_size) {
+    g_autofree gchar *rotated = NULL;
+    ok = kq_journal_rotate(q->journal, &rotated, &error);
+    if (ok) {
+      q->journal_rotations++;
+      if (g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0) {
+        g_free(q->rb_path);
+        q->rb_path = g_steal_pointer(&rotated);
+      }
+    }
+  }
+  if (!ok)
+    g_warning("queue '%s': journal maintenance failed: %s", q->name, error->message);
+}
+
+/* ---------- replay ---------- */
+
+typedef struct {
+  KqQueue *q;
+  const gchar *path;
+  gint64 offset;   /* of the record being applied */
+} Replay;
+
+static void replay_add(Replay *r, gint64 add_time, gint64 expiry, const guint8 *data, gsize len)
+{
+  KqQueue *q = r->q;
+  if (q->rb_path == NULL && q->store.bytes + (gint64)len > q->settings.max_memory_size &&
+      q->store.count > 0) {
+    q->rb_path = g_strdup(r->path);
+    q->rb_offset = r->offset;
+  }
+  if (q->rb_path == NULL)
+    kq_item_store_push(&q->store, add_time, expiry, data, len);
+  q->items++;
+  q->bytes += (gint64)len;
+}
+
+static void replay_open(Replay *r, guint32 xid)
+{
+  KqQueue *q = r->q;
+  KqStoreHead head;
+  if (!head_locked(q, &head)) {
+    g_warning("queue '%s': %s offset %" G_GINT64_FORMAT ": open read of an empty queue ignored",
+              q->name, r->path, r->offset);
+    return;
+  }
+  KqItem *item = kq_item_new(head.data, head.len, head.add_time, head.expiry);
+  item->xid = xid;
+  pop_head_locked(q, head.len);
+  KqOpenRead *open = g_new(KqOpenRead, 1);
+  open->item = item;
+  open->opened_at = kq_clock_now_ms();
+  g_hash_table_replace(q->open, GUINT_TO_POINTER(xid), open);
+}
+
+static void replay_record(Replay *r, const KqJournalRecord *rec)
+{
+  KqQueue *q = r->q;
+  KqStoreHead head;
+  KqOpenRead *open;
+  switch (rec->op) {
+  case KQ_OP_ADD:
+    replay_add(r, kq_clock_now_ms(), rec->expiry, rec->data, rec->data_len);
+    break;
+  case KQ_OP_ADDX:
+  case KQ_OP_ADD_XID:
+    replay_add(r, rec->add_time, rec->expiry, rec->data, rec->data_len);
+    break;
+  case KQ_OP_REMOVE:
+    if (head_locked(q, &head))
+      pop_head_locked(q, head.len);
+    break;
+  case KQ_OP_REMOVE_TENTATIVE:
+    replay_open(r, 0);
+    break;
+  case KQ_OP_REMOVE_TENTATIVE_XID:
+    replay_open(r, rec->xid);
+    q->last_xid = rec->xid;
+    break;
+  case KQ_OP_SAVE_XID:
+    q->last_xid = rec->xid;
+    break;
+  case KQ_OP_UNREMOVE:
+    open = g_hash_table_lookup(q->open, GUINT_TO_POINTER(rec->xid));
+    if (open != NULL) {
+      kq_item_store_push_front(&q->store, open->item);
+      q->items++;
+      q->bytes += (gint64)open->item->len;
+      g_hash_table_remove(q->open, GUINT_TO_POINTER(rec->xid));
+    }
+    break;
+  case KQ_OP_CONFIRM_REMOVE:
+    g_hash_table_remove(q->open, GUINT_TO_POINTER(rec->xid));
+    break;
+  case KQ_OP_CONTINUE:
+    g_hash_table_remove(q->open, GUINT_TO_POINTER(rec->xid));
+    replay_add(r, rec->add_time, rec->expiry, rec->data, rec->data_len);
+    break;
+  }
+}
+
+static gboolean replay_file(KqQueue *q, const gchar *path, GError **error)
+{
+  g_autoptr(KqJournalReader) reader = kq_journal_reader_open(path, 0, error);
+  if (reader == NULL)
+    return FALSE;
+  Replay r = { q, path, 0 };
+  KqJournalRecord rec;
+  for (;;) {
+    r.offset = kq_journal_reader_offset(reader);
+    KqReadResult res = kq_journal_reader_next(reader, &rec, error);
+    if (res == KQ_READ_RECORD) {
+      replay_record(&r, &rec);
+      continue;
+    }
+    if (res == KQ_READ_EOF)
+      return TRUE;
+    if (res == KQ_READ_ERROR)
+      return FALSE;
+    g_warning("journal %s: unreadable record at offset %" G_GINT64_FORMAT
+              " (torn write or unknown opcode); truncating there and keeping what precedes it",
+              path, r.offset);
+    return kq_journal_truncate_file(path, r.offset, error);
+  }
+}
+
+static gint xid_desc(gconstpointer a, gconstpointer b)
+{
+  return -open_xid_compare(a, b);
+}
+
+static gboolean replay_locked(KqQueue *q, GError **error)
+{
+  const gchar *dir = kq_journal_get_dir(q->journal);
+  if (!kq_journal_files_cleanup(dir, q->name, error))
+    return FALSE;
+  g_autoptr(GPtrArray) rotated = kq_journal_files_rotated(dir, q->name);
+  for (guint i = 0; i < rotated->len; i++) {
+    g_autofree gchar *path = g_build_filename(dir, rotated->pdata[i], NULL);
+    if (!replay_file(q, path, error))
+      return FALSE;
+  }
+  const gchar *live = kq_journal_get_live_path(q->journal);
+  if (g_file_test(live, G_FILE_TEST_EXISTS) && !replay_file(q, live, error))
+    return FALSE;
+  if (!kq_journal_open(q->journal, error))
+    return FALSE;
+  /* Reads left open go back to the head; highest xid first so the oldest ends up in front. */
+  g_autoptr(GPtrArray) xids = open_xids_locked(q);
+  g_ptr_array_sort(xids, xid_desc);
+  for (guint i = 0; i < xids->len; i++) {
+    guint32 xid = GPOINTER_TO_UINT(xids->pdata[i]);
+    KqOpenRead *open = g_hash_table_lookup(q->open, xids->pdata[i]);
+    if (!kq_journal_write_xid(q->journal, KQ_OP_UNREMOVE, xid, error))
+      return FALSE;
+    kq_item_store_push_front(&q->store, open->item);
+    q->items++;
+    q->bytes += (gint64)open->item->len;
+    g_hash_table_remove(q->open, xids->pdata[i]);
+  }
+  q->total_items = q->items;
+  return TRUE;
+}
+
+/* ---------- lifecycle ---------- */
+
+KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings *settings,
+                      KqCollection *collection, KqTimer *timer, KqSyncer *syncer,
+                      GError **error)
+{
+  KqQueue *q = g_new0(KqQueue, 1);
+  q->ref_count = 1;
+  q->name = g_strdup(name);
+  q->collection = collection;
+  q->timer = timer;
+  q->syncer = syncer;
+  g_mutex_init(&q->lock);
+  kq_settings_copy(&q->settings, settings);
+  kq_item_store_init(&q->store);
+  q->open = g_hash_table_new_full(NULL, NULL, NULL, open_read_free);
+  g_queue_init(&q->waiters);
+  g_queue_init(&q->durable_waits);
+  q->create_time = kq_clock_now_ms();
+  q->last_compact_ms = q->create_time;
+  if (dir != NULL && settings->keep_journal) {
+    q->journal = kq_journal_new(dir, name);
+    g_mutex_lock(&q->lock);
+    gboolean ok = replay_locked(q, error);
+    if (ok)
+      check_journal_locked(q);
+    g_mutex_unlock(&q->lock);
+    if (!ok) {
+      kq_queue_unref(q);
+      return NULL;
+    }
+  }
+  return q;
+}
+
+KqQueue *kq_queue_ref(KqQueue *q)
+{
+  g_atomic_int_inc(&q->ref_count);
+  return q;
+}
+
+void kq_queue_unref(KqQueue *q)
+{
+  if (q == NULL || !g_atomic_int_dec_and_test(&q->ref_count))
+    return;
+  rb_stop_locked(q);
+  if (q->journal != NULL)
+    kq_journal_free(q->journal);
+  kq_item_store_clear(&q->store);
+  g_hash_table_unref(q->open);
+  kq_settings_clear(&q->settings);
+  g_mutex_clear(&q->lock);
+  g_free(q->name);
+  g_free(q);
+}
+
+const gchar *kq_queue_get_name(KqQueue *q)
+{
+  return q->name;
+}
+
+static gboolean check_open_locked(KqQueue *q, GError **error)
+{
+  if (q->closed) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_CLOSED, "queue '%s' is closed", q->name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---------- adding ---------- */
+
+static gboolean add_locked(KqQueue *q, const guint8 *data, gsize len, gint64 add_time,
+                           gint64 expiry, gint64 now, Deferred *d, GError **error)
+{
+  if (!check_open_locked(q, error))
+    return FALSE;
+  discard_expired_locked(q, now, -1, d);
+  if (q->settings.max_item_size >= 0 && (gint64)len > q->settings.max_item_size) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_TOO_LARGE,
+                "item of %" G_GSIZE_FORMAT " bytes is over maxItemSize of queue '%s'", len,
+                q->name);
+    return FALSE;
+  }
+  while ((q->settings.max_items >= 0 && q->items >= q->settings.max_items) ||
+         (q->settings.max_size >= 0 && q->bytes >= q->settings.max_size)) {
+    KqStoreHead head;
+    if (!q->settings.discard_old_when_full || !head_locked(q, &head)) {
+      g_set_error(error, KQ_ERROR, KQ_ERROR_FULL, "queue '%s' is full", q->name);
+      return FALSE;
+    }
+    if (has_journal(q) && !kq_journal_write_remove(q->journal, error))
+      return FALSE;
+    pop_head_locked(q, head.len);
+    q->discarded++;
+  }
+  if (q->settings.max_age_ms >= 0) {
+    gint64 cap = now + q->settings.max_age_ms;
+    expiry = (expiry == 0 || expiry > cap) ? cap : expiry;
+  }
+  if (has_journal(q)) {
+    if (!kq_journal_write_addx(q->journal, add_time, expiry, data, len, error))
+      return FALSE;
+    if (q->rb_path == NULL && q->store.count > 0 &&
+        q->store.bytes + (gint64)len > q->settings.max_memory_size) {
+      /* read-behind starts at the record just written */
+      q->rb_path = g_strdup(kq_journal_get_live_path(q->journal));
+      q->rb_offset = kq_journal_size(q->journal) - (gint64)KQ_JOURNAL_ADDX_SIZE(len);
+    }
+  }
+  if (q->rb_path == NULL)
+    kq_item_store_push(&q->store, add_time, expiry, data, len);
+  q->items++;
+  q->bytes += (gint64)len;
+  q->total_items++;
+  serve_waiters_locked(q, now, d);
+  check_journal_locked(q);
+  return TRUE;
+}
+
+gboolean kq_queue_add(KqQueue *q, const void *data, gsize len, gint64 expiry, GError **error)
+{
+  Deferred d;
+  deferred_init(&d);
+  gint64 now = kq_clock_now_ms();
+  g_mutex_lock(&q->lock);
+  gboolean ok = add_locked(q, data, len, now, expiry, now, &d, error);
+  g_mutex_unlock(&q->lock);
+  queue_finish(q, &d);
+  return ok;
+}
+
+gboolean kq_queue_add_item(KqQueue *q, KqItem *item, GError **error)
+{
+  Deferred d;
+  deferred_init(&d);
+  gint64 now = kq_clock_now_ms();
+  g_mutex_lock(&q->lock);
+  gboolean ok = add_locked(q, item->data, item->len, item->add_time, item->expiry, now, &d,
+                           error);
+  g_mutex_unlock(&q->lock);
+  queue_finish(q, &d);
+  return ok;
+}
+
+void kq_queue_return_item(KqQueue *q, KqItem *item)
+{
+  /* The journal has no record that undoes a REMOVE: the item is journalled again (at the tail
+   * for a replay) and put back at the head in memory, so nothing is lost. */
+  Deferred d;
+  deferred_init(&d);
+  g_autoptr(GError) error = NULL;
+  g_mutex_lock(&q->lock);
+  if (!q->closed) {
+    if (has_journal(q) &&
+        !kq_journal_write_addx(q->journal, item->add_time, item->expiry, item->data, item->len,
+                               &error))
+      g_critical("queue '%s': cannot journal a returned item: %s", q->name, error->message);
+    KqItem *copy = kq_item_new(item->data, item->len, item->add_time, item->expiry);
+    kq_item_store_push_front(&q->store, copy);
+    kq_item_unref(copy);
+    q->items++;
+    q->bytes += (gint64)item->len;
+    serve_waiters_locked(q, kq_clock_now_ms(), &d);
+  }
+  g_mutex_unlock(&q->lock);
+  queue_finish(q, &d);
+}
+
+/* ---------- removing ---------- */
+
+KqItem *kq_queue_remove(KqQueue *q, KqRemoveFlags flags, GError **error)
+{
+  KqItem *item = NULL;
+  kq_queue_remove_wait(q, flags, 0, NULL, NULL, &item, error);
+  return item;
+}
+
+static void waiter_fire(gpointer data)
+{
+  KqWaiter *w = data;
+  KqQueue *q = w->queue;
+  g_mutex_lock(&q->lock);
+  gboolean pending = w->state == KQ_WAITER_PENDING;
+  if (pending) {
+    g_queue_unlink(&q->waiters, &w->link);
+    w->state = KQ_WAITER_DONE;
+  }
+  g_mutex_unlock(&q->lock);
+  if (pending) {
+    w->func(q, NULL, w->user_data);
+    kq_waiter_unref(w);  /* the pending reference */
+  }
+  kq_waiter_unref(w);    /* the timer's reference */
+}
+
+KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_ms,
+                               KqWaitFunc func, gpointer user_data, KqItem **item_out,
+                               GError **error)
+{
+  Deferred d;
+  deferred_init(&d);
+  KqWaiter *w = NULL;
+  *item_out = NULL;
+  gint64 now = kq_clock_now_ms();
+  g_mutex_lock(&q->lock);
+  if (!check_open_locked(q, error))
+    goto out;
+  discard_expired_locked(q, now, -1, &d);
+  /* earlier waiters come first: a new caller only gets an item when nobody is waiting */
+  if (q->waiters.length == 0)
+    *item_out = take_head_locked(q, flags, now, error);
+  if (*item_out == NULL && (error == NULL || *error == NULL) && func != NULL && timeout_ms != 0) {
+    w = kq_waiter_new(q, flags, func, user_data);
+    g_queue_push_tail_link(&q->waiters, &w->link);
+    if (timeout_ms > 0) {
+      w->timed = TRUE;
+      w->timer.deadline = g_get_monotonic_time() + timeout_ms * 1000;
+      w->timer.fire = waiter_fire;
+      w->timer.data = kq_waiter_ref(w);
+      kq_timer_add(q->timer, &w->timer);
+    }
+  }
+  if (*item_out != NULL && q->items == 0)
+    check_journal_locked(q);
+out:
+  g_mutex_unlock(&q->lock);
+  queue_finish(q, &d);
+  return w;
+}
+
+gboolean kq_waiter_cancel(KqWaiter *w)
+{
+  KqQueue *q = w->queue;
+  g_mutex_lock(&q->lock);
+  gboolean pending = w->state == KQ_WAITER_PENDING;
+  gboolean timer_ref = FALSE;
+  if (pending) {
+    g_queue_unlink(&q->waiters, &w->link);
+    w->state = KQ_WAITER_CANCELLED;
+    timer_ref = w->timed && kq_timer_remove(q->timer, &w->timer);
+  }
+  g_mutex_unlock(&q->lock);
+  if (pending) {
+    if (timer_ref)
+      kq_waiter_unref(w);
+    kq_waiter_unref(w);
+  }
+  return pending;
+}
+
+gboolean kq_queue_confirm(KqQueue *q, guint32 xid, GError **error)
+{
+  g_mutex_lock(&q->lock);
+  gboolean ok = FALSE;
+  if (!g_hash_table_contains(q->open, GUINT_TO_POINTER(xid))) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_NO_SUCH_XID, "no open read %u on queue '%s'", xid,
+                q->name);
+  } else if (!has_journal(q) ||
+             kq_journal_write_xid(q->journal, KQ_OP_CONFIRM_REMOVE, xid, error)) {
+    g_hash_table_remove(q->open, GUINT_TO_POINTER(xid));
+    ok = TRUE;
+    if (q->items == 0)
+      check_journal_locked(q);
+  }
+  g_mutex_unlock(&q->lock);
+  return ok;
+}
+
+gboolean kq_queue_abort(KqQueue *q, guint32 xid, GError **error)
+{
+  Deferred d;
+  deferred_init(&d);
+  g_mutex_lock(&q->lock);
+  gboolean ok = FALSE;
+  KqOpenRead *open = g_hash_table_lookup(q->open, GUINT_TO_POINTER(xid));
+  if (open == NULL) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_NO_SUCH_XID, "no open read %u on queue '%s'", xid,
+                q->name);
+  } else if (!has_journal(q) || kq_journal_write_xid(q->journal, KQ_OP_UNREMOVE, xid, error)) {
+    KqItem *back = kq_item_new(open->item->data, open->item->len, open->item->add_time,
+                               open->item->expiry);
+    kq_item_store_push_front(&q->store, back);
+    kq_item_unref(back);
+    q->items++;
+    q->bytes += (gint64)open->item->len;
+    q->canceled_transactions++;
+    g_hash_table_remove(q->open, GUINT_TO_POINTER(xid));
+    ok = TRUE;
+    serve_waiters_locked(q, kq_clock_now_ms(), &d);
+  }
+  g_mutex_unlock(&q->lock);
+  queue_finish(q, &d);
+  return ok;
+}
+
+/* ---------- flushing and expiry ---------- */
+
+void kq_queue_flush(KqQueue *q)
+{
+  g_mutex_lock(&q->lock);
+  if (!q->closed && q->items > 0) {
+    kq_item_store_clear(&q->store);
+    rb_stop_locked(q);
+    q->items = q->bytes = 0;
+    if (has_journal(q)) {
+      g_autoptr(GError) error = NULL;
+      if (!rewrite_locked(q, &error))
+        g_critical("queue '%s': flush could not rewrite the journal: %s", q->name,
+                   error->message);
+    }
+  }
+  q->total_flushes++;
+  g_mutex_unlock(&q->lock);
+}
+
+gint64 kq_queue_flush_expired(KqQueue *q, gboolean limited)
+{
+  Deferred d;
+  deferred_init(&d);
+  g_mutex_lock(&q->lock);
+  gint64 n = 0;
+  if (!q->closed) {
+    gint64 limit = limited ? q->settings.max_expire_sweep : -1;
+    n = discard_expired_locked(q, kq_clock_now_ms(), limit, &d);
+    if (n > 0 && q->items == 0)
+      check_journal_locked(q);
+  }
+  g_mutex_unlock(&q->lock);
+  queue_finish(q, &d);
+  return n;
+}
+
+gint64 kq_queue_timeout_open_reads(KqQueue *q)
+{
+  g_mutex_lock(&q->lock);
+  gint64 timeout = q->settings.open_transaction_timeout_ms;
+  g_autoptr(GPtrArray) due = g_ptr_array_new();
+  if (timeout >= 0 && !q->closed) {
+    gint64 now = kq_clock_now_ms();
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init(&it, q->open);
+    while (g_hash_table_iter_next(&it, &key, &value))
+      if (((KqOpenRead *)value)->opened_at + timeout <= now)
+        g_ptr_array_add(due, key);
+  }
+  g_mutex_unlock(&q->lock);
+  gint64 n = 0;
+  for (guint i = 0; i < due->len; i++)
+    n += kq_queue_abort(q, GPOINTER_TO_UINT(due->pdata[i]), NULL) ? 1 : 0;
+  return n;
+}
+
+gboolean kq_queue_is_stale(KqQueue *q)
+{
+  g_mutex_lock(&q->lock);
+  gboolean stale = q->settings.max_queue_age_ms >= 0 && q->items == 0 &&
+                   g_hash_table_size(q->open) == 0 && q->waiters.length == 0 &&
+                   kq_clock_now_ms() - q->create_time > q->settings.max_queue_age_ms;
+  g_mutex_unlock(&q->lock);
+  return stale;
+}
+
+/* ---------- stats and settings ---------- */
+
+void kq_queue_get_stats(KqQueue *q, KqQueueStats *s)
+{
+  g_mutex_lock(&q->lock);
+  s->items = q->items;
+  s->bytes = q->bytes;
+  s->total_items = q->total_items;
+  s->logsize = q->journal ? kq_journal_size(q->journal) + kq_journal_archived_size(q->journal) : 0;
+  s->expired_items = q->expired_items;
+  s->mem_items = q->store.count;
+  s->mem_bytes = q->store.bytes;
+  s->age_ms = q->items > 0 ? q->age_ms : 0;
+  s->discarded = q->discarded;
+  s->waiters = q->waiters.length;
+  s->open_transactions = g_hash_table_size(q->open);
+  s->transactions = q->transactions;
+  s->canceled_transactions = q->canceled_transactions;
+  s->total_flushes = q->total_flushes;
+  s->journal_rewrites = q->journal_rewrites;
+  s->journal_rotations = q->journal_rotations;
+  s->create_time = q->create_time;
+  g_mutex_unlock(&q->lock);
+}
+
+void kq_queue_get_settings(KqQueue *q, KqQueueSettings *settings)
+{
+  g_mutex_lock(&q->lock);
+  kq_settings_copy(settings, &q->settings);
+  g_mutex_unlock(&q->lock);
+}
+
+void kq_queue_set_settings(KqQueue *q, const KqQueueSettings *settings)
+{
+  g_mutex_lock(&q->lock);
+  gboolean keep = q->settings.keep_journal;
+  kq_settings_clear(&q->settings);
+  kq_settings_copy(&q->settings, settings);
+  /* A live queue keeps the journalling it started with: switching needs a restart. */
+  q->settings.keep_journal = keep;
+  g_mutex_unlock(&q->lock);
+}
+
+/* ---------- durability ---------- */
+
+static void collect_durable_locked(KqQueue *q, Deferred *d)
+{
+  while (q->durable_waits.length > 0) {
+    KqDurableWait *dw = q->durable_waits.head->data;
+    if (dw->target > q->synced)
+      break;
+    g_queue_push_tail(&d->durable, g_queue_pop_head(&q->durable_waits));
+  }
+}
+
+gboolean kq_queue_when_durable(KqQueue *q, KqDurableFunc func, gpointer user_data)
+{
+  g_mutex_lock(&q->lock);
+  if (q->journal == NULL || q->settings.sync_journal_ms < 0 || q->closed ||
+      q->synced >= kq_journal_written(q->journal)) {
+    g_mutex_unlock(&q->lock);
+    return TRUE;
+  }
+  KqDurableWait *dw = g_new(KqDurableWait, 1);
+  dw->target = kq_journal_written(q->journal);
+  dw->func = func;
+  dw->user_data = user_data;
+  g_queue_push_tail(&q->durable_waits, dw);
+  gint64 due = q->last_sync_us + q->settings.sync_journal_ms * 1000;
+  gboolean schedule = !q->sync_scheduled;
+  q->sync_scheduled = TRUE;
+  g_mutex_unlock(&q->lock);
+  if (schedule)
+    kq_syncer_schedule(q->syncer, q, due);
+  return FALSE;
+}
+
+void kq_queue_sync_now(KqQueue *q)
+{
+  Deferred d;
+  deferred_init(&d);
+  g_mutex_lock(&q->lock);
+  q->sync_scheduled = FALSE;
+  if (q->journal == NULL || q->closed) {
+    g_mutex_unlock(&q->lock);
+    return;
+  }
+  guint64 target = kq_journal_written(q->journal);
+  int fd = kq_journal_dup_fd(q->journal);
+  g_mutex_unlock(&q->lock);
+
+  /* the fsync runs without the lock: writers keep appending, and share the next one */
+  gboolean ok = fd >= 0 && kq_io_get()->fsync(fd) == 0;
+  int err = errno;
+  if (fd >= 0)
+    close(fd);
+
+  g_mutex_lock(&q->lock);
+  q->last_sync_us = g_get_monotonic_time();
+  gboolean again = FALSE;
+  gint64 due = 0;
+  if (ok) {
+    q->synced = MAX(q->synced, target);
+    collect_durable_locked(q, &d);
+  } else {
+    g_critical("queue '%s': fsync failed (%s); writes stay unacknowledged, retrying",
+               q->name, g_strerror(err));
+  }
+  if (q->durable_waits.length > 0 && !q->sync_scheduled) {
+    again = TRUE;
+    q->sync_scheduled = TRUE;
+    due = q->last_sync_us + (ok ? q->settings.sync_journal_ms * 1000 : G_USEC_PER_SEC);
+  }
+  g_mutex_unlock(&q->lock);
+  if (again)
+    kq_syncer_schedule(q->syncer, q, due);
+  queue_finish(q, &d);
+}
+
+/* ---------- closing ---------- */
+
+void kq_queue_close(KqQueue *q, gboolean erase)
+{
+  Deferred d;
+  deferred_init(&d);
+  GQueue woken = G_QUEUE_INIT;
+  g_mutex_lock(&q->lock);
+  if (q->closed) {
+    g_mutex_unlock(&q->lock);
+    return;
+  }
+  q->closed = TRUE;
+  while (q->waiters.length > 0) {
+    KqWaiter *w = q->waiters.head->data;
+    g_queue_unlink(&q->waiters, &w->link);
+    w->state = KQ_WAITER_DONE;
+    if (w->timed && kq_timer_remove(q->timer, &w->timer))
+      kq_waiter_unref(w);
+    g_queue_push_tail(&woken, w);
+  }
+  if (q->journal != NULL) {
+    if (!erase && q->items == 0 && q->rb_path == NULL)
+      rewrite_locked(q, NULL);  /* a clean stop with an empty queue leaves an empty journal */
+    kq_journal_close(q->journal, erase);
+    q->synced = kq_journal_written(q->journal);
+  }
+  while (q->durable_waits.length > 0)
+    g_queue_push_tail(&d.durable, g_queue_pop_head(&q->durable_waits));
+  rb_stop_locked(q);
+  g_mutex_unlock(&q->lock);
+  KqWaiter *w;
+  while ((w = g_queue_pop_head(&woken)) != NULL) {
+    w->func(q, NULL, w->user_data);
+    kq_waiter_unref(w);
+  }
+  queue_finish(q, &d);
+}
+
+/* Run everything gathered under the lock: waiter callbacks, durability callbacks, and moving
+ * expired items to their expireToQueue. */
+static void queue_finish(KqQueue *q, Deferred *d)
+{
+  if (d->served != NULL) {
+    for (guint i = 0; i < d->served->len; i++) {
+      ServedWaiter *s = &g_array_index(d->served, ServedWaiter, i);
+      s->waiter->func(q, s->item, s->waiter->user_data);
+      if (s->timer_ref)
+        kq_waiter_unref(s->waiter);
+      kq_waiter_unref(s->waiter);
+    }
+    g_array_unref(d->served);
+  }
+  KqDurableWait *dw;
+  while ((dw = g_queue_pop_head(&d->durable)) != NULL) {
+    dw->func(dw->user_data);
+    g_free(dw);
+  }
+  if (d->expired != NULL) {
+    g_mutex_lock(&q->lock);
+    g_autofree gchar *dest = g_strdup(q->settings.expire_to_queue);
+    g_mutex_unlock(&q->lock);
+    if (q->collection != NULL && dest != NULL)
+      kq_collection_expire_into(q->collection, dest, d->expired);
+    g_ptr_array_unref(d->expired);
+  }
+}
