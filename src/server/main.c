@@ -72,8 +72,8 @@ static const gchar description[] =
   "\n"
   "Exit status:\n"
   "  0  clean shutdown (or --help/--version).\n"
-  "  1  the server could not start (port in use, queue folder locked or unwritable, fork\n"
-  "     or pid file failure) or stopped on an error.\n"
+  "  1  the server could not start (port in use, queue folder locked or unwritable, log\n"
+  "     file, fork or pid file failure) or stopped on an error.\n"
   "  2  bad command line or bad config file (the message names the file, group and key).\n";
 
 static gboolean

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <glib/gstdio.h>
 #include <kestrel/error.h>
@@ -517,6 +518,29 @@ test_log(void)
   text = read_text(path);
   g_assert_null(strstr(text, "dropped"));
   g_assert_nonnull(strstr(text, " DEBUG kept debug\n"));
+
+  /* hourly: a file last written two hours ago is moved to FILE.YYYYMMDD-HH of that hour at
+   * the first new line. */
+  {
+    gint64 then = g_get_real_time() / G_USEC_PER_SEC - 7200;
+    g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(then);
+    g_autofree gchar *suffix = g_date_time_format(when, ".%Y%m%d-%H");
+    g_autofree gchar *rolled = g_strconcat(path, suffix, NULL);
+    struct utimbuf times = { .actime = then, .modtime = then };
+    g_autofree gchar *old_text = NULL;
+
+    g_assert_true(g_file_set_contents(path, "old line\n", -1, NULL));
+    g_assert_cmpint(g_utime(path, &times), ==, 0);
+    g_assert_true(kq_log_setup(path, "info", "hourly", NULL));
+    g_message("first of the new hour");
+    old_text = read_text(rolled);
+    g_assert_cmpstr(old_text, ==, "old line\n");
+    g_clear_pointer(&text, g_free);
+    text = read_text(path);
+    g_assert_true(g_str_has_suffix(text, " MESSAGE first of the new hour\n"));
+    g_assert_null(strstr(text, "old line"));
+    g_unlink(rolled);
+  }
 
   /* An unwritable file is an error, and logging falls back to stderr. */
   g_assert_false(kq_log_setup("/nonexistent/dir/k.log", "info", "never", &error));
