@@ -1,0 +1,830 @@
+/* A client connection of the memcache and text front-ends.
+ *
+ * Threads: everything here runs on the event loop thread, except the two engine callbacks
+ * (conn_wait_cb, conn_durable_cb) which may run on any thread. They only record the result
+ * under the hub's lock, queue the connection on the hub's ready list and wake the loop with
+ * event_active(); the loop then finishes the work (hub_run_completions).
+ *
+ * Lifetime: a connection is reference counted (loop thread only): one reference while the
+ * socket is open, one per engine callback still to come. So a callback always finds its
+ * connection, even one that closed meanwhile; an item handed to a closed connection goes back
+ * to its queue (aborted if opened, returned to the head if plainly removed). */
+#include "config.h"
+
+#include "connection.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+
+/* While parked, input is kept but not parsed; past this much we stop reading the socket. */
+#define PARKED_INPUT_LIMIT (1024 * 1024)
+/* A closing connection whose client does not read its last replies is dropped after this. */
+#define CLOSE_FLUSH_TIMEOUT_S 10
+
+typedef struct {
+  KqQueue *queue;
+  guint32 xid;
+} OpenRead;
+
+struct _KqConnectionHub {
+  KqServer *server;
+  struct event_base *base;
+  struct event *wake;        /* activated by engine callbacks from any thread */
+  GMutex lock;               /* guards the ready list and the conn fields marked "hub lock" */
+  GCond cond;                /* signalled when a wait completion arrives (used at shutdown) */
+  KqConnection *ready_head;  /* hub lock */
+  KqConnection *ready_tail;  /* hub lock */
+  KqConnection *live;        /* open connections, loop thread only */
+  guint64 next_id;
+};
+
+struct _KqConnection {
+  KqConnectionHub *hub;
+  KqServer *server;
+  const KqFrontEnd *fe;
+  struct bufferevent *bev;   /* NULL once the socket is closed */
+  guint64 id;
+  gint refs;
+  KqConnection *prev, *next; /* hub->live */
+  gboolean closing;          /* no more requests; socket freed once replies are out */
+  gboolean in_process;       /* a front-end callback is running: defer closing */
+  gsize unprocessed;         /* input bytes already counted in bytes_read */
+  gboolean read_paused;      /* parked with too much input: socket not read */
+  gboolean refuse_writes;    /* connectionLimitRefuseWrites was exceeded at accept */
+  gboolean refuse_reads;     /* connectionLimitRefuseReads was exceeded at accept */
+
+  /* The parked request. wait_queue != NULL while an engine callback may still come. */
+  gboolean parked;
+  KqWaiter *waiter;
+  KqQueue *wait_queue;
+  KqRemoveFlags wait_flags;
+
+  /* Replies held until writes are durable. */
+  struct evbuffer *held;
+  guint durable_pending;
+
+  GArray *open_reads;        /* OpenRead, oldest first; NULL until the first open */
+
+  /* Completions (hub lock). */
+  KqConnection *ready_next;
+  gboolean in_ready;
+  gboolean wait_done;
+  KqItem *wait_item;
+  guint durable_done;
+  /* Taken out of the above by the loop (loop thread only). */
+  KqConnection *run_next;
+  gboolean run_wait;
+  KqItem *run_item;
+  guint run_durable;
+
+  guint64 bytes_in, bytes_out;
+  gchar peer[64];
+  guint8 *data;              /* front-end state, right after this struct */
+};
+
+static void conn_process_input(KqConnection *conn);
+static void conn_close_now(KqConnection *conn);
+
+/* ---- references and output accounting --------------------------------------------------- */
+
+static KqConnection *
+conn_ref(KqConnection *conn)
+{
+  conn->refs++;
+  return conn;
+}
+
+static void
+conn_unref(KqConnection *conn)
+{
+  if (--conn->refs > 0)
+    return;
+  g_assert(conn->bev == NULL && conn->wait_queue == NULL);
+  if (conn->held != NULL)
+    evbuffer_free(conn->held);
+  if (conn->open_reads != NULL)
+    g_array_unref(conn->open_reads);
+  g_free(conn);
+}
+
+static gsize
+conn_output_length(KqConnection *conn)
+{
+  gsize n = 0;
+
+  if (conn->bev != NULL)
+    n += evbuffer_get_length(bufferevent_get_output(conn->bev));
+  if (conn->held != NULL)
+    n += evbuffer_get_length(conn->held);
+  return n;
+}
+
+/* Front-end callbacks run between conn_enter and conn_leave: the connection cannot go away,
+ * closing is deferred, and the bytes of replies they wrote are counted. */
+static gsize
+conn_enter(KqConnection *conn)
+{
+  conn_ref(conn);
+  conn->in_process = TRUE;
+  return conn_output_length(conn);
+}
+
+static void
+conn_maybe_finish_close(KqConnection *conn)
+{
+  if (!conn->closing || conn->bev == NULL || conn->in_process || conn->durable_pending > 0)
+    return;
+  if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
+    conn_close_now(conn);
+}
+
+static void
+conn_leave(KqConnection *conn, gsize output_mark)
+{
+  gsize now = conn_output_length(conn);
+
+  if (now > output_mark) {
+    KqServerStats *stats = kq_server_get_stats(conn->server);
+    conn->bytes_out += now - output_mark;
+    __atomic_add_fetch(&stats->bytes_written, (gint64) (now - output_mark), __ATOMIC_RELAXED);
+  }
+  conn->in_process = FALSE;
+  conn_maybe_finish_close(conn);
+  conn_unref(conn);
+}
+
+/* ---- open reads -------------------------------------------------------------------------- */
+
+void
+kq_connection_add_open_read(KqConnection *conn, KqQueue *queue, guint32 xid)
+{
+  OpenRead read = { kq_queue_ref(queue), xid };
+
+  if (conn->open_reads == NULL)
+    conn->open_reads = g_array_new(FALSE, FALSE, sizeof(OpenRead));
+  g_array_append_val(conn->open_reads, read);
+}
+
+guint
+kq_connection_count_open_reads(KqConnection *conn, const gchar *name)
+{
+  guint n = 0;
+
+  if (conn->open_reads == NULL)
+    return 0;
+  for (guint i = 0; i < conn->open_reads->len; i++) {
+    OpenRead *read = &g_array_index(conn->open_reads, OpenRead, i);
+    if (strcmp(kq_queue_get_name(read->queue), name) == 0)
+      n++;
+  }
+  return n;
+}
+
+/* Confirm or abort up to `count` open reads of `name` (all of them when name is NULL). A read
+ * whose queue was deleted meanwhile is simply forgotten. */
+static guint
+conn_finish_reads(KqConnection *conn, const gchar *name, guint count, gboolean confirm)
+{
+  guint done = 0;
+  guint i = 0;
+
+  if (conn->open_reads == NULL)
+    return 0;
+  while (i < conn->open_reads->len && done < count) {
+    OpenRead read = g_array_index(conn->open_reads, OpenRead, i);
+    if (name != NULL && strcmp(kq_queue_get_name(read.queue), name) != 0) {
+      i++;
+      continue;
+    }
+    g_array_remove_index(conn->open_reads, i);
+    if (confirm)
+      kq_queue_confirm(read.queue, read.xid, NULL);
+    else
+      kq_queue_abort(read.queue, read.xid, NULL);
+    kq_queue_unref(read.queue);
+    done++;
+  }
+  return done;
+}
+
+guint
+kq_connection_confirm_reads(KqConnection *conn, const gchar *name, guint count)
+{
+  return conn_finish_reads(conn, name, count, TRUE);
+}
+
+guint
+kq_connection_abort_reads(KqConnection *conn, const gchar *name, guint count)
+{
+  return conn_finish_reads(conn, name, count, FALSE);
+}
+
+/* ---- engine callbacks (any thread) ------------------------------------------------------- */
+
+/* Hub lock held. */
+static void
+hub_enqueue_locked(KqConnectionHub *hub, KqConnection *conn)
+{
+  if (conn->in_ready)
+    return;
+  conn->in_ready = TRUE;
+  conn->ready_next = NULL;
+  if (hub->ready_tail != NULL)
+    hub->ready_tail->ready_next = conn;
+  else
+    hub->ready_head = conn;
+  hub->ready_tail = conn;
+}
+
+static void
+conn_wait_cb(KqQueue *queue, KqItem *item, gpointer user_data)
+{
+  KqConnection *conn = user_data;
+  KqConnectionHub *hub = conn->hub;
+
+  g_mutex_lock(&hub->lock);
+  conn->wait_done = TRUE;
+  conn->wait_item = item;
+  hub_enqueue_locked(hub, conn);
+  g_cond_broadcast(&hub->cond);
+  g_mutex_unlock(&hub->lock);
+  event_active(hub->wake, EV_READ, 0);
+}
+
+static void
+conn_durable_cb(gpointer user_data)
+{
+  KqConnection *conn = user_data;
+  KqConnectionHub *hub = conn->hub;
+
+  g_mutex_lock(&hub->lock);
+  conn->durable_done++;
+  hub_enqueue_locked(hub, conn);
+  g_mutex_unlock(&hub->lock);
+  event_active(hub->wake, EV_READ, 0);
+}
+
+/* ---- parking ----------------------------------------------------------------------------- */
+
+/* An item whose client is gone must not be lost. */
+static void
+return_item(KqQueue *queue, KqRemoveFlags flags, KqItem *item)
+{
+  if (item == NULL)
+    return;
+  if (item->xid != 0)
+    kq_queue_abort(queue, item->xid, NULL);
+  else if (!(flags & KQ_REMOVE_PEEK))
+    kq_queue_return_item(queue, item);
+  kq_item_unref(item);
+}
+
+gboolean
+kq_connection_remove(KqConnection *conn, KqQueue *queue, KqRemoveFlags flags, gint64 timeout_ms,
+                     KqItem **item_out, GError **error)
+{
+  KqItem *item = NULL;
+  KqWaiter *waiter;
+
+  *item_out = NULL;
+  if (timeout_ms <= 0) {
+    *item_out = kq_queue_remove(queue, flags, error);
+    return TRUE;
+  }
+  g_return_val_if_fail(conn->wait_queue == NULL, TRUE);
+
+  /* The callback may fire on another thread before remove_wait returns: it only touches
+   * hub-locked fields, and the loop (this thread) handles it after we return. */
+  conn_ref(conn);
+  waiter = kq_queue_remove_wait(queue, flags, timeout_ms, conn_wait_cb, conn, &item, error);
+  if (waiter == NULL) {
+    conn_unref(conn);
+    *item_out = item;
+    return TRUE;
+  }
+  conn->waiter = waiter;
+  conn->wait_queue = kq_queue_ref(queue);
+  conn->wait_flags = flags;
+  conn->parked = TRUE;
+  return FALSE;
+}
+
+/* Try to withdraw the engine waiter: TRUE when its callback will never run. The engine frees a
+ * waiter once its callback returned, so cancel is only called while the callback has not
+ * reported yet; holding the hub lock keeps a running callback (it needs that lock) from
+ * returning meanwhile. The engine never calls back under its own locks, so this order is safe. */
+static gboolean
+conn_cancel_waiter(KqConnection *conn)
+{
+  KqConnectionHub *hub = conn->hub;
+  gboolean cancelled = FALSE;
+
+  g_mutex_lock(&hub->lock);
+  if (!conn->wait_done)
+    cancelled = kq_waiter_cancel(conn->waiter);
+  g_mutex_unlock(&hub->lock);
+  conn->waiter = NULL;
+  return cancelled;
+}
+
+/* Withdraw the parked request of a connection that will not answer it. */
+static void
+conn_abandon_wait(KqConnection *conn)
+{
+  if (conn->waiter == NULL)
+    return;
+  if (conn_cancel_waiter(conn)) {
+    kq_queue_unref(conn->wait_queue);
+    conn->wait_queue = NULL;
+    conn_unref(conn); /* the callback's reference */
+  }
+  /* Otherwise the completion is on its way: hub_run_completions returns its item. */
+  conn->parked = FALSE;
+}
+
+/* ---- durability -------------------------------------------------------------------------- */
+
+void
+kq_connection_hold_until_durable(KqConnection *conn, const gchar *name)
+{
+  KqCollection *collection = kq_server_get_collection(conn->server);
+
+  if (kq_collection_when_durable(collection, name, conn_durable_cb, conn))
+    return;
+  /* Safe after the call: the callback's completion is only handled on this thread. */
+  conn_ref(conn);
+  if (conn->durable_pending++ == 0 && conn->held == NULL)
+    conn->held = evbuffer_new();
+}
+
+struct evbuffer *
+kq_connection_output(KqConnection *conn)
+{
+  if (conn->durable_pending > 0)
+    return conn->held;
+  return bufferevent_get_output(conn->bev);
+}
+
+/* ---- completions (loop thread) ----------------------------------------------------------- */
+
+static void
+conn_run_completion(KqConnection *conn)
+{
+  gsize mark = conn_enter(conn);
+  guint durable = conn->run_durable;
+
+  conn->run_durable = 0;
+  if (durable > 0) {
+    conn->durable_pending -= durable;
+    if (conn->durable_pending == 0 && conn->held != NULL && conn->bev != NULL)
+      evbuffer_add_buffer(bufferevent_get_output(conn->bev), conn->held);
+  }
+
+  if (conn->run_wait) {
+    KqQueue *queue = conn->wait_queue;
+    KqItem *item = g_steal_pointer(&conn->run_item);
+
+    conn->run_wait = FALSE;
+    conn->wait_queue = NULL;
+    conn->waiter = NULL;
+    if (conn->closing || conn->bev == NULL) {
+      return_item(queue, conn->wait_flags, item);
+    } else {
+      conn->parked = FALSE;
+      conn->fe->wait_finished(conn, queue, item);
+    }
+    kq_queue_unref(queue);
+    conn_unref(conn); /* the callback's reference */
+  }
+
+  conn_leave(conn, mark);
+  for (guint i = 0; i < durable; i++)
+    conn_unref(conn);
+}
+
+static void
+hub_run_completions(KqConnectionHub *hub)
+{
+  KqConnection *list, *conn, *next;
+
+  g_mutex_lock(&hub->lock);
+  list = hub->ready_head;
+  hub->ready_head = hub->ready_tail = NULL;
+  for (conn = list; conn != NULL; conn = conn->ready_next) {
+    conn->in_ready = FALSE;
+    conn->run_next = conn->ready_next;
+    conn->run_wait = conn->wait_done;
+    conn->run_item = conn->wait_item;
+    conn->run_durable = conn->durable_done;
+    conn->wait_done = FALSE;
+    conn->wait_item = NULL;
+    conn->durable_done = 0;
+  }
+  g_mutex_unlock(&hub->lock);
+
+  /* Hold every connection first: running one may drop the last reference of another. */
+  for (conn = list; conn != NULL; conn = conn->run_next)
+    conn_ref(conn);
+  for (conn = list; conn != NULL; conn = next) {
+    next = conn->run_next;
+    conn_run_completion(conn);
+    /* A finished wait lets the connection go on with the requests buffered behind it. */
+    if (conn->bev != NULL && !conn->closing && !conn->parked)
+      conn_process_input(conn);
+    conn_unref(conn);
+  }
+}
+
+static void
+hub_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+  hub_run_completions(arg);
+}
+
+void
+kq_connection_hub_drain(KqConnectionHub *hub)
+{
+  hub_run_completions(hub);
+}
+
+/* ---- input ------------------------------------------------------------------------------- */
+
+static void
+conn_process_input(KqConnection *conn)
+{
+  struct evbuffer *input;
+  gsize mark;
+
+  if (conn->in_process || conn->bev == NULL)
+    return;
+  mark = conn_enter(conn);
+  input = bufferevent_get_input(conn->bev);
+  while (!conn->parked && !conn->closing) {
+    gsize len = evbuffer_get_length(input);
+    if (len == 0)
+      break;
+    /* One contiguous view of everything buffered: requests are parsed in place. */
+    const char *buf = (const char *) evbuffer_pullup(input, -1);
+    gsize used = conn->fe->handle_input(conn, buf, len);
+    if (used == 0)
+      break;
+    evbuffer_drain(input, used);
+  }
+  conn->unprocessed = evbuffer_get_length(input);
+  /* A parked client that keeps sending is not read further (backpressure). */
+  if (conn->parked && conn->unprocessed > PARKED_INPUT_LIMIT && !conn->read_paused) {
+    conn->read_paused = TRUE;
+    bufferevent_disable(conn->bev, EV_READ);
+  } else if (conn->read_paused && !conn->parked && !conn->closing) {
+    conn->read_paused = FALSE;
+    bufferevent_enable(conn->bev, EV_READ);
+  }
+  conn_leave(conn, mark);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+  KqConnection *conn = arg;
+  gsize len = evbuffer_get_length(bufferevent_get_input(bev));
+
+  if (len > conn->unprocessed) {
+    KqServerStats *stats = kq_server_get_stats(conn->server);
+    conn->bytes_in += len - conn->unprocessed;
+    __atomic_add_fetch(&stats->bytes_read, (gint64) (len - conn->unprocessed), __ATOMIC_RELAXED);
+    conn->unprocessed = len;
+  }
+  if (conn->closing) {
+    /* Nothing more is answered: drop it. */
+    evbuffer_drain(bufferevent_get_input(bev), len);
+    conn->unprocessed = 0;
+    return;
+  }
+  conn_process_input(conn);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+  KqConnection *conn = arg;
+
+  conn_maybe_finish_close(conn);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+  KqConnection *conn = arg;
+
+  if (what & BEV_EVENT_TIMEOUT) {
+    /* clientTimeout counts idleness: a client waiting on a blocking read is not idle. */
+    if ((what & BEV_EVENT_READING) && !conn->closing &&
+        (conn->parked || conn->durable_pending > 0)) {
+      bufferevent_enable(bev, EV_READ);
+      return;
+    }
+    if ((what & BEV_EVENT_READING) && kq_server_get_config(conn->server)->enable_session_trace)
+      g_message("session %" G_GUINT64_FORMAT ": idle timeout", conn->id);
+    conn_close_now(conn);
+    return;
+  }
+  if (what & BEV_EVENT_EOF) {
+    /* The client may only have shut down its sending side: answer what it sent, then close. */
+    kq_connection_close_after_output(conn);
+    return;
+  }
+  conn_close_now(conn);
+}
+
+/* ---- open and close ---------------------------------------------------------------------- */
+
+void
+kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_socket_t fd,
+                     const struct sockaddr *addr, int socklen)
+{
+  const KqServerConfig *config = kq_server_get_config(hub->server);
+  KqServerStats *stats = kq_server_get_stats(hub->server);
+  gsize offset = (sizeof(KqConnection) + 15) & ~(gsize) 15;
+  KqConnection *conn;
+  int one = 1;
+
+  /* Replies are written whole; small ones must not wait for Nagle. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+  conn = g_malloc0(offset + front_end->data_size);
+  conn->data = (guint8 *) conn + offset;
+  conn->hub = hub;
+  conn->server = hub->server;
+  conn->fe = front_end;
+  conn->refs = 1;
+  conn->id = ++hub->next_id;
+  conn->bev = bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  if (conn->bev == NULL) {
+    evutil_closesocket(fd);
+    g_free(conn);
+    return;
+  }
+  if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) {
+    char host[48] = "?";
+    const void *ip = addr->sa_family == AF_INET
+                       ? (const void *) &((const struct sockaddr_in *) addr)->sin_addr
+                       : (const void *) &((const struct sockaddr_in6 *) addr)->sin6_addr;
+    guint16 port = ntohs(addr->sa_family == AF_INET
+                           ? ((const struct sockaddr_in *) addr)->sin_port
+                           : ((const struct sockaddr_in6 *) addr)->sin6_port);
+    evutil_inet_ntop(addr->sa_family, ip, host, sizeof host);
+    g_snprintf(conn->peer, sizeof conn->peer, "%s:%u", host, port);
+  } else {
+    g_strlcpy(conn->peer, "local", sizeof conn->peer);
+  }
+  (void) socklen;
+
+  conn->next = hub->live;
+  if (hub->live != NULL)
+    hub->live->prev = conn;
+  hub->live = conn;
+  gint64 count = __atomic_add_fetch(&stats->curr_connections, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&stats->total_connections, 1, __ATOMIC_RELAXED);
+  conn->refuse_writes = config->connection_limit_refuse_writes >= 0 &&
+                        count > config->connection_limit_refuse_writes;
+  conn->refuse_reads = config->connection_limit_refuse_reads >= 0 &&
+                       count > config->connection_limit_refuse_reads;
+
+  bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
+  if (config->client_timeout_ms > 0) {
+    struct timeval tv = { config->client_timeout_ms / 1000,
+                          (config->client_timeout_ms % 1000) * 1000 };
+    bufferevent_set_timeouts(conn->bev, &tv, NULL);
+  }
+  bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+  if (config->enable_session_trace)
+    g_message("session %" G_GUINT64_FORMAT ": %s connection from %s", conn->id,
+              front_end->name, conn->peer);
+}
+
+/* What closing means for the queues: the parked request is withdrawn and open reads go back. */
+static void
+conn_abandon_requests(KqConnection *conn)
+{
+  conn_abandon_wait(conn);
+  conn_finish_reads(conn, NULL, G_MAXUINT, FALSE);
+}
+
+void
+kq_connection_close_after_output(KqConnection *conn)
+{
+  struct timeval tv = { CLOSE_FLUSH_TIMEOUT_S, 0 };
+
+  if (conn->closing || conn->bev == NULL)
+    return;
+  conn->closing = TRUE;
+  conn_abandon_requests(conn);
+  bufferevent_disable(conn->bev, EV_READ);
+  bufferevent_set_timeouts(conn->bev, NULL, &tv);
+  conn_maybe_finish_close(conn);
+}
+
+static void
+conn_close_now(KqConnection *conn)
+{
+  KqConnectionHub *hub = conn->hub;
+  KqServerStats *stats = kq_server_get_stats(conn->server);
+
+  if (conn->bev == NULL)
+    return;
+  conn->closing = TRUE;
+  conn_abandon_requests(conn);
+  if (kq_server_get_config(conn->server)->enable_session_trace)
+    g_message("session %" G_GUINT64_FORMAT ": closed (%" G_GUINT64_FORMAT " bytes in, %"
+              G_GUINT64_FORMAT " bytes out)", conn->id, conn->bytes_in, conn->bytes_out);
+
+  if (conn->prev != NULL)
+    conn->prev->next = conn->next;
+  else
+    hub->live = conn->next;
+  if (conn->next != NULL)
+    conn->next->prev = conn->prev;
+  conn->prev = conn->next = NULL;
+  __atomic_sub_fetch(&stats->curr_connections, 1, __ATOMIC_RELAXED);
+
+  bufferevent_free(conn->bev);
+  conn->bev = NULL;
+  conn_unref(conn); /* the socket's reference */
+}
+
+gboolean
+kq_connection_check_writes(KqConnection *conn, const gchar *op, GError **error)
+{
+  if (conn->refuse_writes) {
+    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_UNAVAILABLE,
+                "Server not available for operation %s", op);
+    return FALSE;
+  }
+  return kq_server_check_writes(conn->server, op, error);
+}
+
+gboolean
+kq_connection_check_reads(KqConnection *conn, const gchar *op, GError **error)
+{
+  if (conn->refuse_reads) {
+    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_UNAVAILABLE,
+                "Server not available for operation %s", op);
+    return FALSE;
+  }
+  return kq_server_check_reads(conn->server, op, error);
+}
+
+gboolean
+kq_connection_is_closing(KqConnection *conn)
+{
+  return conn->closing;
+}
+
+gboolean
+kq_connection_is_parked(KqConnection *conn)
+{
+  return conn->parked;
+}
+
+KqServer *
+kq_connection_get_server(KqConnection *conn)
+{
+  return conn->server;
+}
+
+gpointer
+kq_connection_get_data(KqConnection *conn)
+{
+  return conn->data;
+}
+
+guint64
+kq_connection_get_id(KqConnection *conn)
+{
+  return conn->id;
+}
+
+void
+kq_connection_trace(KqConnection *conn, const char *line, gsize len)
+{
+  if (!kq_server_get_config(conn->server)->enable_session_trace)
+    return;
+  /* Only the request line: a data block may be binary and large. */
+  const char *nl = memchr(line, '\n', MIN(len, 512));
+  gsize n = nl != NULL ? (gsize) (nl - line) : MIN(len, 512);
+  if (n > 0 && line[n - 1] == '\r')
+    n--;
+  g_autofree gchar *raw = g_strndup(line, n);
+  g_autofree gchar *text = g_strescape(raw, NULL);
+  g_message("session %" G_GUINT64_FORMAT " (%s): %s", conn->id, conn->peer, text);
+}
+
+/* ---- the hub ----------------------------------------------------------------------------- */
+
+KqConnectionHub *
+kq_connection_hub_new(KqServer *server, struct event_base *base)
+{
+  KqConnectionHub *hub = g_new0(KqConnectionHub, 1);
+
+  hub->server = server;
+  hub->base = base;
+  g_mutex_init(&hub->lock);
+  g_cond_init(&hub->cond);
+  hub->wake = event_new(base, -1, EV_PERSIST, hub_wake_cb, hub);
+  return hub;
+}
+
+/* Best effort, without blocking: the loop is about to stop. */
+static void
+conn_flush_now(KqConnection *conn)
+{
+  struct evbuffer *output = bufferevent_get_output(conn->bev);
+  evutil_socket_t fd = bufferevent_getfd(conn->bev);
+
+  while (evbuffer_get_length(output) > 0) {
+    if (evbuffer_write(output, fd) <= 0)
+      break;
+  }
+}
+
+void
+kq_connection_hub_close_all(KqConnectionHub *hub)
+{
+  KqConnection *conn, *next;
+
+  /* Parked requests end with "no item", as a timeout would end them. */
+  for (conn = hub->live; conn != NULL; conn = conn->next) {
+    if (conn->waiter == NULL)
+      continue;
+    KqQueue *queue = conn->wait_queue;
+    if (conn_cancel_waiter(conn)) {
+      gsize mark = conn_enter(conn);
+      conn->wait_queue = NULL;
+      conn->parked = FALSE;
+      conn->fe->wait_finished(conn, queue, NULL);
+      kq_queue_unref(queue);
+      conn_unref(conn); /* the callback's reference */
+      conn_leave(conn, mark);
+      /* wait_finished of a monitor never parks again on "no item" */
+    } else {
+      /* Its completion is being delivered right now: wait for it, then give the item back. */
+      conn->closing = TRUE;
+      g_mutex_lock(&hub->lock);
+      while (!conn->wait_done)
+        g_cond_wait(&hub->cond, &hub->lock);
+      g_mutex_unlock(&hub->lock);
+    }
+  }
+  hub_run_completions(hub);
+
+  for (conn = hub->live; conn != NULL; conn = next) {
+    next = conn->next;
+    conn->closing = TRUE;
+    conn_abandon_requests(conn);
+    if (conn->durable_pending == 0)
+      conn_flush_now(conn);
+    conn_close_now(conn);
+  }
+}
+
+void
+kq_connection_hub_free(KqConnectionHub *hub)
+{
+  if (hub == NULL)
+    return;
+  hub_run_completions(hub);
+  event_free(hub->wake);
+  g_mutex_clear(&hub->lock);
+  g_cond_clear(&hub->cond);
+  g_free(hub);
+}
+
+/* ---- names ------------------------------------------------------------------------------- */
+
+gboolean
+kq_name_init(KqName *name, const char *data, gsize len, GError **error)
+{
+  name->len = len;
+  if (memchr(data, '\0', len) != NULL) {
+    name->str = NULL;
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME, "queue name contains a NUL byte");
+    return FALSE;
+  }
+  name->str = len < sizeof name->inline_buf ? name->inline_buf : g_malloc(len + 1);
+  memcpy(name->str, data, len);
+  name->str[len] = '\0';
+  return TRUE;
+}
+
+void
+kq_name_clear(KqName *name)
+{
+  if (name->str != NULL && name->str != name->inline_buf)
+    g_free(name->str);
+  name->str = NULL;
+}

@@ -1,0 +1,109 @@
+/* One client connection of the libevent front-ends (memcache, text): socket buffers, pipelined
+ * input, open reads, the one parked blocking request, and replies held until writes are durable.
+ * Everything here runs on the event loop thread; engine callbacks from other threads are
+ * marshalled onto it through the hub. */
+#pragma once
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/util.h>
+#include <glib.h>
+#include <kestrel/kestrel.h>
+#include "server.h"
+
+G_BEGIN_DECLS
+
+typedef struct _KqConnection KqConnection;
+typedef struct _KqConnectionHub KqConnectionHub;
+
+/* What a protocol front-end plugs into a connection. */
+typedef struct {
+  const char *name; /* "memcache", "text": for logs */
+  /* Handle the requests buffered in buf[0..len). Returns how many bytes were consumed. Stops
+   * early (returning what it used so far) when the connection parks or starts closing. */
+  gsize (*handle_input)(KqConnection *conn, const char *buf, gsize len);
+  /* The parked request's wait ended with `item` (transfer full) or NULL (timeout, shutdown,
+   * queue deleted). May park again. */
+  void (*wait_finished)(KqConnection *conn, KqQueue *queue, KqItem *item);
+  /* Front-end state stored in the connection (kq_connection_get_data), zero-filled. */
+  gsize data_size;
+} KqFrontEnd;
+
+/* The set of live connections of one server and the wake-up event for engine callbacks. */
+KqConnectionHub *kq_connection_hub_new(KqServer *server, struct event_base *base);
+/* Finish every parked request with "no item", flush what can be flushed without blocking,
+ * abort open reads and close every connection. */
+void kq_connection_hub_close_all(KqConnectionHub *hub);
+/* Run completions that arrived since the last loop iteration (used at shutdown). */
+void kq_connection_hub_drain(KqConnectionHub *hub);
+void kq_connection_hub_free(KqConnectionHub *hub);
+
+/* Take over an accepted socket. */
+void kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_socket_t fd,
+                          const struct sockaddr *addr, int socklen);
+
+KqServer *kq_connection_get_server(KqConnection *conn);
+gpointer kq_connection_get_data(KqConnection *conn);
+guint64 kq_connection_get_id(KqConnection *conn);
+/* Where replies go: the socket's output, or a holding buffer while a write is not durable. */
+struct evbuffer *kq_connection_output(KqConnection *conn);
+
+/* Stop reading; close once every reply so far has been sent. Open reads are aborted now. */
+void kq_connection_close_after_output(KqConnection *conn);
+gboolean kq_connection_is_closing(KqConnection *conn);
+gboolean kq_connection_is_parked(KqConnection *conn);
+
+/* Take (flags) the head of `queue`. timeout_ms <= 0: at once. Otherwise, when the queue is
+ * empty, park the connection and return FALSE: wait_finished runs later on the loop. Returns
+ * TRUE when done now (*item_out may be NULL; NULL with *error set on failure). */
+gboolean kq_connection_remove(KqConnection *conn, KqQueue *queue, KqRemoveFlags flags,
+                              gint64 timeout_ms, KqItem **item_out, GError **error);
+
+/* Replies written from now on are held until the writes made so far to `name` are durable. */
+void kq_connection_hold_until_durable(KqConnection *conn, const gchar *name);
+
+/* Open reads of this connection, per queue name. */
+void kq_connection_add_open_read(KqConnection *conn, KqQueue *queue, guint32 xid);
+guint kq_connection_count_open_reads(KqConnection *conn, const gchar *name);
+/* Confirm / abort up to `count` of them (oldest first). Returns how many. */
+guint kq_connection_confirm_reads(KqConnection *conn, const gchar *name, guint count);
+guint kq_connection_abort_reads(KqConnection *conn, const gchar *name, guint count);
+
+/* Availability (SPEC 1.6): the server's status, and the connection limits as they stood when
+ * this connection was accepted (as Kestrel decided them once per session). The error message
+ * names the operation. */
+gboolean kq_connection_check_writes(KqConnection *conn, const gchar *op, GError **error);
+gboolean kq_connection_check_reads(KqConnection *conn, const gchar *op, GError **error);
+
+/* Log a request line when the server's enableSessionTrace is on. */
+void kq_connection_trace(KqConnection *conn, const char *line, gsize len);
+
+/* A queue name copied out of a request buffer and NUL-terminated, without allocating for
+ * names of sane length. */
+#define KQ_NAME_INLINE 256
+typedef struct {
+  gchar *str;
+  gsize len;
+  gchar inline_buf[KQ_NAME_INLINE];
+} KqName;
+
+/* FALSE (with an error naming why) when the name cannot be a queue name at all (embedded NUL). */
+gboolean kq_name_init(KqName *name, const char *data, gsize len, GError **error);
+void kq_name_clear(KqName *name);
+
+/* Decimal digits of v at dst (room for 20); returns how many. For replies built by hand. */
+static inline gsize
+kq_format_u64(char *dst, guint64 v)
+{
+  char tmp[20];
+  gsize n = 0;
+
+  do {
+    tmp[n++] = (char) ('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (gsize i = 0; i < n; i++)
+    dst[i] = tmp[n - 1 - i];
+  return n;
+}
+
+G_END_DECLS

@@ -1,0 +1,816 @@
+/* The memcache front-end (SPEC 2), answering as Kestrel 2.4's MemcacheHandler did.
+ *
+ * Requests are parsed in place from the connection's input (memcache-parse.c) and answered
+ * straight into its output buffer; pipelined requests are all handled in one pass and the
+ * replies go out together when the loop next writes. Hot paths (get, set) build their reply
+ * lines by hand: no allocation and no printf per request. */
+#include "config.h"
+
+#include "memcache.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "memcache-parse.h"
+
+/* Items at least this big are handed to the socket by reference instead of being copied. */
+#define ZERO_COPY_MIN 16384
+
+#define OUT_LITERAL(out, s) evbuffer_add((out), (s), sizeof(s) - 1)
+
+typedef enum {
+  MC_WAIT_GET,
+  MC_WAIT_MONITOR,
+} McWaitKind;
+
+/* Per-connection state: what the parked request was. */
+typedef struct {
+  McWaitKind kind;
+  gint64 monitor_deadline_ms; /* kq_clock time at which a monitor ends */
+  gint64 monitor_left;        /* items a monitor may still deliver */
+} McState;
+
+static KqServerStats *
+stats_of(KqConnection *conn)
+{
+  return kq_server_get_stats(kq_connection_get_server(conn));
+}
+
+#define STAT_INC(conn, field) \
+  __atomic_add_fetch(&stats_of(conn)->field, 1, __ATOMIC_RELAXED)
+
+/* ---- replies ----------------------------------------------------------------------------- */
+
+/* Error text goes on one line whatever the engine put in it. */
+static void
+add_message(struct evbuffer *out, const char *message)
+{
+  for (const char *p = message; *p != '\0'; p++) {
+    char c = (*p == '\r' || *p == '\n') ? ' ' : *p;
+    evbuffer_add(out, &c, 1);
+  }
+}
+
+static void
+reply_client_error(KqConnection *conn, const char *why, gboolean close_after)
+{
+  struct evbuffer *out = kq_connection_output(conn);
+
+  OUT_LITERAL(out, "CLIENT_ERROR");
+  if (why != NULL && *why != '\0') {
+    OUT_LITERAL(out, " ");
+    add_message(out, why);
+  }
+  OUT_LITERAL(out, "\r\n");
+  if (close_after)
+    kq_connection_close_after_output(conn);
+}
+
+static void
+reply_error_and_close(KqConnection *conn)
+{
+  OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
+  kq_connection_close_after_output(conn);
+}
+
+/* An availability refusal: Kestrel answered a bare SERVER_ERROR (clients retry on it). */
+static void
+reply_unavailable(KqConnection *conn)
+{
+  OUT_LITERAL(kq_connection_output(conn), "SERVER_ERROR\r\n");
+  kq_connection_close_after_output(conn);
+}
+
+static void
+release_item(const void *data, size_t len, void *item)
+{
+  kq_item_unref(item);
+}
+
+/* "VALUE <q> 0 <len>\r\n<data>\r\n" */
+static void
+add_value(struct evbuffer *out, const gchar *name, const KqItem *item)
+{
+  gsize name_len = strlen(name);
+  char head[KQ_NAME_INLINE + 40];
+
+  if (name_len < KQ_NAME_INLINE) {
+    gsize n = 0;
+    memcpy(head, "VALUE ", 6);
+    n = 6;
+    memcpy(head + n, name, name_len);
+    n += name_len;
+    memcpy(head + n, " 0 ", 3);
+    n += 3;
+    n += kq_format_u64(head + n, item->len);
+    head[n++] = '\r';
+    head[n++] = '\n';
+    evbuffer_add(out, head, n);
+  } else {
+    evbuffer_add_printf(out, "VALUE %s 0 %" G_GSIZE_FORMAT "\r\n", name, item->len);
+  }
+  if (item->len >= ZERO_COPY_MIN)
+    evbuffer_add_reference(out, item->data, item->len, release_item,
+                           kq_item_ref((KqItem *) item));
+  else
+    evbuffer_add(out, item->data, item->len);
+  OUT_LITERAL(out, "\r\n");
+}
+
+static void
+add_number_line(struct evbuffer *out, gint64 value)
+{
+  char line[24];
+  gsize n;
+
+  if (value < 0) {
+    line[0] = '-';
+    n = 1 + kq_format_u64(line + 1, (guint64) -value);
+  } else {
+    n = kq_format_u64(line, (guint64) value);
+  }
+  line[n++] = '\r';
+  line[n++] = '\n';
+  evbuffer_add(out, line, n);
+}
+
+/* ---- names ------------------------------------------------------------------------------- */
+
+/* NUL-terminated queue name of a request, or a CLIENT_ERROR reply (connection kept). */
+static gboolean
+request_name(KqConnection *conn, const KqMcRequest *req, KqName *name)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (kq_name_init(name, req->queue, req->queue_len, &error))
+    return TRUE;
+  reply_client_error(conn, error->message, FALSE);
+  return FALSE;
+}
+
+/* The queue behind a name for reading (created on first reference), or NULL after replying
+ * with the error. */
+static KqQueue *
+get_queue(KqConnection *conn, const gchar *name)
+{
+  g_autoptr(GError) error = NULL;
+  KqCollection *collection = kq_server_get_collection(kq_connection_get_server(conn));
+  KqQueue *queue = kq_collection_get(collection, name, TRUE, &error);
+
+  if (queue == NULL) {
+    if (error != NULL && g_error_matches(error, KQ_ERROR, KQ_ERROR_BAD_NAME))
+      reply_client_error(conn, error->message, FALSE);
+    else
+      reply_unavailable(conn); /* shutting down */
+  }
+  return queue;
+}
+
+/* ---- set --------------------------------------------------------------------------------- */
+
+/* memcache exptime: 0 never; below 1,000,000 seconds from now; else absolute Unix seconds.
+ * The engine takes absolute ms with 0 meaning none, so "already expired" becomes 1. */
+static gint64
+expiry_from_exptime(gint64 exptime)
+{
+  gint64 ms;
+
+  if (exptime == 0)
+    return 0;
+  if (exptime < 1000000)
+    ms = kq_clock_now_ms() + exptime * 1000;
+  else
+    ms = exptime * 1000;
+  return ms > 0 ? ms : 1;
+}
+
+static void
+mc_set(KqConnection *conn, const KqMcRequest *req)
+{
+  g_autoptr(GError) error = NULL;
+  KqCollection *collection = kq_server_get_collection(kq_connection_get_server(conn));
+  KqName name;
+
+  if (!kq_connection_check_writes(conn, "setItem", NULL)) {
+    reply_unavailable(conn);
+    return;
+  }
+  if (!request_name(conn, req, &name))
+    return;
+  STAT_INC(conn, cmd_set);
+  if (kq_collection_add(collection, name.str, req->data, req->data_len,
+                        expiry_from_exptime(req->exptime), &error)) {
+    /* The reply waits until the write is as durable as syncJournal asks. */
+    kq_connection_hold_until_durable(conn, name.str);
+    OUT_LITERAL(kq_connection_output(conn), "STORED\r\n");
+  } else if (g_error_matches(error, KQ_ERROR, KQ_ERROR_BAD_NAME)) {
+    reply_client_error(conn, error->message, FALSE);
+  } else {
+    if (g_error_matches(error, KQ_ERROR, KQ_ERROR_IO))
+      g_warning("set on '%s': %s", name.str, error->message);
+    OUT_LITERAL(kq_connection_output(conn), "NOT_STORED\r\n");
+  }
+  kq_name_clear(&name);
+}
+
+/* ---- get --------------------------------------------------------------------------------- */
+
+/* Reply for an item (or none) a get obtained; records an opened item as this connection's. */
+static void
+finish_get(KqConnection *conn, KqQueue *queue, KqItem *item)
+{
+  struct evbuffer *out = kq_connection_output(conn);
+
+  if (item == NULL) {
+    STAT_INC(conn, get_misses);
+    OUT_LITERAL(out, "END\r\n");
+    return;
+  }
+  STAT_INC(conn, get_hits);
+  if (item->xid != 0)
+    kq_connection_add_open_read(conn, queue, item->xid);
+  add_value(out, kq_queue_get_name(queue), item);
+  OUT_LITERAL(out, "END\r\n");
+  kq_item_unref(item);
+}
+
+static void
+mc_get(KqConnection *conn, const KqMcRequest *req)
+{
+  KqServer *server = kq_connection_get_server(conn);
+  KqCollection *collection = kq_server_get_collection(server);
+  McState *state = kq_connection_get_data(conn);
+  g_autoptr(GError) error = NULL;
+  KqQueue *queue = NULL;
+  KqItem *item = NULL;
+  KqName name;
+
+  if (!request_name(conn, req, &name))
+    return;
+
+  if (req->abort) {
+    kq_connection_abort_reads(conn, name.str, 1);
+    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    goto out;
+  }
+  if (req->close) {
+    kq_connection_confirm_reads(conn, name.str, 1);
+    if (!req->open) {
+      OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+      goto out;
+    }
+  }
+  if (!req->open && !req->peek && kq_connection_count_open_reads(conn, name.str) > 0) {
+    g_warning("attempt to perform a non-transactional fetch with an open transaction on '%s' "
+              "(session %" G_GUINT64_FORMAT ")", name.str, kq_connection_get_id(conn));
+    reply_error_and_close(conn);
+    goto out;
+  }
+  if (!kq_connection_check_reads(conn, "getItem", NULL)) {
+    reply_unavailable(conn);
+    goto out;
+  }
+  if (req->open && kq_connection_count_open_reads(conn, name.str) >=
+                     (guint) kq_server_get_config(server)->max_open_transactions) {
+    g_warning("attempt to open too many reads on '%s' (session %" G_GUINT64_FORMAT ")",
+              name.str, kq_connection_get_id(conn));
+    reply_error_and_close(conn);
+    goto out;
+  }
+
+  if (req->peek)
+    STAT_INC(conn, cmd_peek);
+  else
+    STAT_INC(conn, cmd_get);
+  /* An alias is write-only: reads see an empty queue. */
+  if (kq_collection_is_alias(collection, name.str)) {
+    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    goto out;
+  }
+  queue = get_queue(conn, name.str);
+  if (queue == NULL)
+    goto out;
+
+  KqRemoveFlags flags = req->peek ? KQ_REMOVE_PEEK : req->open ? KQ_REMOVE_OPEN : KQ_REMOVE_PLAIN;
+  state->kind = MC_WAIT_GET;
+  if (!kq_connection_remove(conn, queue, flags, req->timeout_ms, &item, &error))
+    goto out; /* parked: finish_get runs when the wait ends */
+  if (error != NULL) {
+    /* The queue was deleted or the server is stopping under us: nothing to hand out. */
+    g_debug("get on '%s': %s", name.str, error->message);
+  }
+  finish_get(conn, queue, item);
+
+out:
+  if (queue != NULL)
+    kq_queue_unref(queue);
+  kq_name_clear(&name);
+}
+
+/* ---- monitor ----------------------------------------------------------------------------- */
+
+/* Hand out items as they come, each an open read, until the time limit, the item limit, or
+ * the open-read limit; then END. */
+static void
+monitor_step(KqConnection *conn, KqQueue *queue)
+{
+  McState *state = kq_connection_get_data(conn);
+  const gchar *name = kq_queue_get_name(queue);
+  gint max_open = kq_server_get_config(kq_connection_get_server(conn))->max_open_transactions;
+
+  for (;;) {
+    gint64 remaining = state->monitor_deadline_ms - kq_clock_now_ms();
+    KqItem *item = NULL;
+
+    if (state->monitor_left <= 0 || remaining <= 0 ||
+        kq_connection_count_open_reads(conn, name) >= (guint) max_open ||
+        !kq_connection_check_reads(conn, "monitorUntil", NULL))
+      break;
+    state->kind = MC_WAIT_MONITOR;
+    if (!kq_connection_remove(conn, queue, KQ_REMOVE_OPEN, remaining, &item, NULL))
+      return; /* parked: monitor_wait_finished continues */
+    if (item == NULL) {
+      STAT_INC(conn, get_misses);
+      break;
+    }
+    STAT_INC(conn, get_hits);
+    kq_connection_add_open_read(conn, queue, item->xid);
+    add_value(kq_connection_output(conn), name, item);
+    kq_item_unref(item);
+    state->monitor_left--;
+  }
+  OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+}
+
+static void
+mc_monitor(KqConnection *conn, const KqMcRequest *req)
+{
+  KqServer *server = kq_connection_get_server(conn);
+  McState *state = kq_connection_get_data(conn);
+  KqQueue *queue;
+  KqName name;
+
+  if (!request_name(conn, req, &name))
+    return;
+  if (!kq_connection_check_reads(conn, "monitorUntil", NULL)) {
+    reply_unavailable(conn);
+    goto out;
+  }
+  if (kq_collection_is_alias(kq_server_get_collection(server), name.str)) {
+    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    goto out;
+  }
+  queue = get_queue(conn, name.str);
+  if (queue == NULL)
+    goto out;
+  state->monitor_deadline_ms = kq_clock_now_ms() + req->seconds * 1000;
+  state->monitor_left =
+    req->count >= 0 ? req->count : kq_server_get_config(server)->max_open_transactions;
+  monitor_step(conn, queue);
+  kq_queue_unref(queue);
+out:
+  kq_name_clear(&name);
+}
+
+static void
+mc_wait_finished(KqConnection *conn, KqQueue *queue, KqItem *item)
+{
+  McState *state = kq_connection_get_data(conn);
+
+  if (state->kind == MC_WAIT_GET) {
+    finish_get(conn, queue, item);
+    return;
+  }
+  if (item == NULL) {
+    STAT_INC(conn, get_misses);
+    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    return;
+  }
+  STAT_INC(conn, get_hits);
+  kq_connection_add_open_read(conn, queue, item->xid);
+  add_value(kq_connection_output(conn), kq_queue_get_name(queue), item);
+  kq_item_unref(item);
+  state->monitor_left--;
+  monitor_step(conn, queue);
+}
+
+/* ---- queue management -------------------------------------------------------------------- */
+
+typedef enum { QUEUE_FLUSH, QUEUE_DELETE, QUEUE_FLUSH_EXPIRED } QueueOp;
+
+static void
+mc_queue_op(KqConnection *conn, const KqMcRequest *req, QueueOp op)
+{
+  static const char *const op_names[] = { "flush", "delete", "flushExpired" };
+  KqCollection *collection = kq_server_get_collection(kq_connection_get_server(conn));
+  g_autoptr(GError) error = NULL;
+  gint64 expired = 0;
+  gboolean ok = TRUE;
+  KqName name;
+
+  if (!kq_connection_check_writes(conn, op_names[op], NULL)) {
+    reply_unavailable(conn);
+    return;
+  }
+  if (!request_name(conn, req, &name))
+    return;
+  /* Aliases hold nothing: flush and delete are ignored (the engine knows). */
+  switch (op) {
+  case QUEUE_FLUSH:
+    ok = kq_collection_flush(collection, name.str, &error);
+    break;
+  case QUEUE_DELETE:
+    ok = kq_collection_delete(collection, name.str, &error);
+    break;
+  case QUEUE_FLUSH_EXPIRED:
+    expired = kq_collection_flush_expired(collection, name.str, &error);
+    ok = error == NULL;
+    break;
+  }
+  if (!ok && g_error_matches(error, KQ_ERROR, KQ_ERROR_BAD_NAME)) {
+    reply_client_error(conn, error->message, FALSE);
+  } else {
+    if (!ok)
+      g_warning("%s '%s': %s", op_names[op], name.str, error->message);
+    struct evbuffer *out = kq_connection_output(conn);
+    if (op == QUEUE_FLUSH)
+      OUT_LITERAL(out, "END\r\n");
+    else if (op == QUEUE_DELETE)
+      OUT_LITERAL(out, "DELETED\r\n");
+    else
+      add_number_line(out, expired);
+  }
+  kq_name_clear(&name);
+}
+
+/* ---- stats ------------------------------------------------------------------------------- */
+
+/* Sum of the queues' maxMemorySize over physical memory (Kestrel: over the JVM heap). */
+static double
+reserved_memory_ratio(KqCollection *collection)
+{
+  g_autoptr(GPtrArray) names = kq_collection_queue_names(collection);
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGESIZE);
+  double total = 0;
+
+  if (pages <= 0 || page_size <= 0)
+    return 0;
+  for (guint i = 0; i < names->len; i++) {
+    g_autoptr(KqQueue) queue = kq_collection_get(collection, names->pdata[i], FALSE, NULL);
+    KqQueueSettings settings;
+    if (queue == NULL)
+      continue;
+    kq_queue_get_settings(queue, &settings);
+    if (settings.max_memory_size > 0)
+      total += (double) settings.max_memory_size;
+    kq_settings_clear(&settings);
+  }
+  return total / ((double) pages * (double) page_size);
+}
+
+/* One "name value" pair of a queue's stats, printed by `stats` and `dump_stats`. */
+typedef void (*StatFunc)(struct evbuffer *out, const gchar *queue, const gchar *stat,
+                         const gchar *value);
+
+static void
+print_stat_line(struct evbuffer *out, const gchar *queue, const gchar *stat, const gchar *value)
+{
+  evbuffer_add_printf(out, "STAT queue_%s_%s %s\r\n", queue, stat, value);
+}
+
+static void
+print_dump_line(struct evbuffer *out, const gchar *queue, const gchar *stat, const gchar *value)
+{
+  evbuffer_add_printf(out, "  %s=%s\r\n", stat, value);
+}
+
+/* The stats of a queue or alias, in Kestrel's order; FALSE when neither exists. */
+static gboolean
+queue_stats(KqCollection *collection, const gchar *name, struct evbuffer *out, StatFunc func)
+{
+  g_autoptr(KqQueue) queue = NULL;
+  char value[32];
+
+  if (kq_collection_is_alias(collection, name)) {
+    gint64 put_items = 0, put_bytes = 0;
+    g_autofree gchar *children = kq_collection_children(collection, name);
+    kq_collection_get_alias_stats(collection, name, &put_items, &put_bytes);
+    g_snprintf(value, sizeof value, "%" G_GINT64_FORMAT, put_items);
+    func(out, name, "put_items", value);
+    g_snprintf(value, sizeof value, "%" G_GINT64_FORMAT, put_bytes);
+    func(out, name, "put_bytes", value);
+    func(out, name, "children", children);
+    return TRUE;
+  }
+  queue = kq_collection_get(collection, name, FALSE, NULL);
+  if (queue == NULL)
+    return FALSE;
+
+  KqQueueStats s;
+  kq_queue_get_stats(queue, &s);
+  const struct {
+    const char *name;
+    gint64 value;
+  } rows[] = {
+    { "items", s.items },
+    { "bytes", s.bytes },
+    { "total_items", s.total_items },
+    { "logsize", s.logsize },
+    { "expired_items", s.expired_items },
+    { "mem_items", s.mem_items },
+    { "mem_bytes", s.mem_bytes },
+    { "age", s.age_ms },
+    { "discarded", s.discarded },
+    { "waiters", s.waiters },
+    { "open_transactions", s.open_transactions },
+    { "transactions", s.transactions },
+    { "canceled_transactions", s.canceled_transactions },
+    { "total_flushes", s.total_flushes },
+    { "journal_rewrites", s.journal_rewrites },
+    { "journal_rotations", s.journal_rotations },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
+    g_snprintf(value, sizeof value, "%" G_GINT64_FORMAT, rows[i].value);
+    func(out, name, rows[i].name, value);
+  }
+  /* Only a fanout parent lists its children. */
+  g_autofree gchar *children = kq_collection_children(collection, name);
+  if (children != NULL && *children != '\0')
+    func(out, name, "children", children);
+  return TRUE;
+}
+
+/* Queues first, then aliases, as Kestrel listed them. */
+static GPtrArray *
+all_names(KqCollection *collection)
+{
+  GPtrArray *names = kq_collection_queue_names(collection);
+  g_autoptr(GPtrArray) aliases = kq_collection_alias_names(collection);
+
+  for (guint i = 0; i < aliases->len; i++)
+    g_ptr_array_add(names, g_strdup(aliases->pdata[i]));
+  return names;
+}
+
+static void
+mc_stats(KqConnection *conn)
+{
+  KqServer *server = kq_connection_get_server(conn);
+  KqCollection *collection = kq_server_get_collection(server);
+  KqServerStats *st = kq_server_get_stats(server);
+  struct evbuffer *out = kq_connection_output(conn);
+  g_autoptr(GPtrArray) names = all_names(collection);
+  KqCollectionStats cs;
+
+  kq_collection_get_stats(collection, &cs);
+#define LOAD(field) __atomic_load_n(&st->field, __ATOMIC_RELAXED)
+  evbuffer_add_printf(out,
+                      "STAT uptime %" G_GINT64_FORMAT "\r\n"
+                      "STAT time %" G_GINT64_FORMAT "\r\n"
+                      "STAT version %s\r\n"
+                      "STAT curr_items %" G_GINT64_FORMAT "\r\n"
+                      "STAT total_items %" G_GINT64_FORMAT "\r\n"
+                      "STAT bytes %" G_GINT64_FORMAT "\r\n"
+                      "STAT reserved_memory_ratio %.3f\r\n"
+                      "STAT curr_connections %" G_GINT64_FORMAT "\r\n"
+                      "STAT total_connections %" G_GINT64_FORMAT "\r\n"
+                      "STAT cmd_get %" G_GINT64_FORMAT "\r\n"
+                      "STAT cmd_set %" G_GINT64_FORMAT "\r\n"
+                      "STAT cmd_peek %" G_GINT64_FORMAT "\r\n"
+                      "STAT get_hits %" G_GINT64_FORMAT "\r\n"
+                      "STAT get_misses %" G_GINT64_FORMAT "\r\n"
+                      "STAT bytes_read %" G_GINT64_FORMAT "\r\n"
+                      "STAT bytes_written %" G_GINT64_FORMAT "\r\n"
+                      "STAT queue_creates %" G_GINT64_FORMAT "\r\n"
+                      "STAT queue_deletes %" G_GINT64_FORMAT "\r\n"
+                      "STAT queue_expires %" G_GINT64_FORMAT "\r\n",
+                      kq_server_uptime_s(server), g_get_real_time() / G_USEC_PER_SEC,
+                      PACKAGE_VERSION, cs.curr_items, cs.total_items, cs.bytes,
+                      reserved_memory_ratio(collection), LOAD(curr_connections),
+                      LOAD(total_connections), LOAD(cmd_get), LOAD(cmd_set), LOAD(cmd_peek),
+                      LOAD(get_hits), LOAD(get_misses), LOAD(bytes_read), LOAD(bytes_written),
+                      cs.queue_creates, cs.queue_deletes, cs.queue_expires);
+#undef LOAD
+  for (guint i = 0; i < names->len; i++)
+    queue_stats(collection, names->pdata[i], out, print_stat_line);
+  OUT_LITERAL(out, "END\r\n");
+}
+
+/* dump_stats [q ...]: every queue and alias, or the ones named. */
+static void
+mc_dump_stats(KqConnection *conn, const KqMcRequest *req)
+{
+  KqCollection *collection = kq_server_get_collection(kq_connection_get_server(conn));
+  struct evbuffer *out = kq_connection_output(conn);
+  g_autoptr(GPtrArray) names = NULL;
+
+  if (req->args_len > 0) {
+    g_autofree gchar *args = g_strndup(req->args, req->args_len);
+    g_auto(GStrv) words = g_strsplit(args, " ", -1);
+    names = g_ptr_array_new_with_free_func(g_free);
+    for (gchar **w = words; *w != NULL; w++)
+      if (**w != '\0')
+        g_ptr_array_add(names, g_strdup(*w));
+  } else {
+    names = all_names(collection);
+  }
+  for (guint i = 0; i < names->len; i++) {
+    evbuffer_add_printf(out, "queue '%s' {\r\n", (const gchar *) names->pdata[i]);
+    queue_stats(collection, names->pdata[i], out, print_dump_line);
+    OUT_LITERAL(out, "}\r\n");
+  }
+  OUT_LITERAL(out, "END\r\n");
+}
+
+/* dump_config: every resolved option of every queue, in SPEC 5 order. */
+static void
+mc_dump_config(KqConnection *conn)
+{
+  KqCollection *collection = kq_server_get_collection(kq_connection_get_server(conn));
+  struct evbuffer *out = kq_connection_output(conn);
+  g_autoptr(GPtrArray) names = kq_collection_queue_names(collection);
+
+  for (guint i = 0; i < names->len; i++) {
+    g_autoptr(KqQueue) queue = kq_collection_get(collection, names->pdata[i], FALSE, NULL);
+    KqQueueSettings settings;
+
+    if (queue == NULL)
+      continue;
+    kq_queue_get_settings(queue, &settings);
+    evbuffer_add_printf(out, "queue '%s' {\r\n", (const gchar *) names->pdata[i]);
+    for (const gchar *const *opt = kq_settings_option_names; *opt != NULL; opt++) {
+      g_autofree gchar *value = kq_settings_format(&settings, *opt);
+      evbuffer_add_printf(out, "  %s=%s\r\n", *opt, value);
+    }
+    OUT_LITERAL(out, "}\r\n");
+    kq_settings_clear(&settings);
+  }
+  OUT_LITERAL(out, "END\r\n");
+}
+
+/* ---- server commands --------------------------------------------------------------------- */
+
+static void
+mc_status(KqConnection *conn, const KqMcRequest *req)
+{
+  KqServer *server = kq_connection_get_server(conn);
+  struct evbuffer *out = kq_connection_output(conn);
+  g_autoptr(GError) error = NULL;
+  KqStatus status = kq_server_get_status(server);
+
+  /* Kestrel: status without a configured status store is ERROR and a disconnect. */
+  if (status == KQ_STATUS_NOT_CONFIGURED) {
+    reply_error_and_close(conn);
+    return;
+  }
+  if (req->args_len == 0) {
+    evbuffer_add_printf(out, "%s\r\n", kq_status_to_string(status));
+    return;
+  }
+  g_autofree gchar *arg = g_strndup(req->args, req->args_len);
+  if (!kq_status_from_string(arg, &status) || !kq_server_set_status(server, status, &error)) {
+    reply_client_error(conn, error != NULL ? error->message : "unknown status", TRUE);
+    return;
+  }
+  OUT_LITERAL(out, "END\r\n");
+}
+
+static void
+mc_reload(KqConnection *conn)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!kq_server_reload(kq_connection_get_server(conn), &error)) {
+    /* Kestrel logged a bad config and kept the old settings. */
+    g_warning("reload failed: %s", error->message);
+    OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
+    return;
+  }
+  OUT_LITERAL(kq_connection_output(conn), "Reloaded config.\r\n");
+}
+
+static void
+mc_dispatch(KqConnection *conn, const KqMcRequest *req)
+{
+  KqServer *server = kq_connection_get_server(conn);
+  KqCollection *collection = kq_server_get_collection(server);
+  struct evbuffer *out;
+
+  switch (req->command) {
+  case KQ_MC_SET:
+    mc_set(conn, req);
+    break;
+  case KQ_MC_GET:
+    mc_get(conn, req);
+    break;
+  case KQ_MC_MONITOR:
+    mc_monitor(conn, req);
+    break;
+  case KQ_MC_CONFIRM: {
+    KqName name;
+    if (!request_name(conn, req, &name))
+      break;
+    guint done = kq_connection_confirm_reads(conn, name.str, (guint) MIN(req->count, G_MAXUINT));
+    kq_name_clear(&name);
+    if (done > 0)
+      OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    else
+      OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
+    break;
+  }
+  case KQ_MC_DELETE:
+    mc_queue_op(conn, req, QUEUE_DELETE);
+    break;
+  case KQ_MC_FLUSH:
+    mc_queue_op(conn, req, QUEUE_FLUSH);
+    break;
+  case KQ_MC_FLUSH_EXPIRED:
+    mc_queue_op(conn, req, QUEUE_FLUSH_EXPIRED);
+    break;
+  case KQ_MC_FLUSH_ALL:
+    if (!kq_connection_check_writes(conn, "flushAll", NULL)) {
+      reply_unavailable(conn);
+      break;
+    }
+    kq_collection_flush_all(collection);
+    OUT_LITERAL(kq_connection_output(conn), "Flushed all queues.\r\n");
+    break;
+  case KQ_MC_FLUSH_ALL_EXPIRED:
+    add_number_line(kq_connection_output(conn), kq_collection_flush_all_expired(collection));
+    break;
+  case KQ_MC_STATS:
+    mc_stats(conn);
+    break;
+  case KQ_MC_DUMP_STATS:
+    mc_dump_stats(conn, req);
+    break;
+  case KQ_MC_DUMP_CONFIG:
+    mc_dump_config(conn);
+    break;
+  case KQ_MC_STATUS:
+    mc_status(conn, req);
+    break;
+  case KQ_MC_VERSION:
+    out = kq_connection_output(conn);
+    OUT_LITERAL(out, "VERSION " PACKAGE_VERSION "\r\n");
+    break;
+  case KQ_MC_RELOAD:
+    mc_reload(conn);
+    break;
+  case KQ_MC_SHUTDOWN:
+    kq_connection_close_after_output(conn);
+    kq_server_request_shutdown(server);
+    break;
+  case KQ_MC_QUIT:
+    kq_connection_close_after_output(conn);
+    break;
+  }
+}
+
+static gsize
+mc_handle_input(KqConnection *conn, const char *buf, gsize len)
+{
+  gsize pos = 0;
+
+  while (pos < len && !kq_connection_is_parked(conn) && !kq_connection_is_closing(conn)) {
+    KqMcRequest req;
+    gsize used = 0;
+    KqParseResult result = kq_mc_parse(buf + pos, len - pos, KQ_MEMCACHE_MAX_DATA, &req, &used);
+
+    if (result == KQ_PARSE_NEED_MORE)
+      break;
+    kq_connection_trace(conn, buf + pos, used);
+    if (used == 0) {
+      /* Cannot happen with a sane parser; never spin on it. */
+      reply_client_error(conn, "bad request", TRUE);
+      break;
+    }
+    pos += used;
+    switch (result) {
+    case KQ_PARSE_OK:
+      mc_dispatch(conn, &req);
+      break;
+    case KQ_PARSE_CLIENT_ERROR:
+      reply_client_error(conn, req.error, req.close_after);
+      break;
+    case KQ_PARSE_ERROR:
+      OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
+      if (req.close_after)
+        kq_connection_close_after_output(conn);
+      break;
+    case KQ_PARSE_NEED_MORE:
+      break;
+    }
+  }
+  return pos;
+}
+
+const KqFrontEnd kq_memcache_front_end = {
+  .name = "memcache",
+  .handle_input = mc_handle_input,
+  .wait_finished = mc_wait_finished,
+  .data_size = sizeof(McState),
+};

@@ -1,0 +1,602 @@
+/* kestreld's server: owns the config, the queue collection, global counters and the server
+ * status, and runs the libevent loop of the memcache and text listeners on the main thread
+ * (the Thrift front-end runs its own loop on another thread, see thrift-service.h).
+ *
+ * Shutdown (a signal, or `shutdown` from a client on any thread) is one event on the loop:
+ * stop accepting, stop Thrift, answer parked requests with "no item" and close connections
+ * (their open reads go back to the queues), then close the collection, which makes every
+ * journal durable. */
+#include "config.h"
+
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+
+#include "connection.h"
+#include "log.h"
+#include "memcache.h"
+#include "text.h"
+#include "thrift-service.h"
+
+/* After an accept error (out of file descriptors, say) a listener rests this long. */
+#define ACCEPT_RETRY_MS 100
+
+typedef struct {
+  KqServer *server;
+  const KqFrontEnd *front_end;
+  struct evconnlistener *listener;
+  struct event *retry;
+  gchar *description; /* "memcache 0.0.0.0:22133" */
+} Listener;
+
+struct _KqServer {
+  KqServerConfig *config;
+  KqCollection *collection;
+  KqServerStats stats;
+  gint64 start_real_us;
+  gint64 start_mono_us;
+
+  /* Status (SPEC 1.6). `status` is what clients are told; `enforced` is what the checks use:
+   * a stricter status is only enforced once statusChangeGracePeriod has passed. */
+  gboolean status_configured;
+  GMutex status_lock;
+  KqStatus status;       /* status_lock */
+  gboolean status_pending; /* status_lock: a stricter status waits for the grace timer */
+  gint enforced;         /* atomic KqStatus */
+
+  struct event_base *base;
+  KqConnectionHub *hub;
+  Listener memcache, text;
+  KqThriftService *thrift;
+  struct event *sigterm, *sigint, *sighup;
+  struct event *sweep_timer, *status_timer, *shutdown_event;
+  gint shutdown_requested; /* atomic */
+  gboolean stopped;
+};
+
+G_DEFINE_QUARK(kq-server-error-quark, kq_server_error)
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+const gchar *
+kq_status_to_string(KqStatus status)
+{
+  switch (status) {
+  case KQ_STATUS_UP:
+    return "UP";
+  case KQ_STATUS_READ_ONLY:
+    return "READONLY";
+  case KQ_STATUS_QUIESCENT:
+    return "QUIESCENT";
+  case KQ_STATUS_NOT_CONFIGURED:
+    break;
+  }
+  return "NOT_CONFIGURED";
+}
+
+/* Kestrel's names for the status file, so Kestrel and kestreld can read each other's. */
+static const gchar *
+status_file_name(KqStatus status)
+{
+  switch (status) {
+  case KQ_STATUS_UP:
+    return "Up";
+  case KQ_STATUS_READ_ONLY:
+    return "ReadOnly";
+  case KQ_STATUS_QUIESCENT:
+    return "Quiescent";
+  case KQ_STATUS_NOT_CONFIGURED:
+    break;
+  }
+  return "";
+}
+
+gboolean
+kq_status_from_string(const gchar *text, KqStatus *out)
+{
+  if (text == NULL)
+    return FALSE;
+  if (g_ascii_strcasecmp(text, "up") == 0)
+    *out = KQ_STATUS_UP;
+  else if (g_ascii_strcasecmp(text, "readonly") == 0 || g_ascii_strcasecmp(text, "read_only") == 0)
+    *out = KQ_STATUS_READ_ONLY;
+  else if (g_ascii_strcasecmp(text, "quiescent") == 0)
+    *out = KQ_STATUS_QUIESCENT;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* Lower numbers are stricter (the Thrift enum's order). */
+static gboolean
+stricter(KqStatus a, KqStatus b)
+{
+  return a < b;
+}
+
+/* The stored status, else defaultStatus (a missing or unreadable file is not an error). */
+static KqStatus
+load_status(const KqServerConfig *config)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *contents = NULL;
+  KqStatus status = KQ_STATUS_UP;
+
+  if (!kq_status_from_string(config->default_status, &status))
+    status = KQ_STATUS_UP;
+  if (!g_file_get_contents(config->status_file, &contents, NULL, &error)) {
+    if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      g_warning("cannot read status file %s: %s; status is %s", config->status_file,
+                error->message, kq_status_to_string(status));
+    return status;
+  }
+  g_strstrip(contents);
+  if (!kq_status_from_string(contents, &status)) {
+    g_warning("status file %s holds '%s', not a status; status is %s", config->status_file,
+              contents, kq_status_to_string(status));
+    kq_status_from_string(config->default_status, &status);
+  }
+  return status;
+}
+
+KqStatus
+kq_server_get_status(KqServer *server)
+{
+  KqStatus status;
+
+  if (!server->status_configured)
+    return KQ_STATUS_NOT_CONFIGURED;
+  g_mutex_lock(&server->status_lock);
+  status = server->status;
+  g_mutex_unlock(&server->status_lock);
+  return status;
+}
+
+static void
+status_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+  KqServer *server = arg;
+
+  g_mutex_lock(&server->status_lock);
+  if (server->status_pending) {
+    server->status_pending = FALSE;
+    g_atomic_int_set(&server->enforced, server->status);
+    g_message("status change grace period expired; status %s now enforced",
+              kq_status_to_string(server->status));
+  }
+  g_mutex_unlock(&server->status_lock);
+}
+
+/* Thread-safe (Thrift calls it too). Like Kestrel, a further stricter change while one is
+ * waiting out its grace period is ignored; loosening always applies at once. */
+gboolean
+kq_server_set_status(KqServer *server, KqStatus status, GError **error)
+{
+  const KqServerConfig *config = server->config;
+  g_autoptr(GError) local = NULL;
+  KqStatus old;
+
+  if (!server->status_configured) {
+    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_NOT_CONFIGURED,
+                "Server status not configured.");
+    return FALSE;
+  }
+  if (status == KQ_STATUS_NOT_CONFIGURED) {
+    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_BAD_STATUS, "Unknown status.");
+    return FALSE;
+  }
+
+  g_mutex_lock(&server->status_lock);
+  old = server->status;
+  if (!stricter(old, status) && server->status_pending) {
+    g_mutex_unlock(&server->status_lock);
+    g_warning("status change from %s to %s rejected: a change is in its grace period",
+              kq_status_to_string(old), kq_status_to_string(status));
+    return TRUE;
+  }
+  if (!g_file_set_contents(config->status_file, status_file_name(status), -1, &local)) {
+    g_mutex_unlock(&server->status_lock);
+    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_UNAVAILABLE,
+                "cannot store status: %s", local->message);
+    return FALSE;
+  }
+  server->status = status;
+  if (stricter(status, old) && config->status_grace_period_ms > 0) {
+    struct timeval tv = { config->status_grace_period_ms / 1000,
+                          (config->status_grace_period_ms % 1000) * 1000 };
+    server->status_pending = TRUE;
+    /* event_add is safe from any thread (evthread); a stale firing finds nothing pending. */
+    event_add(server->status_timer, &tv);
+  } else {
+    server->status_pending = FALSE;
+    g_atomic_int_set(&server->enforced, status);
+  }
+  g_mutex_unlock(&server->status_lock);
+  g_message("status switched to %s (previously %s)", kq_status_to_string(status),
+            kq_status_to_string(old));
+  return TRUE;
+}
+
+gboolean
+kq_server_allows_writes(KqServer *server)
+{
+  return !server->status_configured || g_atomic_int_get(&server->enforced) == KQ_STATUS_UP;
+}
+
+gboolean
+kq_server_allows_reads(KqServer *server)
+{
+  return !server->status_configured ||
+         g_atomic_int_get(&server->enforced) != KQ_STATUS_QUIESCENT;
+}
+
+gboolean
+kq_server_check_writes(KqServer *server, const gchar *op, GError **error)
+{
+  if (kq_server_allows_writes(server))
+    return TRUE;
+  g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_UNAVAILABLE,
+              "Server not available for operation %s", op);
+  return FALSE;
+}
+
+gboolean
+kq_server_check_reads(KqServer *server, const gchar *op, GError **error)
+{
+  if (kq_server_allows_reads(server))
+    return TRUE;
+  g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_UNAVAILABLE,
+              "Server not available for operation %s", op);
+  return FALSE;
+}
+
+/* ---- accessors --------------------------------------------------------------------------- */
+
+KqCollection *
+kq_server_get_collection(KqServer *server)
+{
+  return server->collection;
+}
+
+KqServerStats *
+kq_server_get_stats(KqServer *server)
+{
+  return &server->stats;
+}
+
+const KqServerConfig *
+kq_server_get_config(KqServer *server)
+{
+  return server->config;
+}
+
+gint64
+kq_server_uptime_s(KqServer *server)
+{
+  return (g_get_monotonic_time() - server->start_mono_us) / G_USEC_PER_SEC;
+}
+
+gint64
+kq_server_start_time_s(KqServer *server)
+{
+  return server->start_real_us / G_USEC_PER_SEC;
+}
+
+gboolean
+kq_server_reload(KqServer *server, GError **error)
+{
+  KqConfigSet *queues;
+
+  /* Without a config file the settings are the built-in ones: nothing can have changed. */
+  if (server->config->config_file == NULL)
+    return TRUE;
+  queues = kq_server_config_load_queues(server->config->config_file, error);
+  if (queues == NULL)
+    return FALSE;
+  kq_collection_reload(server->collection, queues);
+  g_message("reloaded queue settings from %s", server->config->config_file);
+  return TRUE;
+}
+
+/* ---- listeners --------------------------------------------------------------------------- */
+
+static void
+accept_cb(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
+          int socklen, void *arg)
+{
+  Listener *l = arg;
+
+  kq_connection_accept(l->server->hub, l->front_end, fd, addr, socklen);
+}
+
+static void
+accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+  Listener *l = arg;
+
+  if (l->listener != NULL)
+    evconnlistener_enable(l->listener);
+}
+
+/* Out of descriptors, the listening socket stays readable: rest instead of spinning. */
+static void
+accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+  Listener *l = arg;
+  struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+  int err = EVUTIL_SOCKET_ERROR();
+
+  g_warning("%s: accept failed: %s", l->description, evutil_socket_error_to_string(err));
+  evconnlistener_disable(listener);
+  event_add(l->retry, &tv);
+}
+
+static gboolean
+listener_start(KqServer *server, Listener *l, const gchar *protocol, const KqFrontEnd *front_end,
+               gint port, GError **error)
+{
+  const KqServerConfig *config = server->config;
+  struct evutil_addrinfo hints = { 0 }, *ai = NULL;
+  char service[16];
+  int rc;
+
+  l->server = server;
+  l->front_end = front_end;
+  if (port == 0)
+    return TRUE; /* disabled */
+  l->description = g_strdup_printf("%s %s:%d", protocol, config->listen_address, port);
+
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
+  g_snprintf(service, sizeof service, "%d", port);
+  rc = evutil_getaddrinfo(config->listen_address, service, &hints, &ai);
+  if (rc != 0 || ai == NULL) {
+    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_LISTEN,
+                "cannot listen on %s: bad address: %s", l->description, evutil_gai_strerror(rc));
+    return FALSE;
+  }
+  l->listener = evconnlistener_new_bind(server->base, accept_cb, l,
+                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                          LEV_OPT_CLOSE_ON_EXEC,
+                                        config->connection_backlog, ai->ai_addr,
+                                        (int) ai->ai_addrlen);
+  int err = errno;
+  evutil_freeaddrinfo(ai);
+  if (l->listener == NULL) {
+    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_LISTEN, "cannot listen on %s: %s",
+                l->description, g_strerror(err));
+    return FALSE;
+  }
+  evconnlistener_set_error_cb(l->listener, accept_error_cb);
+  l->retry = evtimer_new(server->base, accept_retry_cb, l);
+  return TRUE;
+}
+
+static void
+listener_stop(Listener *l)
+{
+  if (l->listener != NULL)
+    evconnlistener_free(l->listener);
+  l->listener = NULL;
+  if (l->retry != NULL)
+    event_free(l->retry);
+  l->retry = NULL;
+}
+
+static void
+listener_clear(Listener *l)
+{
+  listener_stop(l);
+  g_clear_pointer(&l->description, g_free);
+}
+
+/* ---- signals, timers, shutdown ----------------------------------------------------------- */
+
+static void
+stop(KqServer *server)
+{
+  if (server->stopped)
+    return;
+  server->stopped = TRUE;
+  g_message("shutting down");
+  listener_stop(&server->memcache);
+  listener_stop(&server->text);
+  if (server->thrift != NULL)
+    kq_thrift_service_stop(g_steal_pointer(&server->thrift));
+  if (server->hub != NULL)
+    kq_connection_hub_close_all(server->hub);
+  if (server->collection != NULL) {
+    kq_collection_close(g_steal_pointer(&server->collection));
+    /* Durability callbacks the close ran still hold connections: release them. */
+    kq_connection_hub_drain(server->hub);
+  }
+  g_message("journals closed; goodbye");
+}
+
+static void
+shutdown_cb(evutil_socket_t fd, short what, void *arg)
+{
+  KqServer *server = arg;
+
+  stop(server);
+  event_base_loopbreak(server->base);
+}
+
+void
+kq_server_request_shutdown(KqServer *server)
+{
+  if (g_atomic_int_compare_and_exchange(&server->shutdown_requested, 0, 1))
+    event_active(server->shutdown_event, EV_READ, 0);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+  KqServer *server = arg;
+
+  if (sig == SIGHUP) {
+    kq_log_reopen();
+    return;
+  }
+  g_message("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  kq_server_request_shutdown(server);
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+  KqServer *server = arg;
+  gint64 expired;
+
+  if (server->collection == NULL)
+    return;
+  expired = kq_collection_sweep(server->collection);
+  if (expired > 0)
+    g_debug("expiry sweep: %" G_GINT64_FORMAT " items expired", expired);
+}
+
+static struct timeval
+timeval_from_ms(gint64 ms)
+{
+  struct timeval tv = { (time_t) (ms / 1000), (suseconds_t) ((ms % 1000) * 1000) };
+  return tv;
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+static void
+log_listening(KqServer *server)
+{
+  g_autoptr(GString) text = g_string_new(NULL);
+  const KqServerConfig *config = server->config;
+
+  if (server->memcache.description != NULL)
+    g_string_append_printf(text, "%s, ", server->memcache.description);
+  if (server->text.description != NULL)
+    g_string_append_printf(text, "%s, ", server->text.description);
+  if (server->thrift != NULL)
+    g_string_append_printf(text, "thrift %s:%d, ", config->listen_address,
+                           kq_thrift_service_get_port(server->thrift));
+  if (text->len == 0)
+    g_string_append(text, "no ports, ");
+  g_string_truncate(text, text->len - 2);
+  g_message("kestreld %s listening on %s; queues in %s", PACKAGE_VERSION, text->str,
+            kq_collection_get_path(server->collection));
+}
+
+KqServer *
+kq_server_new(KqServerConfig *config, GError **error)
+{
+  static gsize threads_ready = 0;
+  KqServer *server = g_new0(KqServer, 1);
+  g_autofree gchar *queue_path = NULL;
+
+  /* Before any event_base exists: engine callbacks wake the loop from other threads. */
+  if (g_once_init_enter(&threads_ready)) {
+    evthread_use_pthreads();
+    g_once_init_leave(&threads_ready, 1);
+  }
+  /* A client that goes away mid-reply must not kill the server. */
+  signal(SIGPIPE, SIG_IGN);
+
+  server->config = config;
+  server->start_real_us = g_get_real_time();
+  server->start_mono_us = g_get_monotonic_time();
+  g_mutex_init(&server->status_lock);
+  server->status_configured = config->status_file != NULL;
+  server->status = server->status_configured ? load_status(config) : KQ_STATUS_UP;
+  server->enforced = server->status;
+
+  queue_path = g_canonicalize_filename(config->queue_path, NULL);
+  server->collection = kq_collection_open(queue_path, config->queues, error);
+  if (server->collection == NULL)
+    goto fail;
+  config->queues = NULL; /* the collection owns it now */
+
+  server->base = event_base_new();
+  if (server->base == NULL) {
+    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_LISTEN, "cannot create an event loop");
+    goto fail;
+  }
+  server->hub = kq_connection_hub_new(server, server->base);
+  server->shutdown_event = event_new(server->base, -1, 0, shutdown_cb, server);
+  server->status_timer = evtimer_new(server->base, status_timer_cb, server);
+
+  if (!listener_start(server, &server->memcache, "memcache", &kq_memcache_front_end,
+                      config->memcache_port, error) ||
+      !listener_start(server, &server->text, "text", &kq_text_front_end, config->text_port,
+                      error))
+    goto fail;
+  if (config->thrift_port != 0) {
+    server->thrift = kq_thrift_service_start(server, error);
+    if (server->thrift == NULL && error != NULL && *error != NULL)
+      goto fail;
+  }
+
+  server->sigterm = evsignal_new(server->base, SIGTERM, signal_cb, server);
+  server->sigint = evsignal_new(server->base, SIGINT, signal_cb, server);
+  server->sighup = evsignal_new(server->base, SIGHUP, signal_cb, server);
+  event_add(server->sigterm, NULL);
+  event_add(server->sigint, NULL);
+  event_add(server->sighup, NULL);
+
+  if (config->expiration_timer_ms > 0) {
+    struct timeval tv = timeval_from_ms(config->expiration_timer_ms);
+    server->sweep_timer = event_new(server->base, -1, EV_PERSIST, sweep_cb, server);
+    event_add(server->sweep_timer, &tv);
+  }
+  if (server->status_configured)
+    g_message("server status is %s", kq_status_to_string(server->status));
+  log_listening(server);
+  return server;
+
+fail:
+  kq_server_free(server);
+  return NULL;
+}
+
+int
+kq_server_run(KqServer *server)
+{
+  event_base_dispatch(server->base);
+  /* The loop only ends through shutdown_cb; make sure the journals are closed regardless. */
+  stop(server);
+  return 0;
+}
+
+void
+kq_server_free(KqServer *server)
+{
+  if (server == NULL)
+    return;
+  if (server->thrift != NULL)
+    kq_thrift_service_stop(g_steal_pointer(&server->thrift));
+  listener_clear(&server->memcache);
+  listener_clear(&server->text);
+  if (server->hub != NULL)
+    kq_connection_hub_close_all(server->hub);
+  if (server->collection != NULL)
+    kq_collection_close(g_steal_pointer(&server->collection));
+  g_clear_pointer(&server->hub, kq_connection_hub_free);
+  g_clear_pointer(&server->sigterm, event_free);
+  g_clear_pointer(&server->sigint, event_free);
+  g_clear_pointer(&server->sighup, event_free);
+  g_clear_pointer(&server->sweep_timer, event_free);
+  g_clear_pointer(&server->status_timer, event_free);
+  g_clear_pointer(&server->shutdown_event, event_free);
+  g_clear_pointer(&server->base, event_base_free);
+  g_mutex_clear(&server->status_lock);
+  kq_server_config_free(server->config);
+  g_free(server);
+}
