@@ -1,0 +1,284 @@
+/* A Thrift `get` in progress: see thrift-get.h. */
+#include "config.h"
+
+#include <thrift/c_glib/thrift_application_exception.h>
+
+#include "thrift-get.h"
+
+struct _KqThriftGet {
+  gint ref_count;
+  KqThriftHandler *handler;
+  guint64 owner;
+  gchar *queue_name;
+  KqQueue *queue;         /* NULL for an alias or after an error */
+  gint32 max_items;
+  gint64 deadline_us;     /* monotonic; 0: no waiting */
+  gint32 auto_abort_msec;
+  GPtrArray *items;       /* KqThriftItem */
+  GPtrArray *taken;       /* KqItem of plain removes, to give back on cancel */
+  KqWaiter *waiter;
+  GError *error;
+  gboolean parked, cancelled, finished;
+  KqThriftGetDone done;
+  gpointer done_data;
+};
+
+/* A wake-up from the engine, carried from its thread to the loop. */
+typedef struct {
+  KqThriftGet *get;
+  KqItem *item;
+} Wake;
+
+static KqThriftGet *
+get_ref(KqThriftGet *get)
+{
+  get->ref_count++;
+  return get;
+}
+
+void
+kq_thrift_get_unref(KqThriftGet *get)
+{
+  if (get == NULL || --get->ref_count > 0)
+    return;
+  g_clear_pointer(&get->queue, kq_queue_unref);
+  g_ptr_array_unref(get->items);
+  g_ptr_array_unref(get->taken);
+  g_clear_error(&get->error);
+  g_free(get->queue_name);
+  g_object_unref(get->handler);
+  g_free(get);
+}
+
+KqThriftGet *
+kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_name,
+                  gint32 max_items, gint32 timeout_msec, gint32 auto_abort_msec)
+{
+  KqThriftGet *get = g_new0(KqThriftGet, 1);
+
+  get->ref_count = 1;
+  get->handler = g_object_ref(handler);
+  get->owner = owner;
+  get->queue_name = g_strdup(queue_name);
+  get->max_items = MAX(max_items, 0);
+  if (timeout_msec > 0)
+    get->deadline_us = g_get_monotonic_time() + (gint64)timeout_msec * 1000;
+  get->auto_abort_msec = MAX(auto_abort_msec, 0);
+  get->items = g_ptr_array_new_with_free_func(g_object_unref);
+  get->taken = g_ptr_array_new_with_free_func((GDestroyNotify)kq_item_unref);
+  return get;
+}
+
+GPtrArray *
+kq_thrift_get_items(KqThriftGet *get)
+{
+  return get->items;
+}
+
+const GError *
+kq_thrift_get_error(KqThriftGet *get)
+{
+  return get->error;
+}
+
+static void
+add_item(KqThriftGet *get, KqItem *item)
+{
+  const KqThriftEnv *env = kq_thrift_handler_get_env(get->handler);
+  KqThriftItem *out = g_object_new(KQ_THRIFT_TYPE_ITEM, NULL);
+
+  out->data = g_byte_array_sized_new((guint)item->len);
+  g_byte_array_append(out->data, item->data, (guint)item->len);
+  out->__isset_data = TRUE;
+  if (get->auto_abort_msec > 0) {
+    out->id = (gint64)kq_thrift_reads_add(kq_thrift_handler_get_reads(get->handler), get->owner,
+                                          get->queue, item->xid, (guint)get->auto_abort_msec);
+    kq_item_unref(item);
+  } else {
+    g_ptr_array_add(get->taken, item);
+  }
+  out->__isset_id = TRUE;
+  g_ptr_array_add(get->items, out);
+  KQ_THRIFT_STAT_ADD(env, get_hits, 1);
+}
+
+static void
+finish(KqThriftGet *get)
+{
+  const KqThriftEnv *env = kq_thrift_handler_get_env(get->handler);
+
+  get->finished = TRUE;
+  if (get->error == NULL && get->items->len == 0)
+    KQ_THRIFT_STAT_ADD(env, get_misses, 1);
+  if (get->parked && get->done != NULL)
+    get->done(get, get->done_data);
+}
+
+static gboolean
+at_open_limit(KqThriftGet *get)
+{
+  const KqThriftEnv *env = kq_thrift_handler_get_env(get->handler);
+  return get->auto_abort_msec > 0 &&
+         kq_thrift_reads_count(kq_thrift_handler_get_reads(get->handler), get->owner,
+                               get->queue_name) >= (guint)MAX(env->max_open_transactions, 0);
+}
+
+static gboolean wake_on_loop(gpointer data);
+static void wake_free(gpointer data);
+
+/* Engine thread: hand the item (or NULL) over to the loop. */
+static void
+wait_cb(KqQueue *queue, KqItem *item, gpointer user_data)
+{
+  KqThriftGet *get = user_data;
+  Wake *wake = g_new0(Wake, 1);
+
+  wake->get = get; /* the waiter's reference moves into the wake */
+  wake->item = item;
+  kq_thrift_handler_post(get->handler, wake_on_loop, wake, wake_free);
+}
+
+/* Take items until done or parked. */
+static void
+step(KqThriftGet *get)
+{
+  KqRemoveFlags flags = get->auto_abort_msec > 0 ? KQ_REMOVE_OPEN : KQ_REMOVE_PLAIN;
+
+  while (get->queue != NULL && get->items->len < (guint)get->max_items && !at_open_limit(get)) {
+    g_autoptr(GError) error = NULL;
+    KqItem *item = NULL;
+    gint64 left_ms = get->deadline_us > 0
+                         ? (get->deadline_us - g_get_monotonic_time() + 999) / 1000 : 0;
+
+    if (left_ms <= 0) {
+      item = kq_queue_remove(get->queue, flags, &error);
+    } else {
+      KqWaiter *waiter;
+      kq_thrift_handler_inflight_inc(get->handler);
+      waiter = kq_queue_remove_wait(get->queue, flags, left_ms, wait_cb, get_ref(get), &item,
+                                    &error);
+      if (waiter != NULL) {
+        get->waiter = waiter;
+        get->parked = TRUE;
+        return;
+      }
+      /* Not parked: the callback will never run. */
+      get->ref_count--;
+      kq_thrift_handler_inflight_dec(get->handler);
+    }
+    if (item == NULL) {
+      if (error != NULL)
+        g_debug("thrift get on '%s': %s", get->queue_name, error->message);
+      break;
+    }
+    add_item(get, item);
+  }
+  finish(get);
+}
+
+static void
+give_back(KqThriftGet *get, KqItem *item)
+{
+  if (get->queue == NULL)
+    return;
+  if (get->auto_abort_msec > 0)
+    kq_queue_abort(get->queue, item->xid, NULL);
+  else
+    kq_queue_return_item(get->queue, item);
+}
+
+static gboolean
+wake_on_loop(gpointer data)
+{
+  Wake *wake = data;
+  KqThriftGet *get = wake->get;
+  KqItem *item = g_steal_pointer(&wake->item);
+
+  get->waiter = NULL;
+  if (get->cancelled || get->finished) {
+    if (item != NULL) {
+      give_back(get, item);
+      kq_item_unref(item);
+    }
+  } else if (item != NULL) {
+    add_item(get, item);
+    step(get);
+  } else {
+    finish(get);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wake_free(gpointer data)
+{
+  Wake *wake = data;
+  KqThriftGet *get = wake->get;
+  KqThriftHandler *handler = g_object_ref(get->handler);
+
+  /* Only if the loop never ran it: the item must not be lost. */
+  if (wake->item != NULL) {
+    give_back(get, wake->item);
+    kq_item_unref(wake->item);
+  }
+  kq_thrift_get_unref(get);
+  g_free(wake);
+  kq_thrift_handler_inflight_dec(handler);
+  g_object_unref(handler);
+}
+
+gboolean
+kq_thrift_get_start(KqThriftGet *get, KqThriftGetDone done, gpointer user_data)
+{
+  KqThriftHandler *handler = get->handler;
+  const KqThriftEnv *env = kq_thrift_handler_get_env(handler);
+
+  get->done = done;
+  get->done_data = user_data;
+  KQ_THRIFT_STAT_ADD(env, cmd_get, 1);
+
+  if (!kq_thrift_handler_check_name(get->queue_name, &get->error) ||
+      !kq_thrift_handler_check_reads(handler, &get->error)) {
+    get->finished = TRUE;
+    return TRUE;
+  }
+  /* Reads from an alias see an empty queue (SPEC 1.5). */
+  if (!kq_collection_is_alias(env->collection, get->queue_name)) {
+    g_autoptr(GError) error = NULL;
+    get->queue = kq_collection_get(env->collection, get->queue_name, TRUE, &error);
+    if (get->queue == NULL) {
+      g_set_error(&get->error, THRIFT_APPLICATION_EXCEPTION_ERROR,
+                  THRIFT_APPLICATION_EXCEPTION_ERROR_INTERNAL_ERROR, "%s",
+                  error != NULL ? error->message : "queue unavailable");
+      get->finished = TRUE;
+      return TRUE;
+    }
+  }
+  step(get);
+  return !get->parked;
+}
+
+void
+kq_thrift_get_cancel(KqThriftGet *get)
+{
+  get->cancelled = TRUE;
+  if (get->waiter != NULL) {
+    /* TRUE: the callback will never run, so its reference and in-flight count are ours. */
+    if (kq_waiter_cancel(get->waiter)) {
+      kq_thrift_handler_inflight_dec(get->handler);
+      get->ref_count--;
+    }
+    get->waiter = NULL;
+  }
+  /* Back to the head in reverse order, so the queue order is what it was. */
+  for (guint i = get->items->len; i-- > 0;) {
+    KqThriftItem *out = g_ptr_array_index(get->items, i);
+    if (out->id != 0)
+      kq_thrift_reads_abort(kq_thrift_handler_get_reads(get->handler), (guint64)out->id);
+  }
+  if (get->queue != NULL)
+    for (guint i = get->taken->len; i-- > 0;)
+      kq_queue_return_item(get->queue, g_ptr_array_index(get->taken, i));
+  g_ptr_array_set_size(get->taken, 0);
+  g_ptr_array_set_size(get->items, 0);
+}

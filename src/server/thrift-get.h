@@ -1,0 +1,34 @@
+/* One Thrift `get` call (SPEC 4): takes up to max_items items, parking on the engine when the
+ * queue runs dry and a timeout is left, without ever blocking the loop. The engine's wake-up
+ * comes on another thread and is marshalled onto the handler's loop. Loop thread only. */
+#pragma once
+#include <glib.h>
+
+#include "thrift-handler.h"
+
+G_BEGIN_DECLS
+
+typedef struct _KqThriftGet KqThriftGet;
+typedef void (*KqThriftGetDone)(KqThriftGet *get, gpointer user_data);
+
+/* timeout_msec <= 0: only items available now. auto_abort_msec > 0: items are open reads. */
+KqThriftGet *kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_name,
+                               gint32 max_items, gint32 timeout_msec, gint32 auto_abort_msec);
+
+/* Run until finished (TRUE: the result is ready, `done` is not called) or parked (FALSE: `done`
+ * runs on the loop once it finishes). */
+gboolean kq_thrift_get_start(KqThriftGet *get, KqThriftGetDone done, gpointer user_data);
+
+/* Result, once finished: KqThriftItem objects (borrowed), or the error that failed the call. */
+GPtrArray *kq_thrift_get_items(KqThriftGet *get);
+const GError *kq_thrift_get_error(KqThriftGet *get);
+
+/* The client is gone before it received the result: withdraw the waiter and give every item
+ * back (plain ones to the head of the queue, opened ones aborted). `done` will not run. */
+void kq_thrift_get_cancel(KqThriftGet *get);
+
+void kq_thrift_get_unref(KqThriftGet *get);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KqThriftGet, kq_thrift_get_unref)
+
+G_END_DECLS

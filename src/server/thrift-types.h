@@ -1,0 +1,6 @@
+/* GType registration of the Thrift front-end. Generated c_glib *_get_type() functions are not
+ * thread-safe, so every type is registered once, on one thread, before the loop starts. */
+#pragma once
+
+/* Idempotent; call from the thread that starts the service. */
+void kq_thrift_types_init(void);
