@@ -73,6 +73,11 @@ void kq_queue_get_settings(KqQueue *queue, KqQueueSettings *settings);
  * otherwise FALSE and func runs once on the sync thread when it is. */
 gboolean kq_queue_when_durable(KqQueue *queue, KqDurableFunc func, gpointer user_data);
 
+/* Rewrite the queue's journal files now into one file holding its state (open reads as
+ * ADDX + REMOVE_TENTATIVE_XID, then the queued items), leaving an empty live file, as the
+ * engine's own compaction does (SPEC 7). No-op without a journal. FALSE + KQ_ERROR_IO/CLOSED. */
+gboolean kq_queue_compact(KqQueue *queue, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KqQueue, kq_queue_unref)
 
 G_END_DECLS

@@ -1093,3 +1093,15 @@ static void queue_finish(KqQueue *q, Deferred *d)
     g_ptr_array_unref(d->expired);
   }
 }
+
+/* ---------- offline packing ---------- */
+
+gboolean kq_queue_compact(KqQueue *q, GError **error)
+{
+  g_mutex_lock(&q->lock);
+  gboolean ok = check_open_locked(q, error);
+  if (ok && has_journal(q))
+    ok = rewrite_locked(q, error);
+  g_mutex_unlock(&q->lock);
+  return ok;
+}
