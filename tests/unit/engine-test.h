@@ -141,6 +141,11 @@ static inline gboolean et_exists(const gchar *dir, const gchar *name)
   return et_file_size(dir, name) >= 0;
 }
 
+static inline gint et_strptr_cmp(gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
 /* Sorted names in dir, without the folder lock file, joined with spaces. */
 static inline gchar *et_listing(const gchar *dir)
 {
@@ -152,7 +157,7 @@ static inline gchar *et_listing(const gchar *dir)
     if (strcmp(name, ".kestrel.lock") != 0)
       g_ptr_array_add(names, g_strdup(name));
   g_dir_close(d);
-  g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+  g_ptr_array_sort(names, et_strptr_cmp);
   g_ptr_array_add(names, NULL);
   gchar *joined = g_strjoinv(" ", (gchar **)names->pdata);
   g_ptr_array_unref(names);
@@ -276,28 +281,31 @@ static inline void et_clock_restore(void)
 
 /* ---------- warnings the engine is expected to log ---------- */
 
-/* GTest makes warnings and criticals fatal. Tests that provoke the engine's own warnings
- * (torn journals, I/O failures) allow them for the "kestrel" domain and count them. */
-static gint et_warnings_allowed;
+/* GTest makes warnings and criticals fatal (and reports them as "Bail out!"). Tests that
+ * provoke the engine's own warnings (torn journals, I/O failures) lower the fatal mask for a
+ * while and count what the "kestrel" domain logs. */
 static gint et_warnings_seen;
+static gboolean et_handler_installed;
 
-static inline gboolean et_log_fatal_handler(const gchar *domain, GLogLevelFlags level,
-                                            const gchar *message, gpointer unused)
+static inline void et_log_handler(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                                  gpointer unused)
 {
-  (void)level;
-  (void)message;
   (void)unused;
-  if (g_atomic_int_get(&et_warnings_allowed) && g_strcmp0(domain, "kestrel") == 0) {
+  if (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL))
     g_atomic_int_inc(&et_warnings_seen);
-    return FALSE;
-  }
-  return TRUE;
+  g_log_default_handler(domain, level, message, NULL);
 }
 
 static inline void et_allow_warnings(gboolean allow)
 {
-  g_test_log_set_fatal_handler(et_log_fatal_handler, NULL);
-  g_atomic_int_set(&et_warnings_allowed, allow);
-  if (allow)
+  if (!et_handler_installed) {
+    g_log_set_handler("kestrel", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL, et_log_handler, NULL);
+    et_handler_installed = TRUE;
+  }
+  if (allow) {
     g_atomic_int_set(&et_warnings_seen, 0);
+    g_log_set_always_fatal(G_LOG_FATAL_MASK);
+  } else {
+    g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL);
+  }
 }
