@@ -297,7 +297,9 @@ def test_max_open_transactions_configured(kestrel_factory):
     assert_error_and_closed(a)
     b = srv.memcache()
     wait_for(lambda: b.qstat("mot3", "open_transactions") == 0, message="reads aborted")
-    assert b.get_all("mot3") == [b"0", b"1", b"2", b"3", b"4"]
+    # as in Kestrel, the reads are aborted in the order they were opened, each going back to
+    # the head of the queue: the last one opened ends up first
+    assert b.get_all("mot3") == [b"2", b"1", b"0", b"3", b"4"]
 
 
 def test_open_read_aborted_on_disconnect(kestrel):
@@ -465,7 +467,8 @@ def test_monitor_reads_abort_on_disconnect(kestrel_factory):
     c.close()
     d = srv.memcache()
     wait_for(lambda: d.qstat("mona", "open_transactions") == 0, message="reads aborted")
-    assert d.get_all("mona") == [b"a", b"b"]
+    # aborted in opening order, each to the head (Kestrel's order): b ends up before a
+    assert d.get_all("mona") == [b"b", b"a"]
 
 
 def test_confirm_counts(kestrel_factory):
@@ -1172,6 +1175,7 @@ def test_kill9_under_load_keeps_every_acknowledged_item(kestrel_factory):
     srv = kestrel_factory()
     acked = []            # indices whose set got STORED
     confirmed = []        # items whose confirmation (close) was acknowledged
+    delivered = []        # every item the reader received (the last one may be mid-confirm)
     stop = threading.Event()
 
     def writer():
@@ -1193,6 +1197,8 @@ def test_kill9_under_load_keeps_every_acknowledged_item(kestrel_factory):
                 while not stop.is_set():
                     c.send_line("get load/close/open/t=50")
                     v = c.read_value("load")
+                    if v is not None:
+                        delivered.append(v)
                     if prev is not None:
                         confirmed.append(prev)
                     prev = v
@@ -1219,7 +1225,10 @@ def test_kill9_under_load_keeps_every_acknowledged_item(kestrel_factory):
     assert left_idx == sorted(left_idx), "queue order broken after restart"
     assert not set(left_idx) & set(conf_idx), "confirmed items came back: %r" % sorted(
         set(left_idx) & set(conf_idx))[:10]
-    missing = set(acked) - set(left_idx) - set(conf_idx)
+    # the read open (or being confirmed) at the moment of the crash may go either way
+    uncertain = {int(x[5:]) for x in delivered} - set(conf_idx)
+    assert len(uncertain) <= 1, uncertain
+    missing = set(acked) - set(left_idx) - set(conf_idx) - uncertain
     assert not missing, "%d acknowledged items lost, e.g. %r" % (len(missing), sorted(missing)[:10])
     assert max(left_idx + conf_idx) <= (acked[-1] + 1 if acked else 0)
 
@@ -1642,11 +1651,11 @@ def test_malformed_arguments(kestrel, line):
     assert_still_serving(kestrel)
 
 
-def _check_no_stray_files(srv):
-    names = set(os.listdir(srv.workdir))
-    assert "etc" not in names and "etc" not in os.listdir(srv.workdir.parent)
-    for f in srv.spool_files():
-        assert not f.startswith(".."), f
+def _check_no_stray_files(srv, spool_before):
+    assert "etc" not in os.listdir(srv.workdir)
+    assert "etc" not in os.listdir(srv.workdir.parent)
+    assert "x" not in os.listdir(srv.workdir.parent)
+    assert srv.spool_files() == spool_before, "bad name created files in the queue folder"
 
 
 @pytest.mark.parametrize("name", [b"..", b"../etc", b"a.b", b"a~b", b"~", b"x" * 201,
@@ -1654,41 +1663,44 @@ def _check_no_stray_files(srv):
                          ids=["dotdot", "dotdot-etc", "dot", "tilde-mid", "tilde", "too-long",
                               "non-ascii", "control", "del", "slash", "dotdot-x"])
 def test_bad_queue_name_set(kestrel, name):
+    before = kestrel.spool_files()
     c = kestrel.memcache()
     c.send(b"set " + name + b" 0 0 1\r\nx\r\n")
     line = c.read_line()
     assert re.fullmatch(rb"CLIENT_ERROR( [^\r\n]*)?\r\n", line), line
     c.close()
-    _check_no_stray_files(kestrel)
+    _check_no_stray_files(kestrel, before)
     assert_still_serving(kestrel)
 
 
 @pytest.mark.parametrize("name", [b"..", b"../etc", b"a.b", b"a~b", b"x" * 201, b"caf\xc3\xa9"],
                          ids=["dotdot", "dotdot-etc", "dot", "tilde", "too-long", "non-ascii"])
 def test_bad_queue_name_get(kestrel, name):
+    before = kestrel.spool_files()
     c = kestrel.memcache()
     c.send(b"get " + name + b"\r\n")
     line = c.read_line()
     assert re.fullmatch(rb"CLIENT_ERROR( [^\r\n]*)?\r\n", line), line
     c.close()
-    _check_no_stray_files(kestrel)
+    _check_no_stray_files(kestrel, before)
     assert_still_serving(kestrel)
 
 
 @pytest.mark.parametrize("cmd", [b"delete", b"flush", b"flush_expired"])
 def test_bad_queue_name_admin_commands(kestrel, cmd):
+    before = kestrel.spool_files()
     c = kestrel.memcache()
     c.send(cmd + b" ../etc\r\n")
     line = c.read_line()
     assert re.fullmatch(rb"CLIENT_ERROR( [^\r\n]*)?\r\n", line), line
     c.close()
-    _check_no_stray_files(kestrel)
+    _check_no_stray_files(kestrel, before)
     assert_still_serving(kestrel)
 
 
 def test_queue_name_with_space_is_malformed_set(kestrel):
     c = kestrel.memcache()
-    c.send(b"set a b 0 0 1\r\n")
+    c.send(b"set a b 0 0 1\r\nx\r\n")
     line = c.read_line()
     assert re.fullmatch(rb"CLIENT_ERROR( [^\r\n]*)?\r\n", line), line
     c.close()
@@ -1742,7 +1754,7 @@ def test_memccp_memccat_memcstat(kestrel, tmp_path):
     assert c.qstat("cpq", "items") == 1
     r = subprocess.run(["memccat", servers, "cpq"], capture_output=True, timeout=10)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == b"file contents\n"
+    assert r.stdout == b"file contents\n\n"        # memccat adds a newline after the value
     assert c.qstat("cpq", "items") == 0
     r = subprocess.run(["memcstat", servers], capture_output=True, timeout=10)
     assert r.returncode == 0, r.stderr
