@@ -185,7 +185,8 @@ kq_connection_count_open_reads(KqConnection *conn, const gchar *name)
   return n;
 }
 
-/* Confirm or abort up to `count` open reads of `name` (all of them when name is NULL). A read
+/* Confirm or abort up to `count` open reads of `name` (all queues when name is NULL), oldest
+ * first as Kestrel did (so aborting several puts them back newest-first at the head). A read
  * whose queue was deleted meanwhile is simply forgotten. */
 static guint
 conn_finish_reads(KqConnection *conn, const gchar *name, guint count, gboolean confirm)
@@ -746,10 +747,13 @@ conn_flush_now(KqConnection *conn)
   struct evbuffer *output = bufferevent_get_output(conn->bev);
   evutil_socket_t fd = bufferevent_getfd(conn->bev);
 
+  /* A bufferevent keeps the start of its output frozen; only its own writer may drain it. */
+  evbuffer_unfreeze(output, 1);
   while (evbuffer_get_length(output) > 0) {
     if (evbuffer_write(output, fd) <= 0)
       break;
   }
+  evbuffer_freeze(output, 1);
 }
 
 void
