@@ -266,9 +266,9 @@ static int run_check(const gchar *folder, const gchar *queue, GPtrArray *files)
     printf("  none\n");
   g_autofree gchar *xids = tool_replay_format_xids(&state);
   guint open = g_hash_table_size(state.open);
-  printf("state after replay: %" G_GSIZE_FORMAT " items queued (%" G_GINT64_FORMAT
+  printf("state after replay: %" G_GSIZE_FORMAT " item%s queued (%" G_GINT64_FORMAT
          " bytes of data), %u open read%s%s%s%s, last xid %u\n",
-         state.count, state.bytes, open, open == 1 ? "" : "s", open ? " (xids " : "", xids,
+         state.count, state.count == 1 ? "" : "s", state.bytes, open, open == 1 ? "" : "s", open ? " (xids " : "", xids,
          open ? "; they go back to the head at start-up)" : "", state.last_xid);
   tool_replay_clear(&state);
   if (problems > 0) {
@@ -318,8 +318,8 @@ static int run_pack(const gchar *folder, const gchar *queue, GPtrArray *before)
     printf("after:\n");
     print_files(after, FALSE);
   }
-  printf("queue '%s': %" G_GINT64_FORMAT " items (%" G_GINT64_FORMAT " bytes of data)\n", queue,
-         stats.items, stats.bytes);
+  printf("queue '%s': %" G_GINT64_FORMAT " item%s (%" G_GINT64_FORMAT " bytes of data)\n", queue,
+         stats.items, stats.items == 1 ? "" : "s", stats.bytes);
   return EXIT_OK;
 }
 

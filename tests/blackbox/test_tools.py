@@ -362,7 +362,7 @@ def test_qpack_check_follows_packs_and_ignores_temporaries(tmp_path):
     assert lines[4].endswith("pack: replaces the rotated files up to its timestamp at start-up")
     assert lines[7].endswith("temporary: deleted at start-up, not replayed")
     assert "  q.3000 offset 1: REMOVE on an empty queue (ignored)" in lines
-    assert ("state after replay: 1 items queued (4 bytes of data), 0 open reads, last xid 0"
+    assert ("state after replay: 1 item queued (4 bytes of data), 0 open reads, last xid 0"
             in lines)
     assert lines[-1] == "1 problem found"
     assert dir_snapshot(folder) == before
