@@ -55,6 +55,12 @@ gboolean kq_queue_name_is_valid(const gchar *name, GError **error)
   return TRUE;
 }
 
+/* g_ptr_array_sort passes pointers to the elements: compare the strings they point to. */
+static gint name_ptr_compare(gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
 static gboolean take_folder_lock(KqCollection *c, GError **error)
 {
   g_autofree gchar *lock_path = g_build_filename(c->path, LOCK_FILE_NAME, NULL);
@@ -173,7 +179,7 @@ KqCollection *kq_collection_open(const gchar *path, KqConfigSet *config, GError 
     else
       g_free(queue);
   }
-  g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);  /* parents before their children */
+  g_ptr_array_sort(names, name_ptr_compare);  /* parents before their children */
   g_mutex_lock(&c->lock);
   for (guint i = 0; i < names->len; i++) {
     g_autoptr(GError) local = NULL;
@@ -509,7 +515,7 @@ GPtrArray *kq_collection_queue_names(KqCollection *c)
   while (g_hash_table_iter_next(&it, &key, NULL))
     g_ptr_array_add(names, g_strdup(key));
   g_mutex_unlock(&c->lock);
-  g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+  g_ptr_array_sort(names, name_ptr_compare);
   return names;
 }
 
