@@ -1761,3 +1761,322 @@ def test_memccp_memccat_memcstat(kestrel, tmp_path):
     out = r.stdout.decode()
     for name in ("curr_items", "cmd_set", "queue_cpq_items"):
         assert name in out, out
+
+
+# ==============================================================================================
+# more queue settings: timeouts, read-behind, journal lifecycle
+
+def test_open_transaction_timeout_aborts_read(kestrel_factory):
+    srv = kestrel_factory(server={"expirationTimerFrequency": "100ms"},
+                          sections={"queue ott": {"openTransactionTimeout": "300ms"}})
+    a = srv.memcache()
+    a.must_set("ott", "held")
+    a.must_set("ott", "next")
+    assert a.get("ott", "/open") == b"held"
+    b = srv.memcache()
+    wait_for(lambda: b.qstat("ott", "open_transactions") == 0, timeout=5,
+             message="open read timed out")
+    assert b.get_all("ott") == [b"held", b"next"]
+
+
+def test_max_queue_age_deletes_empty_queue(kestrel_factory):
+    srv = kestrel_factory(server={"expirationTimerFrequency": "100ms"},
+                          sections={"queue mqa": {"maxQueueAge": "200ms"}})
+    c = srv.memcache()
+    assert c.get("mqa") is None                 # creates the (empty) queue
+    c.must_set("keepme", "x")
+
+    def gone():
+        return not any(k.startswith("queue_mqa_") for k, _ in c.stats())
+    wait_for(gone, timeout=5, interval=0.05, message="empty queue deleted by the sweep")
+    assert int(c.stat("queue_expires")) >= 1
+    assert c.get("keepme") == b"x"
+
+
+def test_client_timeout_drops_idle_clients(kestrel_factory):
+    srv = kestrel_factory(server={"clientTimeout": "300ms"})
+    c = srv.memcache()
+    c.must_set("ct", "x")
+    t0 = time.monotonic()
+    c.assert_closed(timeout=5)
+    assert time.monotonic() - t0 >= 0.2
+    assert_still_serving(srv)
+
+
+def test_no_client_timeout_by_default(kestrel):
+    c = kestrel.memcache()
+    c.must_set("noct", "x")
+    assert c.nothing_pending(0.5)              # idle connection stays open
+    assert c.get("noct") == b"x"
+
+
+def test_read_behind_keeps_order(kestrel_factory):
+    srv = kestrel_factory(sections={"queue rb": {"maxMemorySize": "1KB"}})
+    c = srv.memcache()
+    items = [b"%03d" % i + b"x" * 97 for i in range(100)]
+    for it in items:
+        c.must_set("rb", it)
+    assert c.qstat("rb", "items") == 100
+    assert c.qstat("rb", "mem_bytes") <= 1024 + 100
+    assert c.qstat("rb", "mem_items") < 100
+    got = [c.get("rb") for _ in range(50)]
+    assert got == items[:50]
+    c.must_set("rb", b"tail")
+    srv.restart()
+    c = srv.memcache()
+    assert c.get_all("rb") == items[50:] + [b"tail"]
+
+
+def test_journal_rotation(kestrel_factory):
+    srv = kestrel_factory(sections={"queue rot": {"maxMemorySize": "2KB"}})
+    c = srv.memcache()
+    items = [b"%03d" % i + b"y" * 197 for i in range(60)]
+    for it in items:
+        c.must_set("rot", it)
+    assert c.qstat("rot", "journal_rotations") >= 1
+    rotated = [f for f in srv.spool_files() if re.fullmatch(r"rot\.\d+", f)]
+    assert rotated, srv.spool_files()
+    assert c.get("rot") == items[0]
+    srv.restart()
+    c = srv.memcache()
+    assert c.get_all("rot") == items[1:]
+
+
+def test_empty_queue_journal_rewritten_beyond_default_journal_size(kestrel_factory):
+    srv = kestrel_factory(sections={"queue djs": {"defaultJournalSize": "1KB"}})
+    c = srv.memcache()
+    for i in range(30):
+        c.must_set("djs", "z" * 100)
+    assert len(c.get_all("djs")) == 30
+    c.must_set("djs", "after")
+    wait_for(lambda: c.qstat("djs", "journal_rewrites") >= 1, message="journal rewrite")
+    assert srv.journal("djs").stat().st_size < 1024
+    assert c.qstat("djs", "logsize") < 1024
+    srv.restart()
+    assert drain(srv, "djs") == [b"after"]
+
+
+def test_journal_compaction_beyond_max_journal_size(kestrel_factory):
+    srv = kestrel_factory(sections={"queue cmp": {"maxJournalSize": "4KB",
+                                                  "minJournalCompactDelay": "0s"}})
+    c = srv.memcache()
+    c.must_set("cmp", "keep")                   # the queue never empties
+    for i in range(600):                        # each open+abort journals 10 bytes
+        assert c.get("cmp", "/open") == b"keep"
+        c.send_line("get cmp/abort")
+        assert c.read_line() == b"END\r\n"
+    assert c.qstat("cmp", "journal_rewrites") >= 1
+    total = sum((srv.spool / f).stat().st_size for f in srv.spool_files()
+                if f == "cmp" or f.startswith("cmp."))
+    assert total <= 4096, total
+    assert c.qstat("cmp", "logsize") <= 4096
+    srv.restart()
+    assert drain(srv, "cmp") == [b"keep"]
+
+
+def test_age_stat(mc):
+    mc.must_set("agq", "a")
+    mc.must_set("agq", "b")
+    time.sleep(0.3)          # let the head item wait a measurable time
+    assert mc.get("agq") == b"a"
+    assert mc.qstat("agq", "age") >= 250
+
+
+def test_canceled_transactions_stat(mc):
+    mc.must_set("ctx", "a")
+    assert mc.get("ctx", "/open") == b"a"
+    mc.send_line("get ctx/abort")
+    assert mc.read_line() == b"END\r\n"
+    assert mc.qstat("ctx", "canceled_transactions") == 1
+    assert mc.qstat("ctx", "items") == 1
+
+
+def test_flush_keeps_open_reads(kestrel):
+    a = kestrel.memcache()
+    for x in ("a", "b", "c"):
+        a.must_set("fko", x)
+    assert a.get("fko", "/open") == b"a"
+    a.send_line("flush fko")
+    assert a.read_line() == b"END\r\n"
+    assert a.qstat("fko", "items") == 0
+    a.send_line("get fko/abort")
+    assert a.read_line() == b"END\r\n"
+    assert a.get_all("fko") == [b"a"]
+
+
+def test_blocking_peek_woken_by_set(kestrel):
+    w, c = kestrel.memcache(), kestrel.memcache()
+    w.send_line("get bp/peek/t=5000")
+    wait_for(lambda: c.qstat("bp", "waiters") == 1, message="peek waiter")
+    c.must_set("bp", "seen")
+    assert w.read_value("bp") == b"seen"
+    assert c.get("bp") == b"seen"
+
+
+def test_queue_names_are_case_sensitive(mc):
+    mc.must_set("Case", "upper")
+    assert mc.get("case") is None
+    assert mc.get("Case") == b"upper"
+
+
+def test_many_pipelined_sets(mc):
+    n = 2000
+    mc.send(b"".join(b"set pipe 0 0 6\r\nv%05d\r\n" % i for i in range(n)))
+    assert mc.read_exact(8 * n, timeout=20) == b"STORED\r\n" * n
+    assert mc.qstat("pipe", "items") == n
+    mc.send(b"get pipe\r\n" * n)
+    expected = b"".join(b"VALUE pipe 0 6\r\nv%05d\r\nEND\r\n" % i for i in range(n))
+    assert mc.read_exact(len(expected), timeout=20) == expected
+
+
+def test_many_concurrent_clients(kestrel):
+    n = 50
+    errors = []
+
+    def worker(k):
+        try:
+            with MemcacheClient(kestrel.memcache_port) as c:
+                for i in range(20):
+                    if c.set("conc", b"%02d-%02d" % (k, i)) != b"STORED\r\n":
+                        errors.append("set failed")
+        except Exception as e:   # collected and reported below
+            errors.append(repr(e))
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:5]
+    c = kestrel.memcache()
+    got = c.get_all("conc")
+    assert len(got) == n * 20
+    for k in range(n):                          # each writer's items stay in its order
+        mine = [g for g in got if g.startswith(b"%02d-" % k)]
+        assert mine == [b"%02d-%02d" % (k, i) for i in range(20)]
+
+
+def test_journal_open_read_across_rotated_and_live_files(kestrel_factory):
+    srv = start_with_journals(kestrel_factory, {
+        "jrx.1700000001000": j_addx(b"a") + j_addx(b"b") + j_remove_tentative_xid(1)
+        + j_remove_tentative_xid(2),
+        "jrx": j_confirm_remove(1) + j_addx(b"c")})
+    assert drain(srv, "jrx") == [b"b", b"c"]
+
+
+def test_journal_replay_then_unremove_written(kestrel_factory):
+    srv = start_with_journals(kestrel_factory, {
+        "jur": j_addx(b"a") + j_addx(b"b") + j_remove_tentative_xid(9)})
+    c = srv.memcache()
+    assert c.get("jur", "/peek") == b"a"
+    srv.restart()            # the replayed open read must not be replayed as open twice
+    assert drain(srv, "jur") == [b"a", b"b"]
+
+
+# ==============================================================================================
+# server options (SPEC 8)
+
+def test_command_line_port_overrides_config(kestrel_factory):
+    srv = kestrel_factory(start=False)
+    config_port = srv.memcache_port
+    from conftest import free_port
+    srv.memcache_port = free_port()
+    srv.extra_args = ["--memcache-port", str(srv.memcache_port)]
+    srv.start()
+    assert_still_serving(srv)
+    with pytest.raises(OSError):
+        socket.create_connection((HOST, config_port), timeout=1).close()
+
+
+def test_pidfile(kestrel_factory, tmp_path):
+    pidfile = tmp_path / "k.pid"
+    srv = kestrel_factory(extra_args=["--pidfile", str(pidfile)])
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), message="pid file")
+    assert int(pidfile.read_text().strip()) == srv.pid
+
+
+@pytest.mark.parametrize("group,key,value", [
+    ("queue badq", "maxItemz", "3"),
+    ("queue badq", "maxItems", "lots"),
+    ("server", "noSuchKey", "1"),
+    ("default", "maxSize", "12 parsecs"),
+])
+def test_bad_config_stops_startup_naming_the_problem(kestrel_factory, group, key, value):
+    srv = kestrel_factory(start=False)
+    if group == "server":
+        srv.write_config(server={key: value})
+    else:
+        srv.write_config(sections={group: {key: value}})
+    srv.start(wait=False)
+    code = srv.wait_exit()
+    assert code != 0
+    err = srv.stderr_text() + srv.stdout_path.read_text(errors="replace")
+    assert str(srv.config_path.name) in err, err
+    assert key in err, err
+    assert group.split()[0] in err, err
+
+
+def test_sighup_reopens_log_file(kestrel_factory, tmp_path):
+    log = tmp_path / "kestrel.log"
+    srv = kestrel_factory(server={"logFile": str(log)})
+    wait_for(lambda: log.exists() and log.stat().st_size > 0, message="log written")
+    rotated = tmp_path / "kestrel.log.1"
+    log.rename(rotated)
+    srv.proc.send_signal(__import__("signal").SIGHUP)
+    wait_for(lambda: log.exists(), message="log file reopened")
+    c = srv.memcache()
+    c.must_set("hup", "x")
+    assert srv.running()
+    srv.stop()
+    assert log.stat().st_size > 0          # the shutdown messages went to the new file
+
+
+def test_alias_stats(kestrel_factory):
+    srv = kestrel_factory(sections={"alias als": {"destinationQueues": "ad1;ad2"}})
+    c = srv.memcache()
+    c.must_set("als", "x")
+    c.must_set("als", "yy")
+    d = dict(c.stats())
+    assert d["queue_als_put_items"] == "2"
+    assert d["queue_als_put_bytes"] == "3"
+    assert "ad1" in d["queue_als_children"] and "ad2" in d["queue_als_children"]
+    assert d["queue_ad1_items"] == "2"
+
+
+def test_fanout_parent_dump_stats_lists_children(mc):
+    assert mc.get("dsp+k1") is None
+    mc.must_set("dsp", "x")
+    blocks = parse_blocks(mc.block("dump_stats dsp"))
+    entries = blocks["dsp"]
+    assert [k for k, _ in entries] == QUEUE_STATS + ["children"]
+    assert "k1" in dict(entries)["children"]
+
+
+def test_status_bad_value(kestrel_factory, tmp_path):
+    srv = kestrel_factory(server={"statusFile": str(tmp_path / "status")})
+    c = srv.memcache()
+    c.send_line("status SIDEWAYS")
+    assert_client_error_and_closed(c)
+    d = srv.memcache()
+    d.send_line("status")
+    assert d.read_line() == b"UP\r\n"
+
+
+def test_set_status_when_not_configured(mc):
+    mc.send_line("status READONLY")
+    assert_error_and_closed(mc)
+
+
+def test_flush_expired_with_expire_to_queue_moves_items(kestrel_factory):
+    srv = kestrel_factory(sections={"queue fem": {"maxAge": "200ms", "expireToQueue": "femdst"}})
+    c = srv.memcache()
+    c.must_set("fem", "1")
+    c.must_set("fem", "2")
+    total = [0]
+
+    def moved():
+        c.send_line("flush_expired fem")
+        total[0] += int(c.read_line())
+        return total[0] >= 2
+    wait_for(moved, timeout=5, interval=0.05, message="items expired")
+    assert total[0] == 2
+    assert c.get_all("femdst") == [b"1", b"2"]
