@@ -798,7 +798,9 @@ gboolean kq_queue_confirm(KqQueue *q, guint32 xid, GError **error)
 {
   g_mutex_lock(&q->lock);
   gboolean ok = FALSE;
-  if (!g_hash_table_contains(q->open, GUINT_TO_POINTER(xid))) {
+  if (!check_open_locked(q, error)) {
+    /* closed or deleted: the journal is gone, writing would recreate it */
+  } else if (!g_hash_table_contains(q->open, GUINT_TO_POINTER(xid))) {
     g_set_error(error, KQ_ERROR, KQ_ERROR_NO_SUCH_XID, "no open read %u on queue '%s'", xid,
                 q->name);
   } else if (!has_journal(q) ||
@@ -819,7 +821,9 @@ gboolean kq_queue_abort(KqQueue *q, guint32 xid, GError **error)
   g_mutex_lock(&q->lock);
   gboolean ok = FALSE;
   KqOpenRead *open = g_hash_table_lookup(q->open, GUINT_TO_POINTER(xid));
-  if (open == NULL) {
+  if (!check_open_locked(q, error)) {
+    /* closed or deleted: the journal is gone, writing would recreate it */
+  } else if (open == NULL) {
     g_set_error(error, KQ_ERROR, KQ_ERROR_NO_SUCH_XID, "no open read %u on queue '%s'", xid,
                 q->name);
   } else if (!has_journal(q) || kq_journal_write_xid(q->journal, KQ_OP_UNREMOVE, xid, error)) {
