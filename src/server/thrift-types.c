@@ -12,6 +12,45 @@
 #include "thrift-transport.h"
 #include "thrift-types.h"
 
+/* c_glib 0.17's ThriftApplicationException finalize does not chain up either (the generated
+ * structs are fixed at build time), so every exception reply would leak its object's data list.
+ * Wrap it: run the original, then GObject's own finalize unless the original already chained
+ * (which a fixed c_glib would do: the hook on ThriftStruct's finalize notices). */
+static GObjectFinalizeFunc exception_finalize_orig;
+static GObjectFinalizeFunc struct_finalize_orig;
+static _Thread_local gboolean exception_chained;
+
+static void
+struct_finalize_hook(GObject *object)
+{
+  exception_chained = TRUE;
+  struct_finalize_orig(object);
+}
+
+static void
+exception_finalize_fixed(GObject *object)
+{
+  gboolean outer = exception_chained;
+
+  exception_chained = FALSE;
+  exception_finalize_orig(object);
+  if (!exception_chained)
+    struct_finalize_orig(object);
+  exception_chained = outer;
+}
+
+static void
+fix_exception_finalize(void)
+{
+  GObjectClass *struct_class = g_type_class_ref(THRIFT_TYPE_STRUCT);
+  GObjectClass *exception_class = g_type_class_ref(THRIFT_TYPE_APPLICATION_EXCEPTION);
+
+  struct_finalize_orig = struct_class->finalize;
+  struct_class->finalize = struct_finalize_hook;
+  exception_finalize_orig = exception_class->finalize;
+  exception_class->finalize = exception_finalize_fixed;
+}
+
 void
 kq_thrift_types_init(void)
 {
@@ -58,5 +97,6 @@ kq_thrift_types_init(void)
   g_type_ensure(KQ_TYPE_THRIFT_PROTOCOL);
   g_type_ensure(KQ_TYPE_THRIFT_HANDLER);
   g_type_ensure(KQ_TYPE_THRIFT_PROCESSOR);
+  fix_exception_finalize();
   g_once_init_leave(&done, 1);
 }
