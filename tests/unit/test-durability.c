@@ -1,0 +1,436 @@
+/* Durability (SPEC 5 syncJournal, DESIGN group commit) and journal I/O failures injected
+ * through the KqIoOps seam: ENOSPC, short writes, EIO, failing fsync. */
+#include "engine-test.h"
+
+#include <unistd.h>
+
+#define DEADLINE_S 10
+
+typedef enum { WRITE_OK, WRITE_ENOSPC, WRITE_EIO, WRITE_SHORT } WriteMode;
+
+/* The injected file-system: counts calls and fails on demand. */
+static struct {
+  const KqIoOps *real;
+  GMutex lock;
+  GCond cond;
+  gint fsyncs, fsync_ok, writes_failed;
+  gboolean fsync_fail;
+  gboolean short_written;  /* WRITE_SHORT: the partial write happened, next call fails */
+  WriteMode write_mode;
+  gulong fsync_delay_us;   /* simulated device latency */
+} io;
+
+static ssize_t fake_write(int fd, const void *buf, size_t len)
+{
+  g_mutex_lock(&io.lock);
+  WriteMode mode = io.write_mode;
+  gboolean first_short = mode == WRITE_SHORT && !io.short_written;
+  if (first_short)
+    io.short_written = TRUE;
+  if (mode != WRITE_OK && !first_short)
+    io.writes_failed++;
+  g_mutex_unlock(&io.lock);
+  switch (mode) {
+  case WRITE_OK:
+    return io.real->write(fd, buf, len);
+  case WRITE_SHORT:
+    if (first_short && len > 1)
+      return io.real->write(fd, buf, len / 2);
+    errno = ENOSPC;
+    return -1;
+  case WRITE_ENOSPC:
+    errno = ENOSPC;
+    return -1;
+  case WRITE_EIO:
+    errno = EIO;
+    return -1;
+  }
+  return -1;
+}
+
+static int fake_fsync(int fd)
+{
+  if (io.fsync_delay_us)
+    g_usleep(io.fsync_delay_us);  /* a slow disk, not synchronisation */
+  g_mutex_lock(&io.lock);
+  gboolean fail = io.fsync_fail;
+  g_mutex_unlock(&io.lock);
+  int rc = -1;
+  if (fail)
+    errno = EIO;
+  else
+    rc = io.real->fsync(fd);
+  g_mutex_lock(&io.lock);
+  io.fsyncs++;
+  if (rc == 0)
+    io.fsync_ok++;
+  g_cond_broadcast(&io.cond);
+  g_mutex_unlock(&io.lock);
+  return rc;
+}
+
+static int fake_ftruncate(int fd, off_t len)
+{
+  return io.real->ftruncate(fd, len);
+}
+
+static int fake_rename(const char *from, const char *to)
+{
+  return io.real->rename(from, to);
+}
+
+static int fake_unlink(const char *path)
+{
+  return io.real->unlink(path);
+}
+
+static const KqIoOps fake_ops = {
+  .write = fake_write,
+  .fsync = fake_fsync,
+  .ftruncate = fake_ftruncate,
+  .rename = fake_rename,
+  .unlink = fake_unlink,
+};
+
+static gint io_get(gint *counter)
+{
+  g_mutex_lock(&io.lock);
+  gint v = *counter;
+  g_mutex_unlock(&io.lock);
+  return v;
+}
+
+static void io_set_write(WriteMode mode)
+{
+  g_mutex_lock(&io.lock);
+  io.write_mode = mode;
+  io.short_written = FALSE;
+  g_mutex_unlock(&io.lock);
+}
+
+typedef struct {
+  gchar *dir;
+  KqCollection *c;
+  KqQueue *q;
+} Fixture;
+
+static void fixture_setup(Fixture *f, gconstpointer data)
+{
+  kq_io_set(NULL);
+  io.real = kq_io_get();
+  io.fsyncs = io.fsync_ok = io.writes_failed = 0;
+  io.fsync_fail = FALSE;
+  io.fsync_delay_us = 0;
+  io_set_write(WRITE_OK);
+  kq_io_set(&fake_ops);
+  f->dir = et_tmpdir();
+  f->c = et_open(f->dir, data);
+  f->q = et_queue(f->c, "q");
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  g_mutex_lock(&io.lock);
+  io.fsync_fail = FALSE;
+  io.fsync_delay_us = 0;
+  g_mutex_unlock(&io.lock);
+  io_set_write(WRITE_OK);
+  g_clear_pointer(&f->q, kq_queue_unref);
+  if (f->c != NULL)
+    kq_collection_close(f->c);
+  kq_io_set(NULL);
+  et_allow_warnings(FALSE);
+  et_rmtree(f->dir);
+  g_free(f->dir);
+}
+
+/* ---------- durability callbacks ---------- */
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gint calls;
+  gint fsync_ok_seen;  /* successful fsyncs when the callback ran */
+} Done;
+
+static void done_init(Done *d)
+{
+  memset(d, 0, sizeof(*d));
+  g_mutex_init(&d->lock);
+  g_cond_init(&d->cond);
+}
+
+static void done_clear(Done *d)
+{
+  g_mutex_clear(&d->lock);
+  g_cond_clear(&d->cond);
+}
+
+static void on_durable(gpointer data)
+{
+  Done *d = data;
+  gint ok = io_get(&io.fsync_ok);
+  g_mutex_lock(&d->lock);
+  d->calls++;
+  d->fsync_ok_seen = ok;
+  g_cond_broadcast(&d->cond);
+  g_mutex_unlock(&d->lock);
+}
+
+static void done_wait(Done *d)
+{
+  gint64 deadline = g_get_monotonic_time() + DEADLINE_S * G_USEC_PER_SEC;
+  g_mutex_lock(&d->lock);
+  while (d->calls == 0)
+    if (!g_cond_wait_until(&d->cond, &d->lock, deadline))
+      g_error("durability callback did not run within %d s", DEADLINE_S);
+  g_mutex_unlock(&d->lock);
+}
+
+static gint done_calls(Done *d)
+{
+  g_mutex_lock(&d->lock);
+  gint n = d->calls;
+  g_mutex_unlock(&d->lock);
+  return n;
+}
+
+static const gchar sync_every_write[] = "[queue q]\nsyncJournal=0\n";
+
+static void test_sync_every_write(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  Done d;
+  done_init(&d);
+  gint before = io_get(&io.fsyncs);
+  et_add(f->q, "a");
+  g_assert_false(kq_queue_when_durable(f->q, on_durable, &d));
+  done_wait(&d);
+  g_assert_cmpint(d.calls, ==, 1);
+  g_assert_cmpint(d.fsync_ok_seen, >, 0);
+  g_assert_cmpint(io_get(&io.fsyncs), >, before);
+  /* nothing new written: durable already */
+  g_assert_true(kq_queue_when_durable(f->q, on_durable, &d));
+  /* removes and opens are journal writes too */
+  g_autoptr(KqItem) item = kq_queue_remove(f->q, KQ_REMOVE_PLAIN, NULL);
+  Done d2;
+  done_init(&d2);
+  g_assert_false(kq_queue_when_durable(f->q, on_durable, &d2));
+  done_wait(&d2);
+  /* the collection form, with a fanout child: one callback once both are durable */
+  g_autoptr(KqQueue) child = et_queue(f->c, "q+c");
+  g_assert_true(kq_collection_add(f->c, "q", "b", 1, 0, NULL));
+  Done d3;
+  done_init(&d3);
+  if (!kq_collection_when_durable(f->c, "q", on_durable, &d3))
+    done_wait(&d3);
+  else
+    g_error("a write to a syncJournal=0 queue was durable at once");
+  g_assert_cmpint(done_calls(&d3), ==, 1);
+  g_assert_cmpint(done_calls(&d), ==, 1);
+  done_clear(&d);
+  done_clear(&d2);
+  done_clear(&d3);
+}
+
+static void test_sync_never(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  Done d;
+  done_init(&d);
+  gint before = io_get(&io.fsyncs);
+  for (int i = 0; i < 100; i++) {
+    et_add(f->q, "a");
+    g_assert_true(kq_queue_when_durable(f->q, on_durable, &d));
+  }
+  g_assert_true(kq_collection_when_durable(f->c, "q", on_durable, &d));
+  g_assert_cmpint(io_get(&io.fsyncs), ==, before);
+  g_assert_cmpint(done_calls(&d), ==, 0);
+  done_clear(&d);
+}
+
+#define SYNC_THREADS 64
+#define SYNC_ADDS 10
+
+static gpointer sync_writer(gpointer data)
+{
+  KqQueue *q = data;
+  for (int i = 0; i < SYNC_ADDS; i++) {
+    Done d;
+    done_init(&d);
+    et_add(q, "item");
+    if (!kq_queue_when_durable(q, on_durable, &d))
+      done_wait(&d);
+    done_clear(&d);
+  }
+  return NULL;
+}
+
+static void test_group_commit(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  io.fsync_delay_us = 2000;
+  gint before = io_get(&io.fsyncs);
+  GThread *threads[SYNC_THREADS];
+  for (int i = 0; i < SYNC_THREADS; i++)
+    threads[i] = g_thread_new("writer", sync_writer, f->q);
+  for (int i = 0; i < SYNC_THREADS; i++)
+    g_thread_join(threads[i]);
+  gint fsyncs = io_get(&io.fsyncs) - before;
+  g_test_message("%d durable adds shared %d fsyncs", SYNC_THREADS * SYNC_ADDS, fsyncs);
+  g_assert_cmpint(fsyncs, >, 0);
+  g_assert_cmpint(fsyncs * 4, <, SYNC_THREADS * SYNC_ADDS);
+  g_assert_cmpint(et_items(f->q), ==, SYNC_THREADS * SYNC_ADDS);
+}
+
+static void test_fsync_failure(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_allow_warnings(TRUE);
+  g_mutex_lock(&io.lock);
+  io.fsync_fail = TRUE;
+  gint failed_before = io.fsyncs;
+  g_mutex_unlock(&io.lock);
+  Done d;
+  done_init(&d);
+  et_add(f->q, "a");
+  g_assert_false(kq_queue_when_durable(f->q, on_durable, &d));
+  /* wait for the failed attempt */
+  gint64 deadline = g_get_monotonic_time() + DEADLINE_S * G_USEC_PER_SEC;
+  g_mutex_lock(&io.lock);
+  while (io.fsyncs == failed_before)
+    if (!g_cond_wait_until(&io.cond, &io.lock, deadline))
+      g_error("no fsync was attempted");
+  io.fsync_fail = FALSE;  /* the disk recovers; the engine retries */
+  g_mutex_unlock(&io.lock);
+  g_assert_cmpint(d.fsync_ok_seen, ==, 0);
+  done_wait(&d);
+  g_assert_cmpint(d.calls, ==, 1);
+  g_assert_cmpint(d.fsync_ok_seen, >, 0);  /* only after a successful fsync */
+  g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), >, 0);
+  done_clear(&d);
+}
+
+/* ---------- write failures ---------- */
+
+static KqQueueStats stats_of(KqQueue *q)
+{
+  KqQueueStats s;
+  kq_queue_get_stats(q, &s);
+  return s;
+}
+
+static void assert_same_counts(const KqQueueStats *a, const KqQueueStats *b)
+{
+  g_assert_cmpint(a->items, ==, b->items);
+  g_assert_cmpint(a->bytes, ==, b->bytes);
+  g_assert_cmpint(a->total_items, ==, b->total_items);
+  g_assert_cmpint(a->mem_items, ==, b->mem_items);
+  g_assert_cmpint(a->open_transactions, ==, b->open_transactions);
+  g_assert_cmpint(a->logsize, ==, b->logsize);
+}
+
+static void close_fixture(Fixture *f)
+{
+  g_clear_pointer(&f->q, kq_queue_unref);
+  kq_collection_close(f->c);
+  f->c = NULL;
+}
+
+static void check_failed_add(Fixture *f, WriteMode mode)
+{
+  et_add(f->q, "a");
+  et_add(f->q, "b");
+  gint64 size = et_file_size(f->dir, "q");
+  KqQueueStats before = stats_of(f->q);
+  io_set_write(mode);
+  GError *error = NULL;
+  g_assert_false(kq_queue_add(f->q, "c-lost", 6, 0, &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_clear_error(&error);
+  g_assert_false(kq_collection_add(f->c, "q", "c-lost", 6, 0, &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_clear_error(&error);
+  g_assert_cmpint(io_get(&io.writes_failed), >, 0);
+  KqQueueStats after = stats_of(f->q);
+  assert_same_counts(&before, &after);
+  /* a partial record never stays in the file */
+  g_assert_cmpint(et_file_size(f->dir, "q"), ==, size);
+  io_set_write(WRITE_OK);
+  et_add(f->q, "d");
+  close_fixture(f);
+  g_autofree gchar *items = et_replay_drain(f->dir, "q");
+  g_assert_cmpstr(items, ==, "a,b,d");
+}
+
+static void test_add_enospc(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  check_failed_add(f, WRITE_ENOSPC);
+}
+
+static void test_add_short_write(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  check_failed_add(f, WRITE_SHORT);
+}
+
+static void test_remove_eio(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_add(f->q, "a");
+  et_add(f->q, "b");
+  KqQueueStats before = stats_of(f->q);
+  io_set_write(WRITE_EIO);
+  GError *error = NULL;
+  g_assert_null(kq_queue_remove(f->q, KQ_REMOVE_PLAIN, &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_clear_error(&error);
+  g_assert_null(kq_queue_remove(f->q, KQ_REMOVE_OPEN, &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_clear_error(&error);
+  KqQueueStats after = stats_of(f->q);
+  assert_same_counts(&before, &after);
+  /* peeking needs no write */
+  g_autoptr(KqItem) head = kq_queue_remove(f->q, KQ_REMOVE_PEEK, &error);
+  g_assert_no_error(error);
+  g_assert_cmpmem(head->data, head->len, "a", 1);
+  io_set_write(WRITE_OK);
+
+  /* confirm and abort that cannot be journalled leave the read open */
+  g_autoptr(KqItem) open = kq_queue_remove(f->q, KQ_REMOVE_OPEN, NULL);
+  g_assert_cmpmem(open->data, open->len, "a", 1);
+  io_set_write(WRITE_EIO);
+  g_assert_false(kq_queue_confirm(f->q, open->xid, &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_clear_error(&error);
+  g_assert_false(kq_queue_abort(f->q, open->xid, &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_clear_error(&error);
+  g_assert_cmpint(stats_of(f->q).open_transactions, ==, 1);
+  g_assert_cmpint(stats_of(f->q).items, ==, 1);
+  io_set_write(WRITE_OK);
+  g_assert_true(kq_queue_confirm(f->q, open->xid, NULL));
+  close_fixture(f);
+  g_autofree gchar *items = et_replay_drain(f->dir, "q");
+  g_assert_cmpstr(items, ==, "b");
+}
+
+int main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_mutex_init(&io.lock);
+  g_cond_init(&io.cond);
+#define ADD(path, config, fn) \
+  g_test_add("/durability/" path, Fixture, config, fixture_setup, fn, fixture_teardown)
+  ADD("sync-every-write", sync_every_write, test_sync_every_write);
+  ADD("sync-never", NULL, test_sync_never);
+  ADD("group-commit", sync_every_write, test_group_commit);
+  ADD("fsync-failure", sync_every_write, test_fsync_failure);
+  ADD("add-enospc", NULL, test_add_enospc);
+  ADD("add-short-write", NULL, test_add_short_write);
+  ADD("remove-eio", NULL, test_remove_eio);
+#undef ADD
+  return g_test_run();
+}
