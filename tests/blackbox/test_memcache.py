@@ -725,10 +725,12 @@ def test_size_suffix_forms(kestrel_factory):
 # ==============================================================================================
 # fanout and aliases
 
-def test_fanout_child_receives_items_added_after_it_exists(mc):
+def test_fanout_child_receives_items_added_after_it_exists(kestrel):
+    mc = kestrel.memcache()
     mc.must_set("orders", "before")
     assert mc.get("orders+audit") is None            # child comes into being
     mc.must_set("orders", "after")
+    assert kestrel.journal("orders+audit").exists()
     assert mc.get_all("orders") == [b"before", b"after"]
     assert mc.get_all("orders+audit") == [b"after"]
     children = mc.stat("queue_orders_children")
@@ -1452,7 +1454,10 @@ def test_journal_torn_tail_truncated(kestrel_factory, cut):
     good = j_addx(b"a") + j_addx(b"b")
     torn = j_addx(b"torn-item")[:cut]
     srv = start_with_journals(kestrel_factory, {"jtt": good + torn})
-    assert "jtt" in srv.stderr_text(), "no warning naming the journal file"
+    err = srv.stderr_text()
+    assert "jtt" in err, "no warning naming the journal file"
+    assert str(len(good)) in err, "no warning naming the offset %d" % len(good)
+    assert srv.journal("jtt").stat().st_size == len(good), "torn tail not truncated"
     c = srv.memcache()
     c.must_set("jtt", "c")
     assert c.get("jtt", "/peek") == b"a"
@@ -1968,6 +1973,11 @@ def test_journal_replay_then_unremove_written(kestrel_factory):
         "jur": j_addx(b"a") + j_addx(b"b") + j_remove_tentative_xid(9)})
     c = srv.memcache()
     assert c.get("jur", "/peek") == b"a"
+    path = srv.journal("jur")
+    original = j_addx(b"a") + j_addx(b"b") + j_remove_tentative_xid(9)
+    data = path.read_bytes()
+    assert data[:len(original)] == original
+    assert data[len(original):] == j_unremove(9), "replay must journal an UNREMOVE per open read"
     srv.restart()            # the replayed open read must not be replayed as open twice
     assert drain(srv, "jur") == [b"a", b"b"]
 
@@ -2080,3 +2090,31 @@ def test_flush_expired_with_expire_to_queue_moves_items(kestrel_factory):
     wait_for(moved, timeout=5, interval=0.05, message="items expired")
     assert total[0] == 2
     assert c.get_all("femdst") == [b"1", b"2"]
+
+
+def test_fanout_child_restored_at_restart_stays_attached(kestrel):
+    c = kestrel.memcache()
+    assert c.get("rsp+kid") is None
+    c.must_set("rsp", "1")
+    kestrel.restart()
+    c = kestrel.memcache()
+    c.must_set("rsp", "2")
+    assert c.get_all("rsp+kid") == [b"1", b"2"]
+    assert c.get_all("rsp") == [b"1", b"2"]
+
+
+def test_set_expiry_boundary_relative_vs_absolute(mc):
+    mc.must_set("bnd", "relative", exptime=999999)     # ~11.6 days from now
+    mc.set("bnd", b"absolute-1970", exptime=1000000)    # absolute: long expired
+    mc.must_set("bnd", "plain")
+    assert mc.get_all("bnd") == [b"relative", b"plain"]
+
+
+def test_open_beyond_limit_on_empty_queue(kestrel):
+    a = kestrel.memcache()
+    a.must_set("mote", "only")
+    assert a.get("mote", "/open") == b"only"
+    a.send_line("get mote/open")
+    assert_error_and_closed(a)
+    b = kestrel.memcache()
+    wait_for(lambda: b.get("mote", "/peek") == b"only", message="read aborted")
