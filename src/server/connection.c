@@ -64,6 +64,10 @@ struct _KqConnection {
   KqQueue *wait_queue;
   KqRemoveFlags wait_flags;
 
+  /* Replies are built here and written straight to the socket once a batch of requests is
+   * done: one write, no write event, in the common case. What the socket does not take at
+   * once goes to the bufferevent's output, which finishes the job. */
+  struct evbuffer *out;
   /* Replies held until writes are durable. */
   struct evbuffer *held;
   guint durable_pending;
@@ -107,6 +111,8 @@ conn_unref(KqConnection *conn)
   g_assert(conn->bev == NULL && conn->wait_queue == NULL);
   if (conn->held != NULL)
     evbuffer_free(conn->held);
+  if (conn->out != NULL)
+    evbuffer_free(conn->out);
   if (conn->open_reads != NULL)
     g_array_unref(conn->open_reads);
   g_free(conn);
@@ -121,6 +127,7 @@ conn_output_length(KqConnection *conn)
     n += evbuffer_get_length(bufferevent_get_output(conn->bev));
   if (conn->held != NULL)
     n += evbuffer_get_length(conn->held);
+  n += evbuffer_get_length(conn->out);
   return n;
 }
 
@@ -132,6 +139,21 @@ conn_enter(KqConnection *conn)
   conn_ref(conn);
   conn->in_process = TRUE;
   return conn_output_length(conn);
+}
+
+/* Send the replies built so far: straight to the socket when nothing is queued before them. */
+static void
+conn_flush(KqConnection *conn)
+{
+  struct evbuffer *socket_out;
+
+  if (conn->bev == NULL || evbuffer_get_length(conn->out) == 0)
+    return;
+  socket_out = bufferevent_get_output(conn->bev);
+  if (evbuffer_get_length(socket_out) == 0)
+    evbuffer_write(conn->out, bufferevent_getfd(conn->bev)); /* errors: the bufferevent sees them */
+  if (evbuffer_get_length(conn->out) > 0)
+    evbuffer_add_buffer(socket_out, conn->out);
 }
 
 static void
@@ -154,6 +176,7 @@ conn_leave(KqConnection *conn, gsize output_mark)
     __atomic_add_fetch(&stats->bytes_written, (gint64) (now - output_mark), __ATOMIC_RELAXED);
   }
   conn->in_process = FALSE;
+  conn_flush(conn);
   conn_maybe_finish_close(conn);
   conn_unref(conn);
 }
@@ -368,7 +391,7 @@ kq_connection_output(KqConnection *conn)
 {
   if (conn->durable_pending > 0)
     return conn->held;
-  return bufferevent_get_output(conn->bev);
+  return conn->out;
 }
 
 /* ---- completions (loop thread) ----------------------------------------------------------- */
@@ -382,8 +405,8 @@ conn_run_completion(KqConnection *conn)
   conn->run_durable = 0;
   if (durable > 0) {
     conn->durable_pending -= durable;
-    if (conn->durable_pending == 0 && conn->held != NULL && conn->bev != NULL)
-      evbuffer_add_buffer(bufferevent_get_output(conn->bev), conn->held);
+    if (conn->durable_pending == 0 && conn->held != NULL)
+      evbuffer_add_buffer(conn->out, conn->held);
   }
 
   if (conn->run_wait) {
@@ -564,9 +587,11 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
   conn->fe = front_end;
   conn->refs = 1;
   conn->id = ++hub->next_id;
+  conn->out = evbuffer_new();
   conn->bev = bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
   if (conn->bev == NULL) {
     evutil_closesocket(fd);
+    evbuffer_free(conn->out);
     g_free(conn);
     return;
   }
@@ -747,6 +772,7 @@ conn_flush_now(KqConnection *conn)
   struct evbuffer *output = bufferevent_get_output(conn->bev);
   evutil_socket_t fd = bufferevent_getfd(conn->bev);
 
+  evbuffer_add_buffer(output, conn->out);
   /* A bufferevent keeps the start of its output frozen; only its own writer may drain it. */
   evbuffer_unfreeze(output, 1);
   while (evbuffer_get_length(output) > 0) {
