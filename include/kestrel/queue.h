@@ -49,8 +49,12 @@ KqWaiter *kq_queue_remove_wait(KqQueue *queue, KqRemoveFlags flags, gint64 timeo
                                KqWaitFunc func, gpointer user_data, KqItem **item_out,
                                GError **error);
 
-/* Withdraw a waiter. TRUE: it was pending and its func will never run. FALSE: func has run
- * or is running. Either way `waiter` must not be used again. */
+/* Withdraw a waiter. TRUE: it was pending and its func will never run. FALSE: func is running
+ * or about to run. Either way `waiter` must not be used again.
+ * The handle is valid only until func returns, and func runs on another thread: callers that
+ * may cancel must make func record, under a lock of their own, that it ran, and call
+ * kq_waiter_cancel() under that lock only when it has not (func then blocks on the lock, and
+ * the engine keeps the waiter alive until func returns). */
 gboolean kq_waiter_cancel(KqWaiter *waiter);
 
 /* Finish an open read for good / put it back at the head. FALSE when xid is not open. */

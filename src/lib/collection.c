@@ -274,7 +274,8 @@ static GPtrArray *targets_of(KqCollection *c, const gchar *name, gboolean *is_al
       g_ptr_array_unref(targets);
       return NULL;
     }
-    if (!q->settings.fanout_only)
+    /* fanoutOnly keeps a parent empty; a child that inherited it still stores its items */
+    if (!q->settings.fanout_only || strchr(*d, '+') != NULL)
       g_ptr_array_add(targets, kq_queue_ref(q));
     GPtrArray *kids = g_hash_table_lookup(c->children, *d);
     for (guint i = 0; kids != NULL && i < kids->len; i++)

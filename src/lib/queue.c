@@ -452,7 +452,8 @@ static void replay_record(Replay *r, const KqJournalRecord *rec)
       pop_head_locked(q, head.len);
     break;
   case KQ_OP_REMOVE_TENTATIVE:
-    replay_open(r, 0);
+    /* legacy opens carry no xid: 0, or the next one when 0 is taken, so no item is lost */
+    replay_open(r, g_hash_table_contains(q->open, GUINT_TO_POINTER(0)) ? next_xid_locked(q) : 0);
     break;
   case KQ_OP_REMOVE_TENTATIVE_XID:
     replay_open(r, rec->xid);

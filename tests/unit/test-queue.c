@@ -484,6 +484,9 @@ static void test_fanout(Fixture *f, gconstpointer unused)
   g_autoptr(KqQueue) only = et_queue(f->c, "only");
   g_assert_cmpint(stats_of(only).items, ==, 0);
   et_expect(child, "x");
+  /* a child inherits fanoutOnly from its parent's group, yet a direct add still stores */
+  g_assert_true(kq_collection_add(f->c, "only+c", "direct", 6, 0, NULL));
+  et_expect(child, "direct");
 
   /* children and their contents come back after a restart */
   g_assert_true(kq_collection_add(f->c, "orders", "kept", 4, 0, NULL));

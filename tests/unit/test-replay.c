@@ -139,6 +139,19 @@ static void test_remove_tentative_legacy(Fixture *f, gconstpointer unused)
   assert_replay(f, "a,b");
 }
 
+/* Two legacy opens both carry xid 0: neither item may be lost. */
+static void test_remove_tentative_legacy_twice(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_addx(f->b, T0, 0, "a");
+  et_addx(f->b, T0, 0, "b");
+  et_addx(f->b, T0, 0, "c");
+  et_u8(f->b, 3);
+  et_u8(f->b, 3);
+  flush_to(f, "q");
+  assert_replay(f, "a,b,c");
+}
+
 static void test_open_reads_return_to_head(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -539,6 +552,7 @@ int main(int argc, char **argv)
   ADD("addx-remove", test_addx_remove);
   ADD("legacy-add", test_legacy_add);
   ADD("remove-tentative-legacy", test_remove_tentative_legacy);
+  ADD("remove-tentative-legacy-twice", test_remove_tentative_legacy_twice);
   ADD("open-reads-return-to-head", test_open_reads_return_to_head);
   ADD("open-reads-xid-order", test_open_reads_xid_order);
   ADD("unremove-confirm", test_unremove);
