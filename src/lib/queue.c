@@ -284,7 +284,7 @@ static gboolean dump_read_behind(KqQueue *q, KqJournalSink *sink, const gchar *l
     if (r == NULL)
       return FALSE;
     KqJournalRecord rec;
-    KqReadResult res;
+    KqReadResult res = KQ_READ_EOF;
     while (wanted > 0 && (res = kq_journal_reader_next(r, &rec, error)) == KQ_READ_RECORD) {
       if (!is_add_record(&rec))
         continue;
