@@ -97,14 +97,15 @@ process_frames(KqThriftConn *conn)
 {
   kq_thrift_conn_ref(conn);
   while (!conn->busy && !conn->closing && !conn->closed) {
-    const guint8 *p = conn->in->data + conn->in_pos;
     gsize avail = conn->in->len - conn->in_pos;
+    const guint8 *p;
     guint32 frame_len;
     GByteArray *reply = NULL;
     KqThriftOutcome outcome;
 
     if (avail < 4)
       break;
+    p = conn->in->data + conn->in_pos;
     frame_len = ((guint32)p[0] << 24) | ((guint32)p[1] << 16) | ((guint32)p[2] << 8) | p[3];
     if ((gint64)frame_len > conn->max_frame_size) {
       /* Also what a non-framed client (HTTP, memcache) looks like: its first bytes read as a

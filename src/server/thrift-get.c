@@ -16,7 +16,9 @@ struct _KqThriftGet {
   gint32 auto_abort_msec;
   GPtrArray *items;       /* KqThriftItem */
   GPtrArray *taken;       /* KqItem of plain removes, to give back on cancel */
-  KqWaiter *waiter;
+  KqWaiter *waiter;       /* valid only while !fired: the engine frees it after the callback */
+  GMutex lock;            /* orders `fired` against kq_waiter_cancel() */
+  gboolean fired;         /* the engine has called (or is calling) wait_cb */
   GError *error;
   gboolean parked, cancelled, finished;
   KqThriftGetDone done;
@@ -47,6 +49,7 @@ kq_thrift_get_unref(KqThriftGet *get)
   g_clear_error(&get->error);
   g_free(get->queue_name);
   g_object_unref(get->handler);
+  g_mutex_clear(&get->lock);
   g_free(get);
 }
 
@@ -64,6 +67,7 @@ kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_na
   if (timeout_msec > 0)
     get->deadline_us = g_get_monotonic_time() + (gint64)timeout_msec * 1000;
   get->auto_abort_msec = MAX(auto_abort_msec, 0);
+  g_mutex_init(&get->lock);
   get->items = g_ptr_array_new_with_free_func(g_object_unref);
   get->taken = g_ptr_array_new_with_free_func((GDestroyNotify)kq_item_unref);
   return get;
@@ -133,6 +137,10 @@ wait_cb(KqQueue *queue, KqItem *item, gpointer user_data)
   KqThriftGet *get = user_data;
   Wake *wake = g_new0(Wake, 1);
 
+  /* Holding the lock here keeps the engine's waiter alive while a cancel is looking at it. */
+  g_mutex_lock(&get->lock);
+  get->fired = TRUE;
+  g_mutex_unlock(&get->lock);
   wake->get = get; /* the waiter's reference moves into the wake */
   wake->item = item;
   kq_thrift_handler_post(get->handler, wake_on_loop, wake, wake_free);
@@ -154,6 +162,9 @@ step(KqThriftGet *get)
       item = kq_queue_remove(get->queue, flags, &error);
     } else {
       KqWaiter *waiter;
+      g_mutex_lock(&get->lock);
+      get->fired = FALSE;
+      g_mutex_unlock(&get->lock);
       kq_thrift_handler_inflight_inc(get->handler);
       waiter = kq_queue_remove_wait(get->queue, flags, left_ms, wait_cb, get_ref(get), &item,
                                     &error);
@@ -262,14 +273,15 @@ void
 kq_thrift_get_cancel(KqThriftGet *get)
 {
   get->cancelled = TRUE;
-  if (get->waiter != NULL) {
-    /* TRUE: the callback will never run, so its reference and in-flight count are ours. */
-    if (kq_waiter_cancel(get->waiter)) {
-      kq_thrift_handler_inflight_dec(get->handler);
-      get->ref_count--;
-    }
-    get->waiter = NULL;
+  g_mutex_lock(&get->lock);
+  /* Once fired, the waiter may be gone; the wake on its way gives any item back. */
+  if (get->waiter != NULL && !get->fired && kq_waiter_cancel(get->waiter)) {
+    /* The callback will never run: its reference and in-flight count are ours. */
+    kq_thrift_handler_inflight_dec(get->handler);
+    get->ref_count--;
   }
+  get->waiter = NULL;
+  g_mutex_unlock(&get->lock);
   /* Back to the head in reverse order, so the queue order is what it was. */
   for (guint i = get->items->len; i-- > 0;) {
     KqThriftItem *out = g_ptr_array_index(get->items, i);

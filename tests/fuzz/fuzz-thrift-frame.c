@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <glib.h>
@@ -19,6 +20,7 @@
 /* Start over (drop open reads and queued items) this often, to keep memory bounded. */
 #define RUNS_PER_RESET 2000
 
+static gchar *queue_dir;
 static KqCollection *collection;
 static KqServerStats stats;
 static GMainContext *context;
@@ -69,17 +71,38 @@ fuzz_teardown_front_end(void)
   kq_collection_flush_all(collection);
 }
 
+/* Leave no queue folder behind in /tmp. */
+static void
+fuzz_cleanup(void)
+{
+  GDir *dir;
+  const gchar *name;
+
+  fuzz_teardown_front_end();
+  kq_collection_close(collection);
+  if ((dir = g_dir_open(queue_dir, 0, NULL)) != NULL) {
+    while ((name = g_dir_read_name(dir)) != NULL) {
+      g_autofree gchar *path = g_build_filename(queue_dir, name, NULL);
+      remove(path);
+    }
+    g_dir_close(dir);
+  }
+  remove(queue_dir);
+  g_free(queue_dir);
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   g_autoptr(GError) error = NULL;
-  gchar *dir = g_dir_make_tmp("fuzz-thrift-XXXXXX", &error);
 
   g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL);
-  if (dir == NULL || (collection = kq_collection_open(dir, NULL, &error)) == NULL) {
+  queue_dir = g_dir_make_tmp("fuzz-thrift-XXXXXX", &error);
+  if (queue_dir == NULL || (collection = kq_collection_open(queue_dir, NULL, &error)) == NULL) {
     g_printerr("fuzz-thrift-frame: %s\n", error->message);
     abort();
   }
+  atexit(fuzz_cleanup);
   kq_thrift_types_init();
   context = g_main_context_new();
   fuzz_setup_front_end();
