@@ -279,6 +279,12 @@ kq_server_get_config(KqServer *server)
   return server->config;
 }
 
+struct event_base *
+kq_server_get_event_base(KqServer *server)
+{
+  return server->base;
+}
+
 gint64
 kq_server_uptime_s(KqServer *server)
 {

@@ -4,6 +4,8 @@
 #include <kestrel/kestrel.h>
 #include "server-config.h"
 
+struct event_base;
+
 G_BEGIN_DECLS
 
 /* Global counters of SPEC 6, updated atomically by every front-end. */
@@ -49,6 +51,8 @@ gboolean kq_server_allows_reads(KqServer *server);
 /* As the two above, with the availability error to send back (names the operation). */
 gboolean kq_server_check_writes(KqServer *server, const gchar *op, GError **error);
 gboolean kq_server_check_reads(KqServer *server, const gchar *op, GError **error);
+/* The main thread's libevent loop (memcache, text): for another front-end served on it. */
+struct event_base *kq_server_get_event_base(KqServer *server);
 /* Ask the server to stop (thread-safe, callable from any front-end). */
 void kq_server_request_shutdown(KqServer *server);
 /* Re-read queue/alias settings from the config file. */
