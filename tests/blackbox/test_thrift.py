@@ -1,15 +1,19 @@
 """Thrift front-end (SPEC 4): every method over framed/binary Thrift with code generated from
 thrift/kestrel.thrift at test time, blocking gets, open reads, cross-protocol use, and hostile
 input (each followed by a check that other clients are still served)."""
+import os
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import wait_for
-from thrift_support import (RawThrift, ThriftClient, encode_call, frame, generated,
+from thrift_support import (RawThrift, ThriftClient, encode_call, frame, generated, idl_path,
                             message_header)
 
 thrift_mod = pytest.importorskip("thrift")
@@ -504,3 +508,36 @@ def test_pipelined_requests_are_answered_in_order(srv):
     assert replies[0][3].success == 1
     assert [i.data for i in replies[1][3].success] == [b"a"]
     raw.close()
+
+
+# ---- another language
+
+def _java_classpath():
+    jars = [Path("/usr/share/java") / name for name in ("libthrift.jar", "thrift.jar")]
+    thrift_jar = next((j for j in jars if j.exists()), None)
+    slf4j = [Path("/usr/share/java") / n for n in ("slf4j-api.jar", "slf4j-nop.jar")]
+    if thrift_jar is None or not shutil.which("javac") or not shutil.which("java"):
+        return None
+    return [str(thrift_jar)] + [str(j) for j in slf4j if j.exists()]
+
+
+def test_java_client_round_trip(kestrel_factory, tmp_path):
+    classpath = _java_classpath()
+    if classpath is None:
+        pytest.skip("needs javac and Debian's libthrift-java")
+    srv = kestrel_factory(thrift=True)
+    gen, classes = tmp_path / "gen", tmp_path / "classes"
+    gen.mkdir()
+    classes.mkdir()
+    subprocess.run([os.environ.get("THRIFT", "thrift"), "--gen",
+                    "java:generated_annotations=suppress", "-out", str(gen), str(idl_path())],
+                   check=True)
+    source = Path(__file__).resolve().parent / "java" / "KestrelRoundTrip.java"
+    sources = [str(p) for p in gen.rglob("*.java")] + [str(source)]
+    subprocess.run(["javac", "-nowarn", "-d", str(classes), "-cp", ":".join(classpath)] + sources,
+                   check=True, timeout=80)
+    run = subprocess.run(["java", "-cp", ":".join([str(classes)] + classpath), "KestrelRoundTrip",
+                          "127.0.0.1", str(srv.thrift_port)],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip().endswith("OK")
