@@ -41,6 +41,7 @@ struct _KqConnectionHub {
   KqConnection *ready_tail;  /* hub lock */
   KqConnection *live;        /* open connections, loop thread only */
   guint64 next_id;
+  gboolean stopping;         /* closing everything: no new requests are started */
 };
 
 struct _KqConnection {
@@ -484,7 +485,7 @@ conn_process_input(KqConnection *conn)
   struct evbuffer *input;
   gsize mark;
 
-  if (conn->in_process || conn->bev == NULL)
+  if (conn->in_process || conn->bev == NULL || conn->hub->stopping)
     return;
   mark = conn_enter(conn);
   input = bufferevent_get_input(conn->bev);
@@ -787,8 +788,10 @@ kq_connection_hub_close_all(KqConnectionHub *hub)
 {
   KqConnection *conn, *next;
 
+  hub->stopping = TRUE;
   /* Parked requests end with "no item", as a timeout would end them. */
-  for (conn = hub->live; conn != NULL; conn = conn->next) {
+  for (conn = hub->live; conn != NULL; conn = next) {
+    next = conn->next;
     if (conn->waiter == NULL)
       continue;
     KqQueue *queue = conn->wait_queue;
