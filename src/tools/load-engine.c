@@ -1,0 +1,420 @@
+/* kestrel-load engine: threads, connections, memcache reply parsing (see load-engine.h). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "load-engine.h"
+
+#define TICK_MS 10
+#define MAX_LINE 512
+#define STEPS_PER_READ 4096 /* replies parsed per callback before yielding to other sockets */
+
+gint64 load_now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void load_progress(LoadRun *run)
+{
+  atomic_store(&run->last_progress_ns, load_now_ns());
+}
+
+LoadRun *load_run_new(const gchar *host, guint port, guint threads, guint64 slots,
+                      gsize item_size, GError **error)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((guint16)port) };
+  const gchar *ip = g_strcmp0(host, "localhost") == 0 ? "127.0.0.1" : host;
+  if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "host '%s' is not an IPv4 address", host);
+    return NULL;
+  }
+  LoadRun *run = g_new0(LoadRun, 1);
+  run->addr = addr;
+  run->threads = threads ? threads : 1;
+  run->slots = slots;
+  run->item_size = item_size;
+  run->seen = g_new0(_Atomic guint8, slots ? slots : 1);
+  run->stored = g_new0(guint8, slots ? slots : 1);
+  run->owner = g_new0(guint32, slots ? slots : 1);
+  run->pending = g_ptr_array_new();
+  run->idle_ns = (gint64)2 * 1000000000;
+  load_progress(run);
+  return run;
+}
+
+LoadConn *load_run_add(LoadRun *run, const LoadRole *role)
+{
+  LoadConn *c = g_new0(LoadConn, 1);
+  c->run = run;
+  c->role = role;
+  c->id = run->pending->len;
+  c->depth = 1;
+  c->block_ms = -1;
+  c->rand = g_rand_new();
+  g_ptr_array_add(run->pending, c);
+  return c;
+}
+
+static void conn_lost(LoadConn *c)
+{
+  if (c->bev) {
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+  }
+  c->count = 0;
+  c->head = 0;
+  c->in_value = FALSE;
+  if (c->finished)
+    return;
+  if (c->role->closed)
+    c->role->closed(c);
+  else {
+    atomic_fetch_add(&c->run->errors, 1);
+    load_conn_finish(c);
+  }
+}
+
+static void push_req(LoadConn *c, LoadReqKind kind, guint64 seq, guint flags)
+{
+  g_assert(c->count < LOAD_RING); /* roles keep depth <= LOAD_RING */
+  LoadReq *r = &c->ring[(c->head + c->count) % LOAD_RING];
+  r->kind = kind;
+  r->seq = seq;
+  r->flags = flags;
+  r->sent_ns = load_now_ns();
+  c->count++;
+}
+
+static LoadReq pop_req(LoadConn *c)
+{
+  LoadReq r = c->ring[c->head];
+  c->head = (c->head + 1) % LOAD_RING;
+  c->count--;
+  return r;
+}
+
+void load_conn_set(LoadConn *c, const gchar *queue, const guint8 *data, gsize len, guint64 seq)
+{
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  evbuffer_add_printf(out, "set %s 0 0 %" G_GSIZE_FORMAT "\r\n", queue, len);
+  evbuffer_add(out, data, len);
+  evbuffer_add(out, "\r\n", 2);
+  push_req(c, LOAD_REQ_SET, seq, 0);
+}
+
+void load_conn_get(LoadConn *c, const gchar *queue, const gchar *options, guint flags, guint64 seq)
+{
+  evbuffer_add_printf(bufferevent_get_output(c->bev), "get %s%s\r\n", queue, options);
+  push_req(c, LOAD_REQ_GET, seq, flags);
+}
+
+/* One reply line without its terminator; FALSE when no whole line is buffered yet. */
+static gboolean take_line(struct evbuffer *in, gchar *buf, gsize cap, gboolean *too_long)
+{
+  size_t eol = 0;
+  struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
+  if (p.pos < 0)
+    return FALSE;
+  *too_long = (gsize)p.pos >= cap;
+  if (*too_long) {
+    evbuffer_drain(in, (size_t)p.pos + eol);
+    return TRUE;
+  }
+  evbuffer_remove(in, buf, (size_t)p.pos);
+  buf[p.pos] = '\0';
+  evbuffer_drain(in, eol);
+  return TRUE;
+}
+
+static gboolean parse_value_len(const gchar *line, gsize *len)
+{
+  const gchar *sp = strrchr(line, ' ');
+  guint64 v = 0;
+  if (!sp || !g_ascii_string_to_unsigned(sp + 1, 10, 0, G_MAXINT32, &v, NULL))
+    return FALSE;
+  *len = (gsize)v;
+  return TRUE;
+}
+
+static void protocol_error(LoadConn *c, const gchar *what)
+{
+  if (c->run->verbose)
+    g_printerr("kestrel-load: connection %u: unexpected reply: %s\n", c->id, what);
+  atomic_fetch_add(&c->run->errors, 1);
+  load_conn_finish(c);
+}
+
+/* Parses one reply (or part of a VALUE block). FALSE when more bytes are needed or the
+ * connection went away. */
+static gboolean parse_one(LoadConn *c, struct bufferevent *bev)
+{
+  struct evbuffer *in = bufferevent_get_input(bev);
+  LoadWorker *w = c->w;
+  gchar line[MAX_LINE];
+  gboolean too_long = FALSE;
+
+  if (c->in_value) {
+    if (evbuffer_get_length(in) < c->value_len + 2)
+      return FALSE;
+    const guint8 *p = evbuffer_pullup(in, (ssize_t)(c->value_len + 2));
+    if (p[c->value_len] != '\r' || p[c->value_len + 1] != '\n') {
+      protocol_error(c, "data block not followed by CRLF");
+      return FALSE;
+    }
+    c->in_value = FALSE;
+    c->value_hit = TRUE;
+    c->role->value(c, &c->ring[c->head], p, c->value_len); /* value() never closes */
+    evbuffer_drain(in, c->value_len + 2);
+    return TRUE;
+  }
+  if (!take_line(in, line, sizeof line, &too_long))
+    return FALSE;
+  if (too_long) {
+    protocol_error(c, "overlong line");
+    return FALSE;
+  }
+  if (c->ring[c->head].kind == LOAD_REQ_SET) {
+    LoadReq r = pop_req(c);
+    gboolean ok = strcmp(line, "STORED") == 0;
+    if (ok)
+      load_hist_record(&w->put_hist, (guint64)(load_now_ns() - r.sent_ns));
+    else if (strcmp(line, "NOT_STORED") != 0) {
+      protocol_error(c, line);
+      return FALSE;
+    }
+    c->role->stored(c, &r, ok);
+    return c->bev == bev;
+  }
+  if (strcmp(line, "END") == 0) {
+    LoadReq r = pop_req(c);
+    gboolean hit = c->value_hit;
+    c->value_hit = FALSE;
+    if (hit)
+      load_hist_record(&w->get_hist, (guint64)(load_now_ns() - r.sent_ns));
+    c->role->got(c, &r, hit, FALSE);
+    return c->bev == bev;
+  }
+  if (g_str_has_prefix(line, "VALUE ") && !c->value_hit && parse_value_len(line, &c->value_len)) {
+    c->in_value = TRUE;
+    return TRUE;
+  }
+  protocol_error(c, line);
+  return FALSE;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+  LoadConn *c = arg;
+  for (guint steps = 0; steps < STEPS_PER_READ; steps++) {
+    if (c->bev != bev || c->finished)
+      return;
+    if (c->count == 0) {
+      if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        protocol_error(c, "reply without a request");
+      return;
+    }
+    if (!parse_one(c, bev))
+      return;
+  }
+  /* more replies buffered: come back after other sockets had their turn */
+  bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+  LoadConn *c = arg;
+  if (c->kill_after_write && c->bev == bev) {
+    c->kill_after_write = FALSE;
+    atomic_fetch_add(&c->run->kills, 1);
+    load_conn_reconnect(c);
+  }
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+  LoadConn *c = arg;
+  if (c->bev != bev)
+    return;
+  if (what & BEV_EVENT_CONNECTED) {
+    int one = 1;
+    setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->role->start(c);
+    return;
+  }
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    if (c->run->verbose)
+      g_printerr("kestrel-load: connection %u closed (%s)\n", c->id,
+                 (what & BEV_EVENT_EOF) ? "by the server" : "error");
+    conn_lost(c);
+  }
+}
+
+static void dial(LoadConn *c)
+{
+  c->bev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+  c->count = 0;
+  c->head = 0;
+  c->in_value = FALSE;
+  c->value_hit = FALSE;
+  c->kill_after_write = FALSE;
+  bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&c->run->addr, sizeof c->run->addr) < 0)
+    conn_lost(c);
+}
+
+void load_conn_reconnect(LoadConn *c)
+{
+  if (c->bev) {
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+  }
+  c->reconnects++;
+  c->have_open = FALSE; /* the server aborts what this socket held */
+  dial(c);
+}
+
+void load_conn_finish(LoadConn *c)
+{
+  if (c->finished)
+    return;
+  c->finished = TRUE;
+  if (c->bev) {
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+  }
+  if (c->timer)
+    event_del(c->timer);
+  if (--c->w->active == 0)
+    event_base_loopexit(c->w->base, NULL);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+  LoadConn *c = arg;
+  if (!c->finished && c->bev && c->timer_fn)
+    c->timer_fn(c);
+}
+
+void load_conn_after(LoadConn *c, guint ms, void (*cb)(LoadConn *c))
+{
+  if (!c->timer)
+    c->timer = evtimer_new(c->w->base, timer_cb, c);
+  c->timer_fn = cb;
+  struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+  evtimer_add(c->timer, &tv);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+  LoadWorker *w = arg;
+  LoadRun *run = w->run;
+  if (run->deadline_ns && load_now_ns() > run->deadline_ns)
+    atomic_store(&run->abort, TRUE);
+  gboolean abort = atomic_load(&run->abort);
+  for (guint i = 0; i < w->conns->len; i++) {
+    LoadConn *c = g_ptr_array_index(w->conns, i);
+    if (c->finished)
+      continue;
+    if (abort)
+      load_conn_finish(c);
+    else if (c->role->tick)
+      c->role->tick(c);
+  }
+}
+
+static void *worker_main(void *arg)
+{
+  LoadWorker *w = arg;
+  if (w->active > 0)
+    event_base_dispatch(w->base);
+  atomic_fetch_sub(&w->run->workers_left, 1);
+  return NULL;
+}
+
+void load_run_start(LoadRun *run, gint64 deadline_ns)
+{
+  guint n = MIN(run->threads, run->pending->len);
+  run->deadline_ns = deadline_ns;
+  run->n_workers = n;
+  run->workers = g_new0(LoadWorker, n ? n : 1);
+  atomic_store(&run->workers_left, (int)n);
+  load_progress(run);
+  for (guint i = 0; i < n; i++) {
+    LoadWorker *w = &run->workers[i];
+    w->run = run;
+    w->base = event_base_new();
+    w->conns = g_ptr_array_new();
+    w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+    struct timeval tv = { 0, TICK_MS * 1000 };
+    event_add(w->tick, &tv);
+  }
+  for (guint i = 0; i < run->pending->len; i++) {
+    LoadConn *c = g_ptr_array_index(run->pending, i);
+    c->w = &run->workers[i % n];
+    g_ptr_array_add(c->w->conns, c);
+    c->w->active++;
+  }
+  for (guint i = 0; i < run->pending->len; i++)
+    dial(g_ptr_array_index(run->pending, i));
+  g_ptr_array_set_size(run->pending, 0);
+  for (guint i = 0; i < n; i++)
+    pthread_create(&run->workers[i].thread, NULL, worker_main, &run->workers[i]);
+}
+
+gboolean load_run_finished(LoadRun *run)
+{
+  return atomic_load(&run->workers_left) <= 0;
+}
+
+static void conn_free(LoadConn *c)
+{
+  if (c->bev)
+    bufferevent_free(c->bev);
+  if (c->timer)
+    event_free(c->timer);
+  g_rand_free(c->rand);
+  g_free(c->scratch);
+  g_free(c->queue);
+  g_free(c);
+}
+
+void load_run_join(LoadRun *run)
+{
+  for (guint i = 0; i < run->n_workers; i++) {
+    LoadWorker *w = &run->workers[i];
+    pthread_join(w->thread, NULL);
+    load_hist_merge(&run->put_hist, &w->put_hist);
+    load_hist_merge(&run->get_hist, &w->get_hist);
+    for (guint j = 0; j < w->conns->len; j++)
+      conn_free(g_ptr_array_index(w->conns, j));
+    g_ptr_array_free(w->conns, TRUE);
+    event_free(w->tick);
+    event_base_free(w->base);
+  }
+  g_free(run->workers);
+  run->workers = NULL;
+  run->n_workers = 0;
+}
+
+void load_run_free(LoadRun *run)
+{
+  if (!run)
+    return;
+  for (guint i = 0; i < run->pending->len; i++)
+    conn_free(g_ptr_array_index(run->pending, i));
+  g_ptr_array_free(run->pending, TRUE);
+  g_strfreev(run->queues);
+  g_free((gpointer)run->seen);
+  g_free(run->stored);
+  g_free(run->owner);
+  g_free(run);
+}

@@ -1,0 +1,139 @@
+/* kestrel-load engine: worker threads (one libevent event_base each) driving non-blocking
+ * memcache connections. Each connection keeps a ring of requests in flight and parses replies
+ * incrementally; what to send next is decided by its role (load-roles.c). */
+#ifndef KESTREL_LOAD_ENGINE_H
+#define KESTREL_LOAD_ENGINE_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <glib.h>
+
+#include "load-histogram.h"
+
+#define LOAD_RING 1024 /* most requests one connection may have in flight (rollup cap) */
+
+typedef struct LoadRun LoadRun;
+typedef struct LoadWorker LoadWorker;
+typedef struct LoadConn LoadConn;
+
+typedef enum { LOAD_REQ_SET, LOAD_REQ_GET } LoadReqKind;
+
+typedef struct {
+  LoadReqKind kind;
+  guint64 seq;      /* item sent by a set */
+  gint64 sent_ns;   /* monotonic send time, for latency */
+  guint flags;      /* role-defined (e.g. this get confirms an open read) */
+} LoadReq;
+
+typedef struct {
+  void (*start)(LoadConn *c);                                  /* connected */
+  void (*stored)(LoadConn *c, const LoadReq *r, gboolean ok);  /* reply to a set */
+  void (*value)(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len);
+  void (*got)(LoadConn *c, const LoadReq *r, gboolean hit, gboolean error); /* get finished */
+  void (*closed)(LoadConn *c);                                 /* lost the connection */
+  void (*tick)(LoadConn *c);                                   /* every few ms */
+} LoadRole;
+
+/* Shared by every thread of one phase; counters are atomics, the rest is read-only while running. */
+struct LoadRun {
+  struct sockaddr_in addr;
+  gchar **queues;        /* queue names; item seq goes to queues[seq % n_queues] */
+  guint n_queues;
+  gsize item_size;
+  guint64 slots;         /* sequence numbers 0..slots-1 exist in this whole command */
+  _Atomic guint8 *seen;  /* per sequence: times delivered (saturating) */
+  guint8 *stored;        /* per sequence: 1 once STORED (written by the owning producer only) */
+  guint32 *owner;        /* per sequence: producer id expected in the header */
+
+  atomic_uint_fast64_t puts, refused, gets, empty_gets, distinct, duplicated, corrupted,
+    errors, stored_total, drops, kills;
+  atomic_int producers_left;
+  atomic_int_fast64_t producers_done_ns; /* 0 while producers run */
+  atomic_int_fast64_t last_progress_ns;
+  atomic_bool abort;
+
+  gboolean wait_for_all;   /* consumers stop only when every stored item came, or idle */
+  gint64 idle_ns;          /* consumers give up after this long without progress */
+  gint64 deadline_ns;      /* whole phase gives up at this monotonic time */
+  gboolean verbose;
+
+  guint threads;           /* worker threads per phase (at most one per connection) */
+  GPtrArray *pending;      /* connections of the next phase */
+  LoadWorker *workers;
+  guint n_workers;
+  atomic_int workers_left;
+  LoadHistogram put_hist, get_hist; /* merged after the phase */
+};
+
+struct LoadWorker {
+  LoadRun *run;
+  struct event_base *base;
+  struct event *tick;
+  GPtrArray *conns;
+  guint active;
+  pthread_t thread;
+  LoadHistogram put_hist, get_hist;
+};
+
+struct LoadConn {
+  LoadWorker *w;
+  LoadRun *run;
+  const LoadRole *role;
+  struct bufferevent *bev;
+  guint id;
+  LoadReq ring[LOAD_RING];
+  guint head, count;
+  gboolean in_value;       /* parsing a VALUE block */
+  gsize value_len;
+  gboolean value_hit;
+  gboolean kill_after_write; /* close as soon as the request left (many-clients -k) */
+  gboolean finished;
+  guint reconnects;
+  struct event *timer;
+  void (*timer_fn)(LoadConn *c);
+
+  /* role state */
+  gchar *queue;            /* consumers: their queue */
+  guint64 next, end;       /* producers: seq range still to send */
+  guint32 producer_id;
+  guint depth;             /* requests kept in flight */
+  guint sleep_ms;          /* producers: pause between puts */
+  gint block_ms;           /* consumers: t= option, < 0 none */
+  gboolean xact;           /* consumers: open/close reads */
+  gboolean have_open;      /* an open read awaits confirmation */
+  guint64 open_seq;
+  gboolean open_valid;     /* the open read was an intact item */
+  gboolean stopping;
+  gdouble kill_pct;        /* many-clients: drop the connection before reading the reply */
+  gdouble drop_pct;        /* leaky-reader: never confirm this read */
+  GRand *rand;
+  guint8 *scratch;
+};
+
+gint64 load_now_ns(void);
+
+/* A run lives for the whole command; its counters and per-item arrays span all phases. */
+LoadRun *load_run_new(const gchar *host, guint port, guint threads, guint64 slots,
+                      gsize item_size, GError **error);
+/* Adds a connection running `role` to the next phase. */
+LoadConn *load_run_add(LoadRun *run, const LoadRole *role);
+/* Connects the phase's connections and runs them on worker threads; returns at once. */
+void load_run_start(LoadRun *run, gint64 deadline_ns);
+gboolean load_run_finished(LoadRun *run);
+/* Waits for the phase to end, merges latency histograms into the run, frees the connections. */
+void load_run_join(LoadRun *run);
+void load_run_free(LoadRun *run);
+
+/* For roles. */
+void load_conn_set(LoadConn *c, const gchar *queue, const guint8 *data, gsize len, guint64 seq);
+void load_conn_get(LoadConn *c, const gchar *queue, const gchar *options, guint flags, guint64 seq);
+void load_conn_finish(LoadConn *c);    /* done: close and stop counting it */
+void load_conn_reconnect(LoadConn *c); /* drop the socket (aborting what the server holds), dial again */
+void load_conn_after(LoadConn *c, guint ms, void (*cb)(LoadConn *c));
+void load_progress(LoadRun *run);
+
+#endif

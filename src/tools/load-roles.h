@@ -1,0 +1,21 @@
+/* What kestrel-load connections do: producers put a range of sequence numbers, consumers read
+ * and verify items (optionally blocking, transactional, or killed mid-request), leaky readers
+ * open reads and sometimes drop them, counting an item only once it is confirmed. */
+#ifndef KESTREL_LOAD_ROLES_H
+#define KESTREL_LOAD_ROLES_H
+
+#include "load-engine.h"
+
+/* Puts seqs first..first+count-1 (producer id in each header), keeping `depth` sets in flight. */
+LoadConn *load_add_producer(LoadRun *run, guint64 first, guint64 count, guint32 producer_id,
+                            guint depth, guint sleep_ms);
+/* Reads `queue` until every stored item arrived (or the queue ran dry after the producers). */
+LoadConn *load_add_consumer(LoadRun *run, const gchar *queue, guint depth, gint block_ms,
+                            gboolean xact, gdouble kill_pct);
+/* Reliable reads that never confirm drop_pct percent of the items (abort or disconnect). */
+LoadConn *load_add_leaky(LoadRun *run, const gchar *queue, gint block_ms, gdouble drop_pct);
+
+/* Before a phase: how many producers it has (0: consumers may stop as soon as the queue is dry). */
+void load_phase_producers(LoadRun *run, guint producers);
+
+#endif
