@@ -19,7 +19,7 @@ enum { EXIT_OK = 0, EXIT_LOSS = 1, EXIT_USAGE = 2 };
 #define MAX_ITEMS 100000000     /* per-item bookkeeping is a few bytes each */
 #define MAX_ITEM_BYTES (64 << 20)
 #define MAX_CONNS 10000
-#define POLL_MS 50
+#define POLL_MS 10
 #define PROGRESS_MS 250
 #define MAX_MISSING_SHOWN 20
 
@@ -93,7 +93,7 @@ static gdouble run_phase(Ctx *ctx)
   if (!load_run_finished(ctx->run))
     atomic_store(&ctx->run->abort, TRUE);
   load_run_join(ctx->run);
-  gdouble secs = (gdouble)(load_now_ns() - started) / 1e9;
+  gdouble secs = (gdouble)(atomic_load(&ctx->run->phase_end_ns) - started) / 1e9;
   if (ctx->tty && !ctx->o->json) {
     printf("\r\033[K");
     fflush(stdout);

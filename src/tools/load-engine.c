@@ -336,7 +336,8 @@ static void *worker_main(void *arg)
   LoadWorker *w = arg;
   if (w->active > 0)
     event_base_dispatch(w->base);
-  atomic_fetch_sub(&w->run->workers_left, 1);
+  if (atomic_fetch_sub(&w->run->workers_left, 1) == 1)
+    atomic_store(&w->run->phase_end_ns, load_now_ns());
   return NULL;
 }
 
@@ -347,6 +348,7 @@ void load_run_start(LoadRun *run, gint64 deadline_ns)
   run->n_workers = n;
   run->workers = g_new0(LoadWorker, n ? n : 1);
   atomic_store(&run->workers_left, (int)n);
+  atomic_store(&run->phase_end_ns, load_now_ns()); /* a phase without connections ends at once */
   load_progress(run);
   for (guint i = 0; i < n; i++) {
     LoadWorker *w = &run->workers[i];

@@ -66,6 +66,7 @@ struct LoadRun {
   LoadWorker *workers;
   guint n_workers;
   atomic_int workers_left;
+  atomic_int_fast64_t phase_end_ns; /* set by the last worker to finish */
   LoadHistogram put_hist, get_hist; /* merged after the phase */
 };
 

@@ -1,0 +1,298 @@
+"""kestrel-load against a real kestreld (every sub-command, small), and against a fake memcache
+server that loses or corrupts items, to show that loss and corruption are detected."""
+import json
+import os
+import re
+import socket
+import socketserver
+import subprocess
+import threading
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from conftest import HOST, REPO_ROOT, find_kestreld
+
+RUN_TIMEOUT = 60
+
+
+def find_kestrel_load():
+    env = os.environ.get("KESTREL_LOAD")
+    if env:
+        return str(Path(env).resolve())
+    if os.environ.get("KESTRELD"):
+        # next to the server in the same build tree: <build>/src/server/kestreld
+        candidate = Path(find_kestreld()).parents[1] / "tools" / "kestrel-load"
+        if candidate.exists():
+            return str(candidate)
+    builddir = os.environ.get("top_builddir")
+    base = Path(builddir).resolve() if builddir else REPO_ROOT
+    return str(base / "src" / "tools" / "kestrel-load")
+
+
+def load(*args, port=None, timeout=RUN_TIMEOUT):
+    cmd = [find_kestrel_load()] + [str(a) for a in args]
+    if port is not None:
+        cmd += ["-p", str(port)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def load_json(*args, port, expect_rc=0):
+    res = load(*args, "--json", port=port)
+    assert res.returncode == expect_rc, "rc %d\nstdout: %s\nstderr: %s" % (
+        res.returncode, res.stdout, res.stderr)
+    return json.loads(res.stdout)
+
+
+def assert_clean(r, items):
+    assert r["lost"] == 0 and r["corrupted"] == 0 and r["errors"] == 0, r
+    assert r["puts"] == items and r["delivered"] == items, r
+
+
+# ------------------------------------------------------------------------------------------
+# against kestreld
+
+FINAL = re.compile(r"^flood: (\d+) items in [0-9.]+ s: (\d+) puts/s, (\d+) gets/s; latency put "
+                   r"p50=[0-9.]+ms p90=[0-9.]+ms p99=[0-9.]+ms p999=[0-9.]+ms, get p50=[0-9.]+ms "
+                   r"p90=[0-9.]+ms p99=[0-9.]+ms p999=[0-9.]+ms; lost 0, duplicated 0, corrupted 0$")
+
+
+def test_flood_plain_output(kestrel):
+    res = load("flood", "-n", 500, "-k", 0, port=kestrel.memcache_port)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert "\r" not in res.stdout  # not a terminal: no progress line
+    m = FINAL.match(lines[-1])
+    assert m, lines[-1]
+    assert int(m.group(1)) == 500 and int(m.group(2)) > 0
+
+
+def test_flood_many_producers_consumers(kestrel):
+    r = load_json("flood", "-n", 3000, "-R", 3, "-C", 3, "-r", 4, "-P", 200, "-k", 1,
+                  port=kestrel.memcache_port)
+    assert r["items"] == 3000
+    assert r["puts"] == 3000          # prefill is not timed or counted as flood puts
+    assert r["delivered"] == 3200 and r["gets"] == 3200
+    assert r["lost"] == 0 and r["corrupted"] == 0 and r["duplicated"] == 0
+    assert r["latency_ms"]["put"]["count"] == 3000
+    assert 0 < r["latency_ms"]["put"]["p50"] <= r["latency_ms"]["put"]["p999"]
+    mc = kestrel.memcache()
+    assert mc.qstat("spam", "items") == 0
+
+
+def test_flood_blocking_reads(kestrel):
+    r = load_json("flood", "-n", 500, "-C", 4, "-B", "--block-ms", 200, "-q", "blk",
+                  port=kestrel.memcache_port)
+    assert_clean(r, 500)
+
+
+def test_flood_flushes_first_unless_F(kestrel):
+    mc = kestrel.memcache()
+    mc.must_set("spam", b"stray item")
+    r = load_json("flood", "-n", 100, port=kestrel.memcache_port)
+    assert_clean(r, 100)
+    mc.must_set("spam", b"stray item")
+    # -F keeps the stray item, which is not one of ours: counted as corrupted, exit 1
+    r = load_json("flood", "-n", 100, "-F", port=kestrel.memcache_port, expect_rc=1)
+    assert r["corrupted"] == 1 and r["lost"] == 0 and r["delivered"] == 100
+
+
+def test_put_many_get_back(kestrel):
+    r = load_json("put-many", "-c", 4, "-n", 1000, "-b", 100, "-r", 8, "-Q", 3, "-g",
+                  port=kestrel.memcache_port)
+    assert_clean(r, 1000)
+    assert r["checked"] is True
+    mc = kestrel.memcache()
+    for q in ("spam0", "spam1", "spam2"):
+        assert mc.qstat(q, "items") == 0
+        assert mc.qstat(q, "total_items") in (333, 334)
+
+
+def test_put_many_without_get_leaves_items(kestrel):
+    r = load_json("put-many", "-c", 5, "-n", 250, "-b", 16, "-q", "pm",
+                  port=kestrel.memcache_port)
+    assert r["puts"] == 250 and r["gets"] == 0 and r["checked"] is False
+    assert kestrel.memcache().qstat("pm", "items") == 250
+    # -F: no flush, so the earlier 250 stay
+    load_json("put-many", "-c", 1, "-n", 10, "-b", 16, "-q", "pm", "-F",
+              port=kestrel.memcache_port)
+    assert kestrel.memcache().qstat("pm", "items") == 260
+
+
+def test_many_clients_killed_and_transactional(kestrel):
+    r = load_json("many-clients", "-n", 30, "-s", 10, "-c", 10, "-k", 30, "-x",
+                  "--block-ms", 300, port=kestrel.memcache_port)
+    assert_clean(r, 30)
+    mc = kestrel.memcache()
+    assert mc.qstat("spam", "items") == 0
+    assert mc.qstat("spam", "open_transactions") == 0
+
+
+def test_many_clients_plain(kestrel):
+    r = load_json("many-clients", "-n", 20, "-s", 5, "-c", 5, "--block-ms", 200,
+                  port=kestrel.memcache_port)
+    assert_clean(r, 20)
+
+
+def test_packing_cycles(kestrel):
+    r = load_json("packing", "-n", 300, "-c", 2, "-t", 0, "-k", 1, port=kestrel.memcache_port)
+    assert r["items"] == 600
+    assert_clean(r, 600)
+
+
+def test_leaky_reader_every_item_confirmed(kestrel):
+    res = load("leaky-reader", "-n", 300, "-d", 25, "-t", 4, "-v", port=kestrel.memcache_port)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "drops item" in res.stderr
+    last = res.stdout.splitlines()[-1]
+    assert last.startswith("leaky-reader: 300 items in ") and "lost 0," in last
+    mc = kestrel.memcache()
+    assert mc.qstat("spam", "items") == 0
+    assert mc.qstat("spam", "open_transactions") == 0
+
+
+def test_thrift_not_supported_yet(kestrel):
+    res = load("flood", "--thrift", "-n", 10, port=kestrel.memcache_port)
+    assert res.returncode == 2 and "--thrift: not supported yet" in res.stderr
+
+
+@pytest.mark.parametrize("args", [["flood", "-n", "12x"], ["flood", "-R", "0"],
+                                  ["put-many", "-r", "100000"], ["nosuch"], ["flood", "extra"],
+                                  ["leaky-reader", "-d", "150"], ["flood", "-q", "a/b"]])
+def test_bad_command_lines(args):
+    res = load(*args)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stderr
+
+
+@pytest.mark.parametrize("name", ["put-many", "many-clients", "flood", "packing", "leaky-reader"])
+def test_help_per_command(name):
+    res = load(name, "--help")
+    assert res.returncode == 0
+    assert res.stdout.startswith("Usage:\n  kestrel-load %s" % name)
+    assert "--no-flush" in res.stdout and "--json" in res.stdout
+
+
+def test_server_down_is_an_error():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    res = load("flood", "-n", 10, port=port)
+    assert res.returncode == 2 and "flush spam" in res.stderr
+
+
+def test_wrapper_scripts(kestrel):
+    env = dict(os.environ, KESTREL_LOAD=find_kestrel_load())
+    res = subprocess.run([str(REPO_ROOT / "scripts" / "load" / "put-many"), "-n", "20", "-c", "2",
+                          "-g", "-p", str(kestrel.memcache_port)],
+                         capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-1].startswith("put-many: 20 items in ")
+
+
+# ------------------------------------------------------------------------------------------
+# a faulty server: kestrel-load must notice
+
+class FakeMemcache(socketserver.ThreadingTCPServer):
+    """Answers STORED to every set, but forgets every `drop_every`-th item and flips one byte
+    of the `corrupt_at`-th item handed out."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, drop_every=0, corrupt_at=0):
+        super().__init__((HOST, 0), FakeHandler)
+        self.lock = threading.Lock()
+        self.queues = {}
+        self.sets = 0
+        self.gets = 0
+        self.drop_every = drop_every
+        self.corrupt_at = corrupt_at
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class FakeHandler(socketserver.StreamRequestHandler):
+    timeout = 30
+
+    def handle(self):
+        srv = self.server
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            words = line.split()
+            if not words:
+                continue
+            cmd = words[0].lower()
+            if cmd == b"set":
+                data = self.rfile.read(int(words[4]) + 2)[:-2]
+                with srv.lock:
+                    srv.sets += 1
+                    if not (srv.drop_every and srv.sets % srv.drop_every == 0):
+                        srv.queues.setdefault(words[1], deque()).append(data)
+                self.wfile.write(b"STORED\r\n")
+            elif cmd == b"get":
+                name = words[1].split(b"/")[0]
+                with srv.lock:
+                    q = srv.queues.get(name)
+                    data = q.popleft() if q else None
+                    if data is not None:
+                        srv.gets += 1
+                        if srv.gets == srv.corrupt_at:
+                            data = data[:-1] + bytes([data[-1] ^ 0x20])
+                if data is None:
+                    self.wfile.write(b"END\r\n")
+                else:
+                    self.wfile.write(b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (name, len(data), data))
+            elif cmd == b"flush":
+                with srv.lock:
+                    srv.queues.pop(words[1], None)
+                self.wfile.write(b"END\r\n")
+            else:
+                self.wfile.write(b"ERROR\r\n")
+
+
+@pytest.fixture
+def fake_factory():
+    servers = []
+
+    def make(**kw):
+        srv = FakeMemcache(**kw)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+def test_lost_items_are_reported(fake_factory):
+    fake = fake_factory(drop_every=10)
+    res = load("flood", "-n", 200, "-k", 0, port=fake.port)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "lost 20," in res.stdout.splitlines()[-1]
+    assert "missing items:" in res.stdout
+
+
+def test_lost_items_json_put_many(fake_factory):
+    fake = fake_factory(drop_every=10)
+    r = load_json("put-many", "-c", 2, "-n", 100, "-b", 32, "-g", port=fake.port, expect_rc=1)
+    assert r["puts"] == 100 and r["lost"] == 10 and r["delivered"] == 90
+
+
+def test_corrupted_item_is_reported(fake_factory):
+    fake = fake_factory(corrupt_at=7)
+    r = load_json("flood", "-n", 50, "-k", 1, port=fake.port, expect_rc=1)
+    assert r["corrupted"] == 1
+    # the corrupted copy was the only one handed out: that item is also missing
+    assert r["lost"] == 1 and r["delivered"] == 49
