@@ -23,6 +23,10 @@
 
 /* While parked, input is kept but not parsed; past this much we stop reading the socket. */
 #define PARKED_INPUT_LIMIT (1024 * 1024)
+/* Replies not yet taken by the client beyond this: no more requests are handled (and the
+ * socket is not read) until it catches up. Bounds the memory a client that writes without
+ * reading can make us use. */
+#define OUTPUT_LIMIT (4 * 1024 * 1024)
 /* A closing connection whose client does not read its last replies is dropped after this. */
 #define CLOSE_FLUSH_TIMEOUT_S 10
 
@@ -55,7 +59,8 @@ struct _KqConnection {
   gboolean closing;          /* no more requests; socket freed once replies are out */
   gboolean in_process;       /* a front-end callback is running: defer closing */
   gsize unprocessed;         /* input bytes already counted in bytes_read */
-  gboolean read_paused;      /* parked with too much input: socket not read */
+  gboolean read_paused;      /* the socket is not being read (see conn_update_reading) */
+  gboolean output_blocked;   /* requests wait until the client reads its replies */
   gboolean refuse_writes;    /* connectionLimitRefuseWrites was exceeded at accept */
   gboolean refuse_reads;     /* connectionLimitRefuseReads was exceeded at accept */
 
@@ -479,37 +484,67 @@ kq_connection_hub_drain(KqConnectionHub *hub)
 
 /* ---- input ------------------------------------------------------------------------------- */
 
+/* Read the socket unless the client must first read its replies or a parked client has
+ * sent too much meanwhile. */
+static void
+conn_update_reading(KqConnection *conn)
+{
+  gboolean want;
+
+  if (conn->bev == NULL || conn->closing)
+    return;
+  want = !conn->output_blocked && !(conn->parked && conn->unprocessed > PARKED_INPUT_LIMIT);
+  if (want == !conn->read_paused)
+    return; /* already so */
+  conn->read_paused = !want;
+  if (want)
+    bufferevent_enable(conn->bev, EV_READ);
+  else
+    bufferevent_disable(conn->bev, EV_READ);
+}
+
+gboolean
+kq_connection_takes_requests(KqConnection *conn)
+{
+  return !conn->parked && !conn->closing && conn_output_length(conn) < OUTPUT_LIMIT;
+}
+
+/* Handle every whole request buffered, in one pass, then send the replies together. */
 static void
 conn_process_input(KqConnection *conn)
 {
-  struct evbuffer *input;
-  gsize mark;
+  gboolean full;
 
   if (conn->in_process || conn->bev == NULL || conn->hub->stopping)
     return;
-  mark = conn_enter(conn);
-  input = bufferevent_get_input(conn->bev);
-  while (!conn->parked && !conn->closing) {
-    gsize len = evbuffer_get_length(input);
-    if (len == 0)
-      break;
-    /* One contiguous view of everything buffered: requests are parsed in place. */
-    const char *buf = (const char *) evbuffer_pullup(input, -1);
-    gsize used = conn->fe->handle_input(conn, buf, len);
-    if (used == 0)
-      break;
-    evbuffer_drain(input, used);
-  }
-  conn->unprocessed = evbuffer_get_length(input);
-  /* A parked client that keeps sending is not read further (backpressure). */
-  if (conn->parked && conn->unprocessed > PARKED_INPUT_LIMIT && !conn->read_paused) {
-    conn->read_paused = TRUE;
-    bufferevent_disable(conn->bev, EV_READ);
-  } else if (conn->read_paused && !conn->parked && !conn->closing) {
-    conn->read_paused = FALSE;
-    bufferevent_enable(conn->bev, EV_READ);
-  }
-  conn_leave(conn, mark);
+  conn_ref(conn);
+  do {
+    gsize mark = conn_enter(conn);
+    struct evbuffer *input = bufferevent_get_input(conn->bev);
+
+    full = FALSE;
+    while (!conn->parked && !conn->closing) {
+      gsize len = evbuffer_get_length(input);
+      if (len == 0)
+        break;
+      if (conn_output_length(conn) >= OUTPUT_LIMIT) {
+        full = TRUE;
+        break;
+      }
+      /* One contiguous view of everything buffered: requests are parsed in place. */
+      const char *buf = (const char *) evbuffer_pullup(input, -1);
+      gsize used = conn->fe->handle_input(conn, buf, len);
+      if (used == 0)
+        break;
+      evbuffer_drain(input, used);
+    }
+    conn->unprocessed = evbuffer_get_length(input);
+    conn_leave(conn, mark); /* sends the replies */
+    /* Go on if the socket took them all; otherwise wait for conn_write_cb. */
+  } while (full && conn->bev != NULL && conn_output_length(conn) < OUTPUT_LIMIT);
+  conn->output_blocked = full && conn->bev != NULL;
+  conn_update_reading(conn);
+  conn_unref(conn);
 }
 
 static void
@@ -538,6 +573,9 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
   KqConnection *conn = arg;
 
+  /* Everything was sent: requests held back for it can go on. */
+  if (conn->output_blocked && !conn->closing)
+    conn_process_input(conn);
   conn_maybe_finish_close(conn);
 }
 

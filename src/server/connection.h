@@ -51,6 +51,9 @@ struct evbuffer *kq_connection_output(KqConnection *conn);
 void kq_connection_close_after_output(KqConnection *conn);
 gboolean kq_connection_is_closing(KqConnection *conn);
 gboolean kq_connection_is_parked(KqConnection *conn);
+/* FALSE once the front-end must stop handling requests for now: the connection parked or is
+ * closing, or the client has too many replies still to read. */
+gboolean kq_connection_takes_requests(KqConnection *conn);
 
 /* Take (flags) the head of `queue`. timeout_ms <= 0: at once. Otherwise, when the queue is
  * empty, park the connection and return FALSE: wait_finished runs later on the loop. Returns

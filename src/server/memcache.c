@@ -775,7 +775,7 @@ mc_handle_input(KqConnection *conn, const char *buf, gsize len)
 {
   gsize pos = 0;
 
-  while (pos < len && !kq_connection_is_parked(conn) && !kq_connection_is_closing(conn)) {
+  while (pos < len && kq_connection_takes_requests(conn)) {
     KqMcRequest req;
     gsize used = 0;
     KqParseResult result = kq_mc_parse(buf + pos, len - pos, KQ_MEMCACHE_MAX_DATA, &req, &used);

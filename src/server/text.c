@@ -430,7 +430,7 @@ text_handle_input(KqConnection *conn, const char *buf, gsize len)
   TextState *state = kq_connection_get_data(conn);
   gsize pos = 0;
 
-  while (pos < len && !kq_connection_is_parked(conn) && !kq_connection_is_closing(conn)) {
+  while (pos < len && kq_connection_takes_requests(conn)) {
     KqTextRequest req;
     gsize used = 0;
 
