@@ -144,12 +144,13 @@ static gboolean parse_value_len(const gchar *line, gsize *len)
   return TRUE;
 }
 
+/* An unexpected reply: the connection cannot be trusted any more; its role decides what the
+ * loss means (a producer still has to count itself done, so consumers can stop). */
 static void protocol_error(LoadConn *c, const gchar *what)
 {
   if (c->run->verbose)
     g_printerr("kestrel-load: connection %u: unexpected reply: %s\n", c->id, what);
-  atomic_fetch_add(&c->run->errors, 1);
-  load_conn_finish(c);
+  conn_lost(c);
 }
 
 /* Parses one reply (or part of a VALUE block). FALSE when more bytes are needed or the

@@ -201,7 +201,7 @@ class FakeMemcache(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, drop_every=0, corrupt_at=0):
+    def __init__(self, drop_every=0, corrupt_at=0, fail_at=0):
         super().__init__((HOST, 0), FakeHandler)
         self.lock = threading.Lock()
         self.queues = {}
@@ -209,6 +209,7 @@ class FakeMemcache(socketserver.ThreadingTCPServer):
         self.gets = 0
         self.drop_every = drop_every
         self.corrupt_at = corrupt_at
+        self.fail_at = fail_at
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 
@@ -238,6 +239,9 @@ class FakeHandler(socketserver.StreamRequestHandler):
                 data = self.rfile.read(int(words[4]) + 2)[:-2]
                 with srv.lock:
                     srv.sets += 1
+                    if srv.sets == srv.fail_at:
+                        self.wfile.write(b"SERVER_ERROR out of luck\r\n")
+                        return
                     if not (srv.drop_every and srv.sets % srv.drop_every == 0):
                         srv.queues.setdefault(words[1], deque()).append(data)
                 self.wfile.write(b"STORED\r\n")
@@ -296,3 +300,11 @@ def test_corrupted_item_is_reported(fake_factory):
     assert r["corrupted"] == 1
     # the corrupted copy was the only one handed out: that item is also missing
     assert r["lost"] == 1 and r["delivered"] == 49
+
+
+def test_server_error_counts_and_ends(fake_factory):
+    fake = fake_factory(fail_at=5)
+    r = load_json("flood", "-n", 40, "-k", 0, "--timeout", 20, port=fake.port, expect_rc=1)
+    assert r["errors"] == 1 and r["seconds"] < 10
+    # the producer gave up at the failed set: what it stored was all delivered
+    assert r["puts"] == 4 and r["delivered"] == 4 and r["lost"] == 0
