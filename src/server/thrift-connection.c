@@ -29,6 +29,7 @@ struct _KqThriftConn {
   gsize in_pos;
   GByteArray *out;
   gsize out_pos;
+  gint64 last_activity; /* monotonic µs */
   gboolean busy;     /* a request waits for its reply */
   gboolean closing;  /* send what is queued, then close */
   gboolean closed;
@@ -223,6 +224,7 @@ conn_read(KqThriftConn *conn)
       kq_thrift_conn_close(conn);
       return;
     }
+    conn->last_activity = g_get_monotonic_time();
     process_frames(conn);
   }
 }
@@ -271,6 +273,7 @@ kq_thrift_conn_new(KqThriftProcessor *processor, gint fd, guint64 serial, gint64
   conn->out = g_byte_array_new();
   conn->closed_func = closed;
   conn->closed_data = closed_data;
+  conn->last_activity = g_get_monotonic_time();
   if (fd >= 0) {
     conn->source = g_source_new(&conn_source_funcs, sizeof(ConnSource));
     ((ConnSource *)conn->source)->conn = conn;
@@ -279,6 +282,18 @@ kq_thrift_conn_new(KqThriftProcessor *processor, gint fd, guint64 serial, gint64
     g_source_attach(conn->source, kq_thrift_handler_get_context(handler));
   }
   return conn;
+}
+
+gint64
+kq_thrift_conn_last_activity(KqThriftConn *conn)
+{
+  return conn->last_activity;
+}
+
+gboolean
+kq_thrift_conn_is_busy(KqThriftConn *conn)
+{
+  return conn->busy;
 }
 
 void

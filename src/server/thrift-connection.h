@@ -22,6 +22,11 @@ void kq_thrift_conn_unref(KqThriftConn *conn);
 guint64 kq_thrift_conn_get_serial(KqThriftConn *conn);
 gboolean kq_thrift_conn_is_closed(KqThriftConn *conn);
 
+/* Monotonic µs of the last bytes received, and whether a request waits for its reply
+ * (clientTimeout drops only connections idle on both counts). */
+gint64 kq_thrift_conn_last_activity(KqThriftConn *conn);
+gboolean kq_thrift_conn_is_busy(KqThriftConn *conn);
+
 /* Bytes received from the client. */
 void kq_thrift_conn_feed(KqThriftConn *conn, const guint8 *data, gsize len);
 

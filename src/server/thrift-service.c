@@ -28,6 +28,8 @@ struct _KqThriftService {
   GMainLoop *loop;
   GThread *thread;
   GSource *accept_source;
+  GSource *idle_source;      /* clientTimeout sweep, NULL when idle clients are kept */
+  gint64 client_timeout_us;
   KqThriftHandler *handler;
   KqThriftProcessor *processor;
   GHashTable *conns; /* KqThriftConn -> itself (owned) */
@@ -94,6 +96,27 @@ accept_cb(gint fd, GIOCondition cond, gpointer data)
     __atomic_fetch_add(&stats->curr_connections, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&stats->total_connections, 1, __ATOMIC_RELAXED);
   }
+  return G_SOURCE_CONTINUE;
+}
+
+/* clientTimeout: drop connections that sent nothing for that long and wait for nothing. */
+static gboolean
+idle_sweep_cb(gpointer data)
+{
+  KqThriftService *service = data;
+  gint64 now = g_get_monotonic_time();
+  GList *idle = NULL;
+  GHashTableIter iter;
+  KqThriftConn *conn;
+
+  g_hash_table_iter_init(&iter, service->conns);
+  while (g_hash_table_iter_next(&iter, (gpointer *)&conn, NULL))
+    if (!kq_thrift_conn_is_busy(conn) &&
+        now - kq_thrift_conn_last_activity(conn) >= service->client_timeout_us)
+      idle = g_list_prepend(idle, kq_thrift_conn_ref(conn));
+  for (GList *l = idle; l != NULL; l = l->next)
+    kq_thrift_conn_close(l->data);
+  g_list_free_full(idle, (GDestroyNotify)kq_thrift_conn_unref);
   return G_SOURCE_CONTINUE;
 }
 
@@ -199,6 +222,14 @@ kq_thrift_service_start(KqServer *server, GError **error)
   g_source_set_callback(service->accept_source, G_SOURCE_FUNC(accept_cb), service, NULL);
   g_source_attach(service->accept_source, service->context);
 
+  if (config->client_timeout_ms > 0) {
+    service->client_timeout_us = config->client_timeout_ms * 1000;
+    service->idle_source =
+        g_timeout_source_new((guint)CLAMP(config->client_timeout_ms / 4, 10, 1000));
+    g_source_set_callback(service->idle_source, idle_sweep_cb, service, NULL);
+    g_source_attach(service->idle_source, service->context);
+  }
+
   service->thread = g_thread_new("kestrel-thrift", thread_main, service);
   g_info("thrift: listening on %s:%d", config->listen_address, port);
   return service;
@@ -233,6 +264,8 @@ stop_on_loop(gpointer data)
 
   service->stopping = TRUE;
   g_source_destroy(service->accept_source);
+  if (service->idle_source != NULL)
+    g_source_destroy(service->idle_source);
   /* Closing removes each from the table (and drops its reference): hold one meanwhile. */
   for (GList *l = conns; l != NULL; l = l->next)
     kq_thrift_conn_ref(l->data);
@@ -264,6 +297,8 @@ kq_thrift_service_stop(KqThriftService *service)
 
   drained = kq_thrift_handler_inflight(service->handler) == 0;
   g_source_unref(service->accept_source);
+  if (service->idle_source != NULL)
+    g_source_unref(service->idle_source);
   close(service->listen_fd);
   g_hash_table_destroy(service->conns);
   g_object_unref(service->processor);

@@ -376,6 +376,18 @@ def test_put_replies_after_durable_sync(kestrel_factory):
         assert len(c.get("synced", 100, 0, 0)) == 20
 
 
+def test_client_timeout_drops_idle_connections_only(kestrel_factory):
+    srv = kestrel_factory(thrift=True, server={"clientTimeout": "300ms"})
+    idle = RawThrift(srv.thrift_port)
+    c = ThriftClient(srv.thrift_port)
+    t, result = _in_thread(lambda: c.get("idle", 1, 1500, 0))  # waiting is not idle
+    assert idle.closed_by_server(timeout=5)
+    t.join(5)
+    assert "error" not in result, result
+    assert result["value"] == []
+    c.close()
+
+
 # ---- Finagle and hostile input
 
 def test_finagle_trace_probe_gets_unknown_method_and_connection_stays(srv):
