@@ -27,7 +27,7 @@ kq_server_config_new_defaults(void)
   c->expiration_timer_ms = KQ_UNSET;                /* no background expiry sweep */
   c->max_open_transactions = 1;                     /* one open read per connection and queue */
   c->connection_backlog = 1024;                     /* listen(2) backlog */
-  c->status_file = NULL;                            /* status kept in memory only */
+  c->status_file = NULL;                            /* status not configured */
   c->default_status = g_strdup("UP");               /* status without a readable status file */
   c->status_grace_period_ms = 0;                    /* stricter status applies at once */
   c->enable_session_trace = FALSE;                  /* no per-connection log lines */
