@@ -449,6 +449,7 @@ def _struct_field_string_len(length):
     message_header("put") + struct.pack(">bhbi", 15, 2, 11, 1 << 30),  # list larger than frame
     message_header("put") + struct.pack(">bhbi", 15, 2, 11, 3) + struct.pack(">i", -7),
     message_header("confirm") + struct.pack(">bhbi", 14, 2, 10, 5) + b"\x00" * 8,  # short set
+    message_header("abort") + struct.pack(">bhbi", 14, 2, 3, 5) + b"\x00" * 5,  # wrong elements
     message_header("put") + struct.pack(">bh", 99, 1),      # invalid field type
     message_header("nosuch") + struct.pack(">bhi", 11, 1, -1),  # unknown method, bad args
     struct.pack(">i", 3) + b"put" + struct.pack(">ib", 1, 0),  # old unversioned header
@@ -456,7 +457,7 @@ def _struct_field_string_len(length):
     message_header("get_version", mtype=2) + b"\x00",        # a reply sent to the server
     message_header("put") + b"\x0b\x00\x01\x00\x00\x00\x01q",  # ends before the stop field
 ], ids=["empty", "short-header", "negative-string", "string-beyond-frame", "negative-list",
-        "huge-list", "negative-binary-in-list", "short-set", "bad-field-type",
+        "huge-list", "negative-binary-in-list", "short-set", "set-of-wrong-type", "bad-field-type",
         "unknown-method-bad-args", "unversioned", "bad-version", "reply-type", "truncated"])
 def test_malformed_frames_get_an_error_and_close(srv, payload):
     raw = RawThrift(srv.thrift_port)
