@@ -61,7 +61,8 @@ gboolean kq_waiter_cancel(KqWaiter *waiter);
 gboolean kq_queue_confirm(KqQueue *queue, guint32 xid, GError **error);
 gboolean kq_queue_abort(KqQueue *queue, guint32 xid, GError **error);
 
-/* Put an item taken with a plain remove back at the head (a client died before it got it). */
+/* Put an item taken with a plain remove back at the head (a client died before it got it).
+ * The caller keeps its reference to `item`. */
 void kq_queue_return_item(KqQueue *queue, KqItem *item);
 
 /* Discard every queued item (open reads are left alone). */
