@@ -522,13 +522,15 @@ int main(int argc, char **argv)
   }
   g_option_context_free(oc);
   g_free(entries);
-  if (!ok) {
-    g_printerr("%s: %s (see --help)\n", prg, error->message);
-    g_error_free(error);
-    return EXIT_USAGE;
-  }
-  if (o.thrift) {
-    g_printerr("--thrift: not supported yet\n");
+  if (!ok || o.thrift) {
+    if (!ok)
+      g_printerr("%s: %s (see --help)\n", prg, error->message);
+    else
+      g_printerr("--thrift: not supported yet\n");
+    g_clear_error(&error);
+    g_free(o.host);
+    g_free(o.queue);
+    g_free(prg);
     return EXIT_USAGE;
   }
 
