@@ -21,11 +21,6 @@
 /* A set line has at most: set q flags exptime bytes; more words are ignored. */
 #define MAX_WORDS 6
 
-typedef struct {
-  const char *p;
-  gsize n;
-} Word;
-
 gboolean
 kq_parse_decimal(const char *s, gsize n, guint64 max, guint64 *out)
 {
@@ -45,7 +40,7 @@ kq_parse_decimal(const char *s, gsize n, guint64 max, guint64 *out)
 
 /* A non-negative number that fits in gint32 (Kestrel's range for counts and timeouts). */
 static gboolean
-parse_count(Word w, gint64 *out)
+parse_count(KqWord w, gint64 *out)
 {
   guint64 v;
 
@@ -57,7 +52,7 @@ parse_count(Word w, gint64 *out)
 
 /* A set's exptime: may be negative (already expired), up to uint32 for absolute times. */
 static gboolean
-parse_exptime(Word w, gint64 *out)
+parse_exptime(KqWord w, gint64 *out)
 {
   guint64 v;
 
@@ -73,10 +68,8 @@ parse_exptime(Word w, gint64 *out)
   return TRUE;
 }
 
-/* Splits line[0..n) at runs of spaces into at most max words; returns how many it found.
- * Words beyond max are not looked at (callers ignore extra arguments). */
-static guint
-split_words(const char *line, gsize n, Word *words, guint max)
+guint
+kq_parse_split_words(const char *line, gsize n, KqWord *words, guint max)
 {
   guint count = 0;
   gsize i = 0;
@@ -125,7 +118,7 @@ static const CommandName command_names[] = {
 };
 
 static gboolean
-lookup_command(Word w, KqMcCommand *out)
+lookup_command(KqWord w, KqMcCommand *out)
 {
   for (gsize i = 0; i < G_N_ELEMENTS(command_names); i++) {
     if (w.n == command_names[i].len && g_ascii_strncasecmp(w.p, command_names[i].name, w.n) == 0) {
@@ -145,7 +138,7 @@ client_error(KqMcRequest *req, const char *why, gboolean close_after)
 }
 
 static void
-set_queue(KqMcRequest *req, Word w)
+set_queue(KqMcRequest *req, KqWord w)
 {
   req->queue = w.p;
   req->queue_len = w.n;
@@ -153,7 +146,7 @@ set_queue(KqMcRequest *req, Word w)
 
 /* "q/opt/opt...": the queue is the part before the first '/'. */
 static KqParseResult
-parse_get_key(Word key, KqMcRequest *req)
+parse_get_key(KqWord key, KqMcRequest *req)
 {
   const char *end = key.p + key.n;
   const char *opt = memchr(key.p, '/', key.n);
@@ -167,7 +160,7 @@ parse_get_key(Word key, KqMcRequest *req)
     gsize n = (gsize) ((next ? next : end) - opt);
 
     if (n >= 2 && opt[0] == 't' && opt[1] == '=') {
-      Word value = { opt + 2, n - 2 };
+      KqWord value = { opt + 2, n - 2 };
       if (!parse_count(value, &req->timeout_ms))
         return client_error(req, "bad timeout", TRUE);
     } else if (n == 4 && memcmp(opt, "open", 4) == 0) {
@@ -191,7 +184,7 @@ parse_get_key(Word key, KqMcRequest *req)
 
 /* The set's data block starts at buf[line_end]. */
 static KqParseResult
-parse_set(const char *buf, gsize len, gsize line_end, const Word *words, guint nwords,
+parse_set(const char *buf, gsize len, gsize line_end, const KqWord *words, guint nwords,
           gsize max_data, KqMcRequest *req, gsize *consumed)
 {
   guint64 bytes, flags;
@@ -231,7 +224,7 @@ parse_set(const char *buf, gsize len, gsize line_end, const Word *words, guint n
 KqParseResult
 kq_mc_parse(const char *buf, gsize len, gsize max_data, KqMcRequest *req, gsize *consumed)
 {
-  Word words[MAX_WORDS];
+  KqWord words[MAX_WORDS];
   KqMcCommand command;
 
   *req = (KqMcRequest) { .timeout_ms = -1, .seconds = -1, .count = -1 };
@@ -255,7 +248,7 @@ kq_mc_parse(const char *buf, gsize len, gsize max_data, KqMcRequest *req, gsize 
   while (n > 0 && buf[n - 1] == ' ')
     n--;
 
-  guint nwords = split_words(buf, n, words, MAX_WORDS);
+  guint nwords = kq_parse_split_words(buf, n, words, MAX_WORDS);
   *consumed = line_end;
   if (nwords == 0 || !lookup_command(words[0], &command))
     return client_error(req, "unknown command", TRUE);

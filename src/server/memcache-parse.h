@@ -55,4 +55,14 @@ KqParseResult kq_mc_parse(const char *buf, gsize len, gsize max_data, KqMcReques
  * sign, no spaces) and the value at most max. FALSE on anything else, overflow included. */
 gboolean kq_parse_decimal(const char *s, gsize n, guint64 max, guint64 *out);
 
+/* A word of a request line: points into the buffer, not NUL-terminated. */
+typedef struct {
+  const char *p;
+  gsize n;
+} KqWord;
+
+/* Split line[0..n) at runs of spaces into at most max words; returns how many it found.
+ * Words beyond max are not looked at (callers ignore extra arguments). */
+guint kq_parse_split_words(const char *line, gsize n, KqWord *words, guint max);
+
 G_END_DECLS

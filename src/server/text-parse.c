@@ -21,11 +21,6 @@
 /* command, queue, number: the most any request reads. */
 #define MAX_WORDS 3
 
-typedef struct {
-  const char *p;
-  gsize n;
-} Word;
-
 typedef enum {
   LINE_OK,
   LINE_NEED_MORE,
@@ -49,27 +44,6 @@ find_line(const char *buf, gsize len, gsize start, gsize *line_len, gsize *next)
   return LINE_OK;
 }
 
-static guint
-split_words(const char *line, gsize n, Word *words, guint max)
-{
-  guint count = 0;
-  gsize i = 0;
-
-  while (count < max) {
-    while (i < n && line[i] == ' ')
-      i++;
-    if (i == n)
-      break;
-    const char *space = memchr(line + i, ' ', n - i);
-    gsize stop = space ? (gsize) (space - line) : n;
-    words[count].p = line + i;
-    words[count].n = stop - i;
-    count++;
-    i = stop;
-  }
-  return count;
-}
-
 typedef struct {
   const char *name;
   gsize len;
@@ -91,7 +65,7 @@ static const CommandName command_names[] = {
 };
 
 static gboolean
-lookup_command(Word w, KqTextCommand *out)
+lookup_command(KqWord w, KqTextCommand *out)
 {
   for (gsize i = 0; i < G_N_ELEMENTS(command_names); i++) {
     if (w.n == command_names[i].len && g_ascii_strncasecmp(w.p, command_names[i].name, w.n) == 0) {
@@ -112,7 +86,7 @@ client_error(KqTextRequest *req, const char *message, gboolean close_after)
 
 /* "Unknown command: <word>", the word lower-cased like Kestrel, cut to fit and made printable. */
 static KqParseResult
-unknown_command(KqTextRequest *req, Word w)
+unknown_command(KqTextRequest *req, KqWord w)
 {
   static const char prefix[] = "Unknown command: ";
   gsize room = sizeof req->error_buf - sizeof prefix; /* keeps one byte for the NUL */
@@ -130,7 +104,7 @@ unknown_command(KqTextRequest *req, Word w)
 
 /* An optional (absent: -1) or required number in Kestrel's toInt range, without a sign. */
 static gboolean
-parse_number(const Word *words, guint nwords, guint index, gint64 *out)
+parse_number(const KqWord *words, guint nwords, guint index, gint64 *out)
 {
   guint64 v;
 
@@ -177,7 +151,7 @@ parse_items(const char *buf, gsize len, gsize start, KqTextRequest *req, gsize *
 KqParseResult
 kq_text_parse(const char *buf, gsize len, KqTextRequest *req, gsize *consumed)
 {
-  Word words[MAX_WORDS];
+  KqWord words[MAX_WORDS];
   KqTextCommand command;
   gsize n, next;
 
@@ -214,9 +188,9 @@ kq_text_parse(const char *buf, gsize len, KqTextRequest *req, gsize *consumed)
     *consumed = next;
   }
 
-  guint nwords = split_words(buf, n, words, MAX_WORDS);
+  guint nwords = kq_parse_split_words(buf, n, words, MAX_WORDS);
   if (nwords == 0)
-    return unknown_command(req, (Word) { buf, 0 });
+    return unknown_command(req, (KqWord) { buf, 0 });
   if (!lookup_command(words[0], &command))
     return unknown_command(req, words[0]);
   req->command = command;
