@@ -1,5 +1,5 @@
-/* The file-system seam of the engine: every journal write, fsync, rename and unlink goes
- * through this table so tests can inject ENOSPC, EIO and short writes. */
+/* The file-system seam of the engine: every journal write, space reservation, fsync, rename and
+ * unlink goes through this table so tests can inject ENOSPC, EIO and short writes. */
 #pragma once
 #include <glib.h>
 #include <sys/types.h>
@@ -12,11 +12,19 @@ typedef struct {
   int (*ftruncate)(int fd, off_t len);
   int (*rename)(const char *from, const char *to);
   int (*unlink)(const char *path);
+  /* Reserve [offset, offset + len) of a file (posix_fallocate); 0, or -1 with errno set. The
+   * live journal is written through a shared mapping of space reserved this way, so running
+   * out of disk shows up here, before a record is written, and never as a fault. */
+  int (*allocate)(int fd, off_t offset, off_t len);
+  /* Bytes the journal reserves beyond the record that needs more room. 0 reserves exactly
+   * each record, so every append calls allocate (what failure-injection tests want). */
+  size_t allocate_ahead;
 } KqIoOps;
 
 /* The ops in force (POSIX by default). */
 const KqIoOps *kq_io_get(void);
-/* Replace them (NULL restores POSIX). Tests only; call while no journal is being written. */
+/* Replace them (NULL restores POSIX; NULL members take the POSIX op). Tests only; call while no
+ * journal is being written. */
 void kq_io_set(const KqIoOps *ops);
 
 G_END_DECLS

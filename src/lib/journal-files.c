@@ -116,7 +116,8 @@ struct _KqJournalReader {
   gsize len;        /* bytes valid in buf */
   gsize pos;        /* next record in buf */
   gint64 buf_offset;/* file offset of buf[0] */
-  gboolean eof;
+  gint64 limit;     /* read nothing at or past this offset (-1: to end of file) */
+  gint64 reserved;  /* zero bytes found between the last record and the end of the file */
 };
 
 KqJournalReader *kq_journal_reader_open(const gchar *path, gint64 offset, GError **error)
@@ -133,7 +134,13 @@ KqJournalReader *kq_journal_reader_open(const gchar *path, gint64 offset, GError
   r->capacity = READ_CHUNK;
   r->buf = g_malloc(r->capacity);
   r->buf_offset = offset;
+  r->limit = -1;
   return r;
+}
+
+void kq_journal_reader_set_limit(KqJournalReader *r, gint64 limit)
+{
+  r->limit = limit;
 }
 
 /* Keep the unread tail, then read more after it. Returns bytes added, 0 at EOF, -1 on error. */
@@ -149,9 +156,14 @@ static gssize refill(KqJournalReader *r, GError **error)
     r->capacity *= 2;
     r->buf = g_realloc(r->buf, r->capacity);
   }
+  gint64 from = r->buf_offset + (gint64)r->len;
+  gsize want = r->capacity - r->len;
+  if (r->limit >= 0)
+    want = (gsize)CLAMP(r->limit - from, 0, (gint64)want);
+  if (want == 0)
+    return 0;
   for (;;) {
-    ssize_t n = pread(r->fd, r->buf + r->len, r->capacity - r->len,
-                      (off_t)(r->buf_offset + (gint64)r->len));
+    ssize_t n = pread(r->fd, r->buf + r->len, want, (off_t)from);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
@@ -164,6 +176,31 @@ static gssize refill(KqJournalReader *r, GError **error)
   }
 }
 
+/* Whether every byte from the reader's position to the end of the file is zero: space the
+ * writer reserved and had not filled yet (journal.c), never a record. */
+static gboolean rest_is_reserved(KqJournalReader *r)
+{
+  if (r->limit >= 0)
+    return FALSE;
+  gint64 from = kq_journal_reader_offset(r), at = from;
+  g_autofree guint8 *chunk = g_malloc(READ_CHUNK);
+  for (;;) {
+    ssize_t n = pread(r->fd, chunk, READ_CHUNK, (off_t)at);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return FALSE;
+    if (n == 0)
+      break;
+    for (ssize_t i = 0; i < n; i++)
+      if (chunk[i] != 0)
+        return FALSE;
+    at += n;
+  }
+  r->reserved = at - from;
+  return r->reserved > 0;
+}
+
 KqReadResult kq_journal_reader_next(KqJournalReader *r, KqJournalRecord *record, GError **error)
 {
   for (;;) {
@@ -173,13 +210,18 @@ KqReadResult kq_journal_reader_next(KqJournalReader *r, KqJournalRecord *record,
       return KQ_READ_RECORD;
     }
     if (d == KQ_DECODE_BAD)
-      return KQ_READ_TORN;
+      return rest_is_reserved(r) ? KQ_READ_EOF : KQ_READ_TORN;
     gssize n = refill(r, error);
     if (n < 0)
       return KQ_READ_ERROR;
     if (n == 0)
-      return r->pos == r->len ? KQ_READ_EOF : KQ_READ_TORN;
+      return r->pos == r->len || rest_is_reserved(r) ? KQ_READ_EOF : KQ_READ_TORN;
   }
+}
+
+gint64 kq_journal_reader_reserved(KqJournalReader *r)
+{
+  return r->reserved;
 }
 
 gint64 kq_journal_reader_offset(KqJournalReader *r)

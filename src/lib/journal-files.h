@@ -18,7 +18,7 @@ typedef struct _KqJournalReader KqJournalReader;
 
 typedef enum {
   KQ_READ_RECORD,  /* *record filled; its data is valid until the next call */
-  KQ_READ_EOF,     /* clean end of file */
+  KQ_READ_EOF,     /* clean end of file, or of its records when reserved space follows them */
   KQ_READ_TORN,    /* a cut-short record or unknown opcode at reader offset */
   KQ_READ_ERROR,   /* I/O error (error set) */
 } KqReadResult;
@@ -26,6 +26,12 @@ typedef enum {
 KqJournalReader *kq_journal_reader_open(const gchar *path, gint64 offset, GError **error);
 KqReadResult kq_journal_reader_next(KqJournalReader *reader, KqJournalRecord *record,
                                     GError **error);
+/* Stop reading at `limit` (the end of the records of a live file that is written through a
+ * mapping over reserved space); -1 reads to the end of the file. */
+void kq_journal_reader_set_limit(KqJournalReader *reader, gint64 limit);
+/* After KQ_READ_EOF: bytes of reserved space (zeros) between the last record and the end of
+ * the file, as a writer that was stopped abruptly leaves them; 0 for a clean end. */
+gint64 kq_journal_reader_reserved(KqJournalReader *reader);
 /* File offset of the next record to be read (after a TORN: where the bad record starts). */
 gint64 kq_journal_reader_offset(KqJournalReader *reader);
 const gchar *kq_journal_reader_path(KqJournalReader *reader);

@@ -1,5 +1,11 @@
 /* Journal writing, rotation and crash-safe rewrite (SPEC 7). Every file-system call that can
- * fail goes through the KqIoOps seam so tests can make it fail. */
+ * fail goes through the KqIoOps seam so tests can make it fail.
+ *
+ * Records are appended by copying them into a shared mapping of the live file, over space
+ * reserved ahead with allocate(): a record is in the kernel's page cache the moment the copy
+ * ends (a killed process loses nothing it acknowledged) without a system call per record. The
+ * file is cut back to its last record when it is rotated or closed; after a crash the reserved
+ * tail is zeros, which replay reads as a torn tail and truncates. */
 #include "journal.h"
 #include "journal-files.h"
 #include <kestrel/clock.h>
@@ -7,22 +13,29 @@
 #include <kestrel/io.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define SINK_BUFFER (256 * 1024)
+#define MAP_WINDOW (1024 * 1024) /* bytes of the live file mapped at once (bounds resident pages) */
+#define UNWRITTEN_OP 0xff        /* an opcode no reader accepts, held while a record is copied */
 
 struct _KqJournal {
   gchar *dir;
   gchar *queue;
   gchar *live_path;
   int fd;
-  gint64 size;
+  gint64 size;          /* bytes of whole records in the live file */
+  gint64 reserved;      /* bytes of the file (records + space reserved ahead) */
+  guint8 *map;          /* shared mapping of [map_offset, map_offset + map_len) of the file */
+  gint64 map_offset;
+  gsize map_len;
   gint64 archived_size;
   gint64 last_rotation_ts;
   guint64 written;
-  gboolean broken;      /* a failed write could not be undone: refuse further writes */
   GByteArray *scratch;
 };
 
@@ -76,6 +89,28 @@ static void recalc_archived(KqJournal *j)
   }
 }
 
+static void unmap(KqJournal *j)
+{
+  if (j->map != NULL)
+    munmap(j->map, j->map_len);
+  j->map = NULL;
+  j->map_len = 0;
+}
+
+/* Cut the reserved space off the live file so it ends on its last record. */
+static gboolean trim_reserved(KqJournal *j, GError **error)
+{
+  unmap(j);
+  if (j->fd < 0 || j->reserved == j->size)
+    return TRUE;
+  if (kq_io_get()->ftruncate(j->fd, (off_t)j->size) != 0) {
+    set_io_error(error, "cannot truncate journal", j->live_path, errno);
+    return FALSE;
+  }
+  j->reserved = j->size;
+  return TRUE;
+}
+
 KqJournal *kq_journal_new(const gchar *dir, const gchar *queue)
 {
   KqJournal *j = g_new0(KqJournal, 1);
@@ -91,8 +126,10 @@ void kq_journal_free(KqJournal *j)
 {
   if (j == NULL)
     return;
-  if (j->fd >= 0)
+  if (j->fd >= 0) {
+    trim_reserved(j, NULL);
     close(j->fd);
+  }
   g_byte_array_unref(j->scratch);
   g_free(j->dir);
   g_free(j->queue);
@@ -110,13 +147,12 @@ gboolean kq_journal_open(KqJournal *j, GError **error)
 {
   if (j->fd >= 0)
     return TRUE;
-  j->fd = open(j->live_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  j->fd = open(j->live_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (j->fd < 0) {
     set_io_error(error, "cannot open journal", j->live_path, errno);
     return FALSE;
   }
-  j->size = file_size(j->live_path);
-  j->broken = FALSE;
+  j->size = j->reserved = file_size(j->live_path);
   recalc_archived(j);
   return TRUE;
 }
@@ -138,29 +174,54 @@ gboolean kq_journal_truncate_file(const gchar *path, gint64 offset, GError **err
   return TRUE;
 }
 
-/* Append one encoded record. A failed write is undone by truncating back, so the file always
- * ends on a whole record; if even that fails the journal refuses further writes. */
+/* Make [j->size, j->size + len) reserved in the file and mapped. Nothing is written, so a
+ * failure leaves the journal as it was. */
+static gboolean make_room(KqJournal *j, gsize len, GError **error)
+{
+  const KqIoOps *io = kq_io_get();
+  gint64 end = j->size + (gint64)len;
+  if (end > j->reserved) {
+    gint64 want = end + (gint64)io->allocate_ahead;
+    if (io->allocate(j->fd, (off_t)j->reserved, (off_t)(want - j->reserved)) != 0) {
+      set_io_error(error, "cannot reserve journal space in", j->live_path, errno);
+      return FALSE;
+    }
+    j->reserved = want;
+  }
+  if (j->map != NULL && j->size >= j->map_offset && end <= j->map_offset + (gint64)j->map_len)
+    return TRUE;
+  unmap(j);
+  gint64 page = sysconf(_SC_PAGESIZE);
+  gint64 offset = j->size / page * page;
+  gsize map_len = (gsize)MAX((gint64)MAP_WINDOW, (end - offset + page - 1) / page * page);
+  void *map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, (off_t)offset);
+  if (map == MAP_FAILED) {
+    set_io_error(error, "cannot map journal", j->live_path, errno);
+    return FALSE;
+  }
+  j->map = map;
+  j->map_offset = offset;
+  j->map_len = map_len;
+  return TRUE;
+}
+
+/* Append one encoded record. Its opcode byte is stored last, over a placeholder no reader
+ * accepts, so at every instant the file replays to the last whole record. */
 static gboolean append(KqJournal *j, const guint8 *rec, gsize len, GError **error)
 {
   if (j->fd < 0 && !kq_journal_open(j, error))
     return FALSE;
-  if (j->broken) {
-    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "journal %s is unwritable after an earlier error",
-                j->live_path);
+  if (!make_room(j, len, error))
     return FALSE;
-  }
-  if (write_all(j->fd, rec, len)) {
-    j->size += (gint64)len;
-    j->written += len;
-    return TRUE;
-  }
-  int err = errno;
-  if (kq_io_get()->ftruncate(j->fd, (off_t)j->size) != 0) {
-    j->broken = TRUE;
-    g_warning("journal %s: cannot undo a failed write: %s", j->live_path, g_strerror(errno));
-  }
-  set_io_error(error, "cannot write journal", j->live_path, err);
-  return FALSE;
+  guint8 *dest = j->map + (j->size - j->map_offset);
+  dest[0] = UNWRITTEN_OP;
+  atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps these three stores in order */
+  memcpy(dest + 1, rec + 1, len - 1);
+  atomic_signal_fence(memory_order_seq_cst);
+  dest[0] = rec[0];
+  j->size += (gint64)len;
+  j->written += len;
+  return TRUE;
 }
 
 gboolean kq_journal_write_addx(KqJournal *j, gint64 add_time, gint64 expiry,
@@ -204,6 +265,8 @@ static void sync_dir(const gchar *dir)
 gboolean kq_journal_rotate(KqJournal *j, gchar **rotated_path, GError **error)
 {
   const KqIoOps *io = kq_io_get();
+  if (!trim_reserved(j, error))
+    return FALSE;
   if (j->fd >= 0 && io->fsync(j->fd) != 0) {
     set_io_error(error, "cannot sync journal", j->live_path, errno);
     return FALSE;
@@ -333,8 +396,11 @@ gboolean kq_journal_fsync(KqJournal *j, GError **error)
 void kq_journal_close(KqJournal *j, gboolean erase)
 {
   if (j->fd >= 0) {
-    if (!erase)
+    if (!erase) {
+      trim_reserved(j, NULL);
       kq_io_get()->fsync(j->fd);
+    }
+    unmap(j);
     close(j->fd);
     j->fd = -1;
   }

@@ -88,6 +88,8 @@ static void rb_fill_locked(KqQueue *q)
       if (q->rb_reader == NULL)
         goto lost;
     }
+    if (q->journal != NULL && g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0)
+      kq_journal_reader_set_limit(q->rb_reader, kq_journal_size(q->journal));
     KqJournalRecord rec;
     KqReadResult r = kq_journal_reader_next(q->rb_reader, &rec, &error);
     if (r == KQ_READ_RECORD) {
@@ -371,13 +373,11 @@ static void check_journal_locked(KqQueue *q)
   g_autoptr(GError) error = NULL;
   gint64 live = kq_journal_size(q->journal);
   gint64 total = live + kq_journal_archived_size(q->journal);
-  gint64 now = kq_clock_now_ms();
-  gboolean compact_allowed = now - q->last_compact_ms >= q->settings.min_journal_compact_delay_ms;
   gboolean ok = TRUE;
   if (q->items == 0 && live >= q->settings.default_journal_size) {
     ok = rewrite_locked(q, &error);
-  } else if (total > q->settings.max_journal_size && compact_allowed &&
-             (q->rb_path == NULL || q->rb_pack_wanted)) {
+  } else if (total > q->settings.max_journal_size && (q->rb_path == NULL || q->rb_pack_wanted) &&
+             kq_clock_now_ms() - q->last_compact_ms >= q->settings.min_journal_compact_delay_ms) {
     ok = rewrite_locked(q, &error);
   } else if (live > q->settings.max_memory_size) {
     g_autofree gchar *rotated = NULL;
@@ -494,6 +494,12 @@ static gboolean replay_file(KqQueue *q, const gchar *path, GError **error)
     if (res == KQ_READ_RECORD) {
       replay_record(&r, &rec);
       continue;
+    }
+    if (res == KQ_READ_EOF && kq_journal_reader_reserved(reader) > 0) {
+      g_message("journal %s: %" G_GINT64_FORMAT " bytes of reserved space after the last record "
+                "(the server was stopped abruptly); removing them", path,
+                kq_journal_reader_reserved(reader));
+      return kq_journal_truncate_file(path, r.offset, error);
     }
     if (res == KQ_READ_EOF)
       return TRUE;

@@ -190,6 +190,10 @@ static int dump_file(const gchar *path, ToolReplay *state, const Options *o)
            " bytes unreadable): %s\n", end, (gint64)st.st_size - end, reason);
     return EXIT_TORN;
   }
+  if (kq_journal_reader_reserved(reader) > 0)
+    printf("# %" G_GINT64_FORMAT " bytes of reserved space (zeros) after the last record: a live "
+           "file of a running server, or of one stopped abruptly\n",
+           kq_journal_reader_reserved(reader));
   printf("# clean end at offset %" G_GINT64_FORMAT "\n", end);
   return EXIT_CLEAN;
 }

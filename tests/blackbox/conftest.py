@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -26,6 +27,32 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # ----------------------------------------------------------------------------------------------
 # helpers
+
+def journal_records(data):
+    """The whole records at the start of journal bytes (SPEC 7). A running server's live file
+    also holds space reserved after its last record; this leaves that out."""
+    pos = 0
+    while pos < len(data):
+        op, rest = data[pos], len(data) - pos - 1
+        if op in (1, 3):                          # REMOVE, REMOVE_TENTATIVE
+            size = 1
+        elif op in (4, 5, 6, 9):                  # an xid
+            size = 5
+        elif op in (0, 2, 7, 8) and rest >= 4:    # a sized block, after an xid for 7 and 8
+            skip = 5 if op in (7, 8) else 1
+            if len(data) - pos < skip + 4:
+                break
+            (length,) = struct.unpack_from("<i", data, pos + skip)
+            if length < (4 if op == 0 else 16):
+                break
+            size = skip + 4 + length
+        else:
+            break
+        if pos + size > len(data):
+            break
+        pos += size
+    return data[:pos]
+
 
 def find_kestreld():
     env = os.environ.get("KESTRELD")
@@ -444,6 +471,11 @@ class Kestreld:
 
     def journal(self, queue):
         return self.spool / queue
+
+    def journal_bytes(self, queue):
+        """The records of a queue's live journal file (without space reserved after them)."""
+        path = self.journal(queue)
+        return journal_records(path.read_bytes()) if path.exists() else b""
 
     def cleanup(self):
         self.close_clients()

@@ -391,6 +391,40 @@ def test_qpack_refuses_a_locked_folder(kestrel):
     assert "note: a server holds the folder lock" in r.stdout
 
 
+def test_qdump_reads_a_running_servers_live_file(kestrel):
+    """The live file carries reserved space after its records while the server runs."""
+    mc = kestrel.memcache()
+    mc.must_set("live", "one")
+    mc.must_set("live", "two")
+    assert mc.get("live") == b"one"
+    path = kestrel.spool / "live"
+    records = kestrel.journal_bytes("live")
+    assert path.stat().st_size > len(records)
+    r = run(QDUMP, path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "# items: 2 added, 1 removed, 1 queued (3 bytes of data)" in r.stdout
+    reserved = path.stat().st_size - len(records)
+    assert f"# {reserved} bytes of reserved space (zeros) after the last record" in r.stdout
+    assert f"# clean end at offset {len(records)}" in r.stdout
+    kestrel.stop()
+    assert path.stat().st_size == len(records), "a clean stop cuts the reserved space off"
+
+
+def test_restart_after_kill9_removes_reserved_space(kestrel):
+    mc = kestrel.memcache()
+    for i in range(20):
+        mc.must_set("k9", f"item{i}")
+    path = kestrel.spool / "k9"
+    records = kestrel.journal_bytes("k9")
+    assert path.stat().st_size > len(records)
+    kestrel.kill9()
+    kestrel.start()
+    assert path.stat().st_size == len(records)
+    assert "bytes of reserved space after the last record" in kestrel.stderr_text()
+    mc = kestrel.memcache()
+    assert [mc.get("k9") for _ in range(20)] == [f"item{i}".encode() for i in range(20)]
+
+
 def test_qpack_usage(tmp_path):
     r = run(QPACK, tmp_path / "missing", "q")
     assert r.returncode == 2 and "not a folder" in r.stderr

@@ -136,6 +136,23 @@ static inline gint64 et_file_size(const gchar *dir, const gchar *name)
   return size;
 }
 
+/* Bytes of whole records at the start of a journal file: what it holds while the engine has it
+ * open (the live file also carries reserved space after its last record), or -1 if missing. */
+static inline gint64 et_records_size(const gchar *dir, const gchar *name)
+{
+  if (et_file_size(dir, name) < 0)
+    return -1;
+  GBytes *bytes = et_read(dir, name);
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data(bytes, &len);
+  gsize offset = 0;
+  KqJournalRecord rec;
+  while (kq_journal_decode(p + offset, len - offset, &rec) == KQ_DECODE_OK)
+    offset += rec.record_len;
+  g_bytes_unref(bytes);
+  return (gint64)offset;
+}
+
 static inline gboolean et_exists(const gchar *dir, const gchar *name)
 {
   return et_file_size(dir, name) >= 0;

@@ -1,5 +1,6 @@
 /* Durability (SPEC 5 syncJournal, DESIGN group commit) and journal I/O failures injected
- * through the KqIoOps seam: ENOSPC, short writes, EIO, failing fsync. */
+ * through the KqIoOps seam: ENOSPC, short writes and partial reservations, EIO, failing fsync.
+ * The seam reserves no space ahead, so every journal append asks it for room. */
 #include "engine-test.h"
 
 #include <unistd.h>
@@ -15,27 +16,57 @@ static struct {
   GCond cond;
   gint fsyncs, fsync_ok, writes_failed;
   gboolean fsync_fail;
-  gboolean short_written;  /* WRITE_SHORT: the partial write happened, next call fails */
+  gboolean short_written;  /* WRITE_SHORT: the partial write or reservation happened, next call
+                              fails */
   WriteMode write_mode;
   gulong fsync_delay_us;   /* simulated device latency */
 } io;
 
-static ssize_t fake_write(int fd, const void *buf, size_t len)
+/* The mode in force for one call: WRITE_SHORT lets the first call do half its work. */
+static WriteMode take_write_mode(gboolean *first_short)
 {
   g_mutex_lock(&io.lock);
   WriteMode mode = io.write_mode;
-  gboolean first_short = mode == WRITE_SHORT && !io.short_written;
-  if (first_short)
+  *first_short = mode == WRITE_SHORT && !io.short_written;
+  if (*first_short)
     io.short_written = TRUE;
-  if (mode != WRITE_OK && !first_short)
+  if (mode != WRITE_OK && !*first_short)
     io.writes_failed++;
   g_mutex_unlock(&io.lock);
-  switch (mode) {
+  return mode;
+}
+
+static ssize_t fake_write(int fd, const void *buf, size_t len)
+{
+  gboolean first_short;
+  switch (take_write_mode(&first_short)) {
   case WRITE_OK:
     return io.real->write(fd, buf, len);
   case WRITE_SHORT:
     if (first_short && len > 1)
       return io.real->write(fd, buf, len / 2);
+    errno = ENOSPC;
+    return -1;
+  case WRITE_ENOSPC:
+    errno = ENOSPC;
+    return -1;
+  case WRITE_EIO:
+    errno = EIO;
+    return -1;
+  }
+  return -1;
+}
+
+static int fake_allocate(int fd, off_t offset, off_t len)
+{
+  gboolean first_short;
+  switch (take_write_mode(&first_short)) {
+  case WRITE_OK:
+    return io.real->allocate(fd, offset, len);
+  case WRITE_SHORT:
+    /* the file grows by part of the request, then the disk is full */
+    if (first_short && len > 1 && io.real->allocate(fd, offset, len / 2) != 0)
+      return -1;
     errno = ENOSPC;
     return -1;
   case WRITE_ENOSPC:
@@ -90,6 +121,8 @@ static const KqIoOps fake_ops = {
   .ftruncate = fake_ftruncate,
   .rename = fake_rename,
   .unlink = fake_unlink,
+  .allocate = fake_allocate,
+  .allocate_ahead = 0,
 };
 
 static gint io_get(gint *counter)
@@ -342,7 +375,7 @@ static void check_failed_add(Fixture *f, WriteMode mode)
 {
   et_add(f->q, "a");
   et_add(f->q, "b");
-  gint64 size = et_file_size(f->dir, "q");
+  gint64 size = et_records_size(f->dir, "q");
   KqQueueStats before = stats_of(f->q);
   io_set_write(mode);
   GError *error = NULL;
@@ -356,7 +389,7 @@ static void check_failed_add(Fixture *f, WriteMode mode)
   KqQueueStats after = stats_of(f->q);
   assert_same_counts(&before, &after);
   /* a partial record never stays in the file */
-  g_assert_cmpint(et_file_size(f->dir, "q"), ==, size);
+  g_assert_cmpint(et_records_size(f->dir, "q"), ==, size);
   io_set_write(WRITE_OK);
   et_add(f->q, "d");
   close_fixture(f);

@@ -655,7 +655,7 @@ static void test_rotation(Fixture *f, gconstpointer unused)
     g_autofree gchar *item = numbered(i, len);
     et_add(q, item);
     /* the live file never grows far past maxMemorySize */
-    g_assert_cmpint(et_file_size(f->dir, "q"), <=, 4096 + (gint64)len + 21);
+    g_assert_cmpint(et_records_size(f->dir, "q"), <=, 4096 + (gint64)len + 21);
   }
   KqQueueStats s = stats_of(q);
   g_assert_cmpint(s.journal_rotations, >=, 4);
@@ -690,7 +690,7 @@ static void test_rewrite_empty(Fixture *f, gconstpointer unused)
     g_autofree gchar *item = numbered(i, 100);
     et_add(q, item);
   }
-  g_assert_cmpint(et_file_size(f->dir, "q"), ==, 20 * 121);
+  g_assert_cmpint(et_records_size(f->dir, "q"), ==, 20 * 121);
   for (int i = 0; i < 19; i++)
     expect_numbered(q, i, 100);
   g_assert_cmpint(stats_of(q).journal_rewrites, ==, 0);  /* not empty yet */
@@ -700,13 +700,13 @@ static void test_rewrite_empty(Fixture *f, gconstpointer unused)
   g_assert_cmpint(s.logsize, ==, 0);
   g_autofree gchar *files = et_listing(f->dir);
   g_assert_cmpstr(files, ==, "q");
-  g_assert_cmpint(et_file_size(f->dir, "q"), ==, 0);
+  g_assert_cmpint(et_records_size(f->dir, "q"), ==, 0);
   /* a small journal of an empty queue is left alone */
   et_add(q, "x");
   et_expect(q, "x");
   et_expect(q, NULL);
   g_assert_cmpint(stats_of(q).journal_rewrites, ==, 1);
-  g_assert_cmpint(et_file_size(f->dir, "q"), ==, 22 + 1);
+  g_assert_cmpint(et_records_size(f->dir, "q"), ==, 22 + 1);
 }
 
 static void test_compaction(Fixture *f, gconstpointer unused)
