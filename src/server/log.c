@@ -1,17 +1,22 @@
 /* kestreld's log writer (see log.h).
  *
- * Roll policies are deliberately simple:
+ * Roll policies follow Kestrel's (util-logging's FileHandler):
  * - never:  one file, appended to forever.
- * - sighup: kq_log_reopen() closes and reopens FILE, so an external logrotate can move it.
- * - hourly/daily: before the first line of a new hour/day, FILE is renamed to
- *   FILE.YYYYMMDD-HH (hourly) or FILE.YYYYMMDD (daily), named after the period the file
- *   covered, and a fresh FILE is opened. If that name is taken, ".1", ".2", ... is appended.
- *   The period of a file found at start-up is taken from its modification time. */
+ * - sighup: kq_log_reopen() closes and reopens FILE, so an operator (or logrotate) can move
+ *   it away and send SIGHUP.
+ * - hourly/daily: before the first line of a new hour/day, FILE is renamed after the period
+ *   it was opened in, the way Kestrel names it ("kestrel.log" -> "kestrel-YYYYMMDD-HH.log" or
+ *   "kestrel-YYYYMMDD.log"), and a fresh FILE is opened. Unlike Kestrel, a taken name is not
+ *   overwritten: "-1", "-2", ... goes before the extension. The period of a non-empty file
+ *   found at start-up is taken from its modification time (Kestrel uses the start time), so
+ *   a file left from yesterday is not named after today.
+ * Time comes from kq_clock_now_ms(), so tests can move it across a boundary. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <kestrel/clock.h>
 #include <kestrel/error.h>
 
 #include "log.h"
@@ -80,6 +85,16 @@ level_index(GLogLevelFlags level)
   return G_N_ELEMENTS(levels) - 1;
 }
 
+/* The current local time from the (replaceable) clock, to the millisecond. */
+static GDateTime *
+now_local(void)
+{
+  gint64 ms = kq_clock_now_ms();
+  g_autoptr(GDateTime) second = g_date_time_new_from_unix_local(ms / 1000);
+
+  return g_date_time_add(second, (ms % 1000) * G_TIME_SPAN_MILLISECOND);
+}
+
 static gchar *
 period_of(GDateTime *when, KqLogRoll roll)
 {
@@ -95,12 +110,22 @@ period_of(GDateTime *when, KqLogRoll roll)
   return NULL;
 }
 
-/* Open state.path for appending and note which roll period it holds. Lock held. */
+/* Open state.path for appending and note which roll period it holds. Like Kestrel, a
+ * missing parent directory is created first. Lock held. */
 static gboolean
 open_file_locked(GError **error)
 {
   struct stat st;
-  FILE *file = fopen(state.path, "a");
+  g_autofree gchar *dir = g_path_get_dirname(state.path);
+  FILE *file;
+
+  if (g_mkdir_with_parents(dir, 0755) != 0) {
+    int saved = errno;
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot open log file %s: cannot create %s: %s",
+                state.path, dir, g_strerror(saved));
+    return FALSE;
+  }
+  file = fopen(state.path, "a");
 
   if (file == NULL) {
     int saved = errno;
@@ -115,7 +140,7 @@ open_file_locked(GError **error)
     if (fstat(fileno(file), &st) == 0 && st.st_size > 0)
       when = g_date_time_new_from_unix_local(st.st_mtime);
     else
-      when = g_date_time_new_now_local();
+      when = now_local();
     state.period = period_of(when, state.roll);
   }
   return TRUE;
@@ -129,16 +154,31 @@ close_file_locked(void)
   state.file = NULL;
 }
 
+/* Kestrel's name for a rolled file: PERIOD goes after a dash before the extension of the
+ * file name ("/var/log/kestrel.log" -> "/var/log/kestrel-20240501-13.log"), at the end if the
+ * name has none. n > 0 adds "-n" after PERIOD, for a name already taken. */
+static gchar *
+rolled_name(const gchar *path, const gchar *period, guint n)
+{
+  const gchar *slash = strrchr(path, '/');
+  const gchar *base = slash != NULL ? slash + 1 : path;
+  const gchar *dot = strrchr(base, '.');
+  gsize stem = dot != NULL && dot != base ? (gsize) (dot - path) : strlen(path);
+  g_autofree gchar *number = n > 0 ? g_strdup_printf("-%u", n) : g_strdup("");
+
+  return g_strdup_printf("%.*s-%s%s%s", (int) stem, path, period, number, path + stem);
+}
+
 /* Move the finished period's file aside and start a new one. Lock held. */
 static void
 roll_locked(const gchar *new_period)
 {
-  g_autofree gchar *target = g_strdup_printf("%s.%s", state.path, state.period);
+  g_autofree gchar *target = rolled_name(state.path, state.period, 0);
 
   close_file_locked();
   for (guint n = 1; g_file_test(target, G_FILE_TEST_EXISTS) && n < 1000; n++) {
     g_free(target);
-    target = g_strdup_printf("%s.%s.%u", state.path, state.period, n);
+    target = rolled_name(state.path, state.period, n);
   }
   if (rename(state.path, target) != 0)
     fprintf(stderr, "kestreld: cannot rename %s to %s: %s\n", state.path, target,
@@ -172,7 +212,7 @@ writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer u
     g_mutex_unlock(&state.lock);
     return G_LOG_WRITER_HANDLED;
   }
-  now = g_date_time_new_now_local();
+  now = now_local();
   if (state.path != NULL && state.period != NULL) {
     g_autofree gchar *period = period_of(now, state.roll);
     if (g_strcmp0(period, state.period) != 0)

@@ -8,9 +8,9 @@ G_BEGIN_DECLS
 
 typedef enum {
   KQ_LOG_ROLL_NEVER,  /* one file forever */
-  KQ_LOG_ROLL_HOURLY, /* FILE -> FILE.YYYYMMDD-HH at the first write of a new hour */
-  KQ_LOG_ROLL_DAILY,  /* FILE -> FILE.YYYYMMDD at the first write of a new day */
-  KQ_LOG_ROLL_SIGHUP, /* reopen FILE on SIGHUP (logrotate moves it away first) */
+  KQ_LOG_ROLL_HOURLY, /* kestrel.log -> kestrel-YYYYMMDD-HH.log at the first write of a new hour */
+  KQ_LOG_ROLL_DAILY,  /* kestrel.log -> kestrel-YYYYMMDD.log at the first write of a new day */
+  KQ_LOG_ROLL_SIGHUP, /* reopen FILE on SIGHUP (the operator moves it away first) */
 } KqLogRoll;
 
 /* "error", "critical", "warning", "message", "info", "debug" (case-insensitive): the least
@@ -20,7 +20,9 @@ gboolean kq_log_level_from_string(const gchar *text, GLogLevelFlags *out);
 gboolean kq_log_roll_from_string(const gchar *text, KqLogRoll *out);
 
 /* Install the writer (thread-safe, may be called again to change settings). log_file NULL
- * writes to stderr. Fails if the file cannot be opened or a name is unknown. */
+ * writes to stderr; a missing parent directory of log_file is created. Fails if the file
+ * cannot be opened or a name is unknown. Times (line stamps, roll periods) come from
+ * kq_clock_now_ms(). */
 gboolean kq_log_setup(const gchar *log_file, const gchar *level, const gchar *roll,
                       GError **error);
 

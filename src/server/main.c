@@ -31,6 +31,7 @@ typedef struct {
   gchar *thrift_port;
   gchar *admin_port;
   gchar *queue_path;
+  gchar *log_file;
   gboolean daemonize;
   gchar *pidfile;
   gboolean version;
@@ -46,6 +47,7 @@ options_clear(Options *o)
   g_free(o->thrift_port);
   g_free(o->admin_port);
   g_free(o->queue_path);
+  g_free(o->log_file);
   g_free(o->pidfile);
 }
 
@@ -95,6 +97,8 @@ parse_options(int *argc, char ***argv, Options *o, GError **error)
       "Serve the admin HTTP interface on port N; 0 disables it (default 2223).", "N" },
     { "queue-path", 0, 0, G_OPTION_ARG_FILENAME, &o->queue_path,
       "Keep queue journals in DIR (overrides queuePath; default /var/spool/kestrel).", "DIR" },
+    { "log-file", 0, 0, G_OPTION_ARG_FILENAME, &o->log_file,
+      "Write the log to FILE (overrides logFile; default stderr).", "FILE" },
     { "daemonize", 0, 0, G_OPTION_ARG_NONE, &o->daemonize,
       "Run in the background; returns once the server is listening, or fails with its error.",
       NULL },
@@ -155,6 +159,15 @@ apply_overrides(KqServerConfig *config, const Options *o, GError **error)
     }
     g_free(config->queue_path);
     config->queue_path = g_strdup(o->queue_path);
+  }
+  if (o->log_file != NULL) {
+    if (*o->log_file == '\0') {
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                  "--log-file: expected a file, got ''");
+      return FALSE;
+    }
+    g_free(config->log_file);
+    config->log_file = g_strdup(o->log_file);
   }
   return override_port(&config->memcache_port, o->memcache_port, "memcache-port", error) &&
          override_port(&config->text_port, o->text_port, "text-port", error) &&

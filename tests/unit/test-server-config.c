@@ -1,15 +1,13 @@
 /* kestreld's config file (SPEC 8): [server] defaults and keys, errors naming file/group/key,
- * the shipped config/development.conf and config/production.conf, and the log writer. */
+ * the shipped config/development.conf and config/production.conf. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <utime.h>
 
 #include <glib/gstdio.h>
 #include <kestrel/error.h>
 
-#include "log.h"
 #include "server-config.h"
 
 #define MB (G_GINT64_CONSTANT(1) << 20)
@@ -459,99 +457,6 @@ test_production_conf(void)
   kq_settings_clear(&s);
 }
 
-/* ---- log writer ------------------------------------------------------------------------- */
-
-static gchar *
-read_text(const gchar *path)
-{
-  gchar *text = NULL;
-  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-  return text;
-}
-
-static void
-test_log(void)
-{
-  g_autofree gchar *path = g_build_filename(scratch_dir, "k.log", NULL);
-  g_autofree gchar *moved = g_build_filename(scratch_dir, "k.log.old", NULL);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GRegex) line = g_regex_new("^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3} "
-                                       "(MESSAGE|INFO|DEBUG) .*$", G_REGEX_MULTILINE, 0, NULL);
-  g_autofree gchar *text = NULL;
-  g_auto(GStrv) lines = NULL;
-
-  g_assert_false(kq_log_setup(path, "chatty", "never", &error));
-  g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG);
-  g_clear_error(&error);
-  g_assert_false(kq_log_setup(path, "info", "monthly", &error));
-  g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG);
-  g_clear_error(&error);
-
-  g_assert_true(kq_log_setup(path, "info", "sighup", &error));
-  g_assert_no_error(error);
-  g_message("hello %d", 42);
-  g_info("an info line");
-  g_debug("a debug line that is filtered");
-  text = read_text(path);
-  lines = g_strsplit(text, "\n", -1);
-  g_assert_cmpuint(g_strv_length(lines), ==, 3);
-  g_assert_true(g_regex_match(line, lines[0], 0, NULL));
-  g_assert_true(g_str_has_suffix(lines[0], " MESSAGE hello 42"));
-  g_assert_true(g_str_has_suffix(lines[1], " INFO an info line"));
-  g_assert_cmpstr(lines[2], ==, "");
-
-  /* SIGHUP after logrotate moved the file: a new file is started. */
-  g_assert_cmpint(g_rename(path, moved), ==, 0);
-  kq_log_reopen();
-  g_message("after reopen");
-  g_clear_pointer(&text, g_free);
-  text = read_text(path);
-  g_assert_true(g_str_has_suffix(text, " MESSAGE after reopen\n"));
-  g_assert_cmpuint(strlen(text), <, 60);
-
-  /* Raising the threshold drops info; lowering it lets debug through. */
-  g_assert_true(kq_log_setup(path, "message", "never", NULL));
-  g_info("dropped");
-  g_assert_true(kq_log_setup(path, "debug", "never", NULL));
-  g_debug("kept debug");
-  g_clear_pointer(&text, g_free);
-  text = read_text(path);
-  g_assert_null(strstr(text, "dropped"));
-  g_assert_nonnull(strstr(text, " DEBUG kept debug\n"));
-
-  /* hourly: a file last written two hours ago is moved to FILE.YYYYMMDD-HH of that hour at
-   * the first new line. */
-  {
-    gint64 then = g_get_real_time() / G_USEC_PER_SEC - 7200;
-    g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(then);
-    g_autofree gchar *suffix = g_date_time_format(when, ".%Y%m%d-%H");
-    g_autofree gchar *rolled = g_strconcat(path, suffix, NULL);
-    struct utimbuf times = { .actime = then, .modtime = then };
-    g_autofree gchar *old_text = NULL;
-
-    g_assert_true(g_file_set_contents(path, "old line\n", -1, NULL));
-    g_assert_cmpint(g_utime(path, &times), ==, 0);
-    g_assert_true(kq_log_setup(path, "info", "hourly", NULL));
-    g_message("first of the new hour");
-    old_text = read_text(rolled);
-    g_assert_cmpstr(old_text, ==, "old line\n");
-    g_clear_pointer(&text, g_free);
-    text = read_text(path);
-    g_assert_true(g_str_has_suffix(text, " MESSAGE first of the new hour\n"));
-    g_assert_null(strstr(text, "old line"));
-    g_unlink(rolled);
-  }
-
-  /* An unwritable file is an error, and logging falls back to stderr. */
-  g_assert_false(kq_log_setup("/nonexistent/dir/k.log", "info", "never", &error));
-  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
-  g_assert_nonnull(strstr(error->message, "/nonexistent/dir/k.log"));
-
-  kq_log_shutdown();
-  g_unlink(path);
-  g_unlink(moved);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -572,7 +477,6 @@ main(int argc, char **argv)
   g_test_add_func("/server-config/load-queues", test_load_queues);
   g_test_add_func("/server-config/development-conf", test_development_conf);
   g_test_add_func("/server-config/production-conf", test_production_conf);
-  g_test_add_func("/server-config/log", test_log);
   rc = g_test_run();
   g_rmdir(scratch_dir);
   g_free(scratch_dir);
