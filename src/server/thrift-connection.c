@@ -33,6 +33,8 @@ struct _KqThriftConn {
   gboolean busy;     /* a request waits for its reply */
   gboolean closing;  /* send what is queued, then close */
   gboolean closed;
+  gboolean refuse_reads;  /* connectionLimitRefuseReads was exceeded at accept */
+  gboolean refuse_writes; /* connectionLimitRefuseWrites was exceeded at accept */
   GDestroyNotify pending_cancel;
   gpointer pending_data;
   KqThriftConnClosedFunc closed_func;
@@ -65,6 +67,25 @@ guint64
 kq_thrift_conn_get_serial(KqThriftConn *conn)
 {
   return conn->serial;
+}
+
+void
+kq_thrift_conn_set_refusals(KqThriftConn *conn, gboolean refuse_reads, gboolean refuse_writes)
+{
+  conn->refuse_reads = refuse_reads;
+  conn->refuse_writes = refuse_writes;
+}
+
+gboolean
+kq_thrift_conn_refuses_reads(KqThriftConn *conn)
+{
+  return conn->refuse_reads;
+}
+
+gboolean
+kq_thrift_conn_refuses_writes(KqThriftConn *conn)
+{
+  return conn->refuse_writes;
 }
 
 gboolean
