@@ -202,7 +202,8 @@ static int cmd_flood(Ctx *ctx)
 {
   Opts *o = ctx->o;
   guint64 total = (guint64)o->prefill + (guint64)o->items;
-  int rc = prepare(ctx, total, kb_size(o->kilobytes), 1);
+  gsize size = o->bytes > 0 ? MAX((gsize)o->bytes, (gsize)LOAD_ITEM_HEADER) : kb_size(o->kilobytes);
+  int rc = prepare(ctx, total, size, 1);
   if (rc)
     return rc;
   LoadRun *run = ctx->run;
@@ -370,6 +371,7 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
     COMMON_ENTRIES(o),
     { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "items to put (default 10000)", "N" },
     { "kilobytes", 'k', 0, G_OPTION_ARG_INT, &o->kilobytes, "item size in KB; 0 = 16-byte header only (default 1)", "KB" },
+    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "item size in bytes, at least 16 (instead of -k)", "N" },
     { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "queue name (default spam)", "NAME" },
     { "prefill", 'P', 0, G_OPTION_ARG_INT, &o->prefill, "items put before the flood (default 0)", "N" },
     { "producers", 'R', 0, G_OPTION_ARG_INT, &o->producers, "producer connections (default 1)", "N" },
@@ -438,7 +440,7 @@ static void set_defaults(const gchar *name, Opts *o)
   } else if (strcmp(name, "many-clients") == 0) {
     o->sleep_ms = 100, o->items = 100, o->consumers = 100;
   } else if (strcmp(name, "flood") == 0) {
-    o->items = 10000;
+    o->items = 10000, o->bytes = 0; /* 0: size from -k */
   } else {
     o->items = 1000;
   }

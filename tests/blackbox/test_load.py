@@ -90,6 +90,14 @@ def test_flood_blocking_reads(kestrel):
     assert_clean(r, 500)
 
 
+def test_flood_item_size_in_bytes(kestrel_factory):
+    srv = kestrel_factory(sections={"queue tiny": {"maxItemSize": "64B"}})
+    r = load_json("flood", "-n", 50, "-b", 64, "-q", "tiny", port=srv.memcache_port)
+    assert_clean(r, 50)
+    r = load_json("flood", "-n", 50, "-b", 65, "-q", "tiny", port=srv.memcache_port)
+    assert r["refused"] == 50 and r["puts"] == 0 and r["lost"] == 0
+
+
 def test_flood_flushes_first_unless_F(kestrel):
     mc = kestrel.memcache()
     mc.must_set("spam", b"stray item")
