@@ -247,6 +247,10 @@ conn_read(KqThriftConn *conn)
     }
     conn->last_activity = g_get_monotonic_time();
     process_frames(conn);
+    /* A short read emptied the socket: another recv would only say EAGAIN (one wasted system
+     * call per request for a client with one request in flight). Poll wakes us for more. */
+    if ((gsize)n < READ_CHUNK)
+      break;
   }
 }
 

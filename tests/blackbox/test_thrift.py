@@ -168,6 +168,7 @@ def test_connection_limit_is_decided_at_accept_and_counts_every_protocol(kestrel
         wait_for(lambda: stat(srv, "curr_connections") == 1, message="memcache client gone")
         with pytest.raises(TApplicationException):  # still refused: decided once, at accept
             c.put("cl", [b"x"], 0)
+    no_clients_yet(srv)
     with ThriftClient(srv.thrift_port) as c:  # alone now
         assert c.put("cl", [b"x"], 0) == 1
 
