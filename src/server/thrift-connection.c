@@ -33,6 +33,8 @@ struct _KqThriftConn {
   gboolean busy;     /* a request waits for its reply */
   gboolean closing;  /* send what is queued, then close */
   gboolean closed;
+  gboolean refuse_reads;  /* connectionLimitRefuseReads was exceeded at accept */
+  gboolean refuse_writes; /* connectionLimitRefuseWrites was exceeded at accept */
   GDestroyNotify pending_cancel;
   gpointer pending_data;
   KqThriftConnClosedFunc closed_func;
@@ -65,6 +67,25 @@ guint64
 kq_thrift_conn_get_serial(KqThriftConn *conn)
 {
   return conn->serial;
+}
+
+void
+kq_thrift_conn_set_refusals(KqThriftConn *conn, gboolean refuse_reads, gboolean refuse_writes)
+{
+  conn->refuse_reads = refuse_reads;
+  conn->refuse_writes = refuse_writes;
+}
+
+gboolean
+kq_thrift_conn_refuses_reads(KqThriftConn *conn)
+{
+  return conn->refuse_reads;
+}
+
+gboolean
+kq_thrift_conn_refuses_writes(KqThriftConn *conn)
+{
+  return conn->refuse_writes;
 }
 
 gboolean
@@ -226,6 +247,10 @@ conn_read(KqThriftConn *conn)
     }
     conn->last_activity = g_get_monotonic_time();
     process_frames(conn);
+    /* A short read emptied the socket: another recv would only say EAGAIN (one wasted system
+     * call per request for a client with one request in flight). Poll wakes us for more. */
+    if ((gsize)n < READ_CHUNK)
+      break;
   }
 }
 

@@ -20,6 +20,12 @@ KqThriftConn *kq_thrift_conn_ref(KqThriftConn *conn);
 void kq_thrift_conn_unref(KqThriftConn *conn);
 
 guint64 kq_thrift_conn_get_serial(KqThriftConn *conn);
+
+/* connectionLimitRefuseReads/Writes (SPEC 8): decided once, when the connection is accepted,
+ * for its whole life, as for the memcache and text protocols. */
+void kq_thrift_conn_set_refusals(KqThriftConn *conn, gboolean refuse_reads, gboolean refuse_writes);
+gboolean kq_thrift_conn_refuses_reads(KqThriftConn *conn);
+gboolean kq_thrift_conn_refuses_writes(KqThriftConn *conn);
 gboolean kq_thrift_conn_is_closed(KqThriftConn *conn);
 
 /* Monotonic µs of the last bytes received, and whether a request waits for its reply

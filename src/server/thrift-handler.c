@@ -12,6 +12,8 @@ struct _KqThriftHandler {
   GMainContext *context;
   KqThriftReads *reads;
   guint64 owner;
+  gboolean owner_refuses_reads;  /* the requesting connection is over a connection limit */
+  gboolean owner_refuses_writes;
   gchar *durable_queue;
   guint inflight;
   GSourceFunc drained;
@@ -43,6 +45,10 @@ kq_thrift_handler_check_name(const gchar *queue_name, GError **error)
 gboolean
 kq_thrift_handler_check_reads(KqThriftHandler *self, GError **error)
 {
+  if (self->owner_refuses_reads) {
+    APP_ERROR(error, "Too many connections: reads are refused.");
+    return FALSE;
+  }
   if (self->env.allows_reads != NULL && !self->env.allows_reads(self->env.status_data)) {
     APP_ERROR(error, "Server is quiescent: reads are refused.");
     return FALSE;
@@ -53,6 +59,10 @@ kq_thrift_handler_check_reads(KqThriftHandler *self, GError **error)
 gboolean
 kq_thrift_handler_check_writes(KqThriftHandler *self, GError **error)
 {
+  if (self->owner_refuses_writes) {
+    APP_ERROR(error, "Too many connections: writes are refused.");
+    return FALSE;
+  }
   if (self->env.allows_writes != NULL && !self->env.allows_writes(self->env.status_data)) {
     APP_ERROR(error, "Server is read-only: writes are refused.");
     return FALSE;
@@ -356,9 +366,12 @@ kq_thrift_handler_get_context(KqThriftHandler *self)
 }
 
 void
-kq_thrift_handler_set_owner(KqThriftHandler *self, guint64 owner)
+kq_thrift_handler_set_owner(KqThriftHandler *self, guint64 owner, gboolean refuses_reads,
+                            gboolean refuses_writes)
 {
   self->owner = owner;
+  self->owner_refuses_reads = refuses_reads;
+  self->owner_refuses_writes = refuses_writes;
 }
 
 guint64

@@ -33,8 +33,10 @@ const KqThriftEnv *kq_thrift_handler_get_env(KqThriftHandler *self);
 KqThriftReads *kq_thrift_handler_get_reads(KqThriftHandler *self);
 GMainContext *kq_thrift_handler_get_context(KqThriftHandler *self);
 
-/* The connection whose request is being handled (its serial owns open reads). */
-void kq_thrift_handler_set_owner(KqThriftHandler *self, guint64 owner);
+/* The connection whose request is being handled (its serial owns open reads), and whether it
+ * is over connectionLimitRefuseReads / connectionLimitRefuseWrites. */
+void kq_thrift_handler_set_owner(KqThriftHandler *self, guint64 owner, gboolean refuses_reads,
+                                 gboolean refuses_writes);
 guint64 kq_thrift_handler_get_owner(KqThriftHandler *self);
 
 /* After a put stored items: the queue whose durability the reply must wait for (caller frees),
@@ -54,7 +56,8 @@ guint kq_thrift_handler_inflight(KqThriftHandler *self);
 void kq_thrift_handler_set_drained_func(KqThriftHandler *self, GSourceFunc drained,
                                         gpointer data);
 
-/* Checks shared by every method: a valid queue name, reads/writes allowed (SPEC 1, 1.6).
+/* Checks shared by every method: a valid queue name, reads/writes allowed (SPEC 1, 1.6, and the
+ * requesting connection's connection limits, SPEC 8).
  * Errors are in THRIFT_APPLICATION_EXCEPTION_ERROR so the client gets a TApplicationException. */
 gboolean kq_thrift_handler_check_name(const gchar *queue_name, GError **error);
 gboolean kq_thrift_handler_check_reads(KqThriftHandler *self, GError **error);

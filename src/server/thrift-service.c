@@ -79,11 +79,13 @@ accept_cb(gint fd, GIOCondition cond, gpointer data)
 {
   KqThriftService *service = data;
   KqServerStats *stats = kq_server_get_stats(service->server);
+  const KqServerConfig *config = kq_server_get_config(service->server);
 
   /* Bounded, so a connection storm cannot starve the clients already connected. */
   for (int i = 0; i < 64; i++) {
     gint client = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     KqThriftConn *conn;
+    gint64 count;
 
     if (client < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -93,8 +95,14 @@ accept_cb(gint fd, GIOCondition cond, gpointer data)
     conn = kq_thrift_conn_new(service->processor, client, ++service->next_serial,
                               service->max_frame_size, conn_closed, service);
     g_hash_table_add(service->conns, conn);
-    __atomic_fetch_add(&stats->curr_connections, 1, __ATOMIC_RELAXED);
+    /* Counted with every protocol's clients, as the memcache and text front-ends count them. */
+    count = __atomic_add_fetch(&stats->curr_connections, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&stats->total_connections, 1, __ATOMIC_RELAXED);
+    kq_thrift_conn_set_refusals(
+        conn,
+        config->connection_limit_refuse_reads >= 0 && count > config->connection_limit_refuse_reads,
+        config->connection_limit_refuse_writes >= 0 &&
+            count > config->connection_limit_refuse_writes);
   }
   return G_SOURCE_CONTINUE;
 }

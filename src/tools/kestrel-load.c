@@ -1,6 +1,7 @@
 /* kestrel-load: load generator with the sub-commands of Kestrel's load tools (put-many,
- * many-clients, flood, packing, leaky-reader) over the memcache protocol. Every item carries a
- * sequence number and a checksum, so lost, duplicated and corrupted items are counted. */
+ * many-clients, flood, packing, leaky-reader) over the memcache protocol, Thrift (--thrift) or,
+ * for side-by-side benchmarks, redis lists (--redis). Every item carries a sequence number and a
+ * checksum, so lost, duplicated and corrupted items are counted. */
 #include "config.h"
 
 #include <signal.h>
@@ -27,11 +28,12 @@ typedef struct {
   /* common */
   gchar *host;
   gint port;
-  gboolean thrift, no_flush, monitor, json, verbose;
+  gboolean thrift, redis, no_flush, monitor, json, verbose;
+  const LoadWire *wire;
   gint timeout_s, io_threads;
   /* per command (not all apply) */
   gint clients, items, bytes, rollup, queues, kilobytes, prefill, producers, consumers;
-  gint sleep_ms, block_ms, pause_s, cycles, readers;
+  gint sleep_ms, block_ms, pause_s, cycles, readers, abort_ms;
   gboolean get_after, blocking, xact;
   gdouble kill_pct, drop_pct;
   gchar *queue;
@@ -56,7 +58,7 @@ static void show_progress(Ctx *ctx, gint64 started, gboolean force)
   if (ctx->o->monitor && (force || now - ctx->last_monitor_ns >= 1000000000)) {
     gint64 items = -1, bytes = -1;
     ctx->last_monitor_ns = now;
-    if (load_admin_queue_stats(&run->addr, run->queues[0], &items, &bytes, NULL)) {
+    if (load_admin_queue_stats(run->wire, &run->addr, run->queues[0], &items, &bytes, NULL)) {
       ctx->monitor_items = items;
       if (!ctx->tty && !ctx->o->json)
         printf("%s: monitor queue %s items=%" G_GINT64_FORMAT " bytes=%" G_GINT64_FORMAT "\n",
@@ -121,7 +123,8 @@ static int prepare(Ctx *ctx, guint64 slots, gsize item_size, gint n_queues)
 {
   GError *error = NULL;
   guint threads = ctx->o->io_threads > 0 ? (guint)ctx->o->io_threads : g_get_num_processors();
-  ctx->run = load_run_new(ctx->o->host, (guint)ctx->o->port, threads, slots, item_size, &error);
+  ctx->run = load_run_new(ctx->o->wire, ctx->o->host, (guint)ctx->o->port, threads, slots,
+                          item_size, &error);
   if (!ctx->run) {
     g_printerr("%s: %s\n", ctx->name, error->message);
     g_error_free(error);
@@ -132,7 +135,7 @@ static int prepare(Ctx *ctx, guint64 slots, gsize item_size, gint n_queues)
   ctx->run->verbose = ctx->o->verbose;
   ctx->deadline_ns = load_now_ns() + (gint64)ctx->o->timeout_s * 1000000000;
   for (gint i = 0; i < n_queues && !ctx->o->no_flush; i++) {
-    if (!load_admin_flush(&ctx->run->addr, ctx->run->queues[i], &error)) {
+    if (!load_admin_flush(ctx->o->wire, &ctx->run->addr, ctx->run->queues[i], &error)) {
       g_printerr("%s: flush %s: %s\n", ctx->name, ctx->run->queues[i], error->message);
       g_error_free(error);
       return EXIT_USAGE;
@@ -199,7 +202,8 @@ static int cmd_flood(Ctx *ctx)
 {
   Opts *o = ctx->o;
   guint64 total = (guint64)o->prefill + (guint64)o->items;
-  int rc = prepare(ctx, total, kb_size(o->kilobytes), 1);
+  gsize size = o->bytes > 0 ? MAX((gsize)o->bytes, (gsize)LOAD_ITEM_HEADER) : kb_size(o->kilobytes);
+  int rc = prepare(ctx, total, size, 1);
   if (rc)
     return rc;
   LoadRun *run = ctx->run;
@@ -271,9 +275,11 @@ static int cmd_leaky_reader(Ctx *ctx)
   LoadRun *run = ctx->run;
   LoadReport report = { .items = (guint64)o->items, .checked = TRUE };
   run->wait_for_all = TRUE; /* other readers may still hand dropped items back */
+  if (o->wire->confirm) /* dropped reads come back only after their auto-abort */
+    run->idle_ns += (gint64)o->abort_ms * 1000000;
   add_producers(run, 0, (guint64)o->items, 1, 16, 0);
   for (gint i = 0; i < o->readers; i++)
-    load_add_leaky(run, run->queues[0], 100, o->drop_pct);
+    load_add_leaky(run, run->queues[0], 100, o->drop_pct, o->abort_ms);
   report.seconds = report.put_seconds = report.get_seconds = run_phase(ctx);
   return finish(ctx, &report);
 }
@@ -282,8 +288,9 @@ static int cmd_leaky_reader(Ctx *ctx)
 
 #define COMMON_ENTRIES(o)                                                                        \
   { "host", 'h', 0, G_OPTION_ARG_STRING, &(o)->host, "server address (default 127.0.0.1)", "HOST" }, \
-  { "port", 'p', 0, G_OPTION_ARG_INT, &(o)->port, "memcache port (default 22133)", "PORT" },     \
-  { "thrift", 0, 0, G_OPTION_ARG_NONE, &(o)->thrift, "use the Thrift protocol (not supported yet)", NULL }, \
+  { "port", 'p', 0, G_OPTION_ARG_INT, &(o)->port, "server port (default 22133; 2229 with --thrift, 6379 with --redis)", "PORT" }, \
+  { "thrift", 0, 0, G_OPTION_ARG_NONE, &(o)->thrift, "use the Thrift protocol (framed, binary)", NULL }, \
+  { "redis", 0, 0, G_OPTION_ARG_NONE, &(o)->redis, "talk to a redis server: LPUSH to put, RPOP/BRPOP to get", NULL }, \
   { "no-flush", 'F', 0, G_OPTION_ARG_NONE, &(o)->no_flush, "do not flush the queue(s) before starting", NULL }, \
   { "json", 0, 0, G_OPTION_ARG_NONE, &(o)->json, "print the results as one JSON object", NULL }, \
   { "timeout", 0, 0, G_OPTION_ARG_INT, &(o)->timeout_s, "give up after SECONDS (default 300)", "SECONDS" }, \
@@ -294,35 +301,44 @@ typedef struct {
   const gchar *summary;
   const gchar *description;
   int (*run)(Ctx *ctx);
+  gboolean thrift, redis; /* wires the command runs on besides memcache */
 } Command;
 
 static const Command commands[] = {
   { "put-many", "Put items from many clients at once, optionally reading them back.",
     "Each of the -c clients puts its share of the -n items (-b bytes each) as fast as the server\n"
     "acknowledges them, keeping -r sets in flight (memcache has no multi-put: the sets are\n"
-    "pipelined). With -Q above 1 items go round-robin to queues PREFIX0..PREFIXn. With -g the\n"
-    "items are read back afterwards (again -r gets in flight) and checked.\n", cmd_put_many },
+    "pipelined; so are redis LPUSHes). With --thrift, -r is the number of items per put and\n"
+    "get call. With -Q above 1 items go round-robin to queues PREFIX0..PREFIXn. With -g the\n"
+    "items are read back afterwards (again -r gets in flight) and checked.\n", cmd_put_many,
+    TRUE, TRUE },
   { "many-clients", "Many blocking readers, one slow writer.",
     "One producer puts -n items, pausing -s ms between puts, while -c consumers wait for them\n"
     "with blocking reads (get q/t=MSEC). -x makes the reads reliable (/open, confirmed with\n"
     "/close). -k drops that percentage of requests' connections right after sending, before the\n"
-    "reply is read: the server must give such items to someone else, never lose them.\n",
-    cmd_many_clients },
+    "reply is read: the server must give such items to someone else, never lose them.\n"
+    "Memcache only, like Kestrel's tool.\n",
+    cmd_many_clients, FALSE, FALSE },
   { "flood", "Put and get as fast as possible at the same time.",
     "-R producers put -n items of -k kilobytes into one queue while -C consumers read them back\n"
     "(blocking reads with -B). -P items are put first, untimed, so readers start on a full\n"
-    "queue. -r keeps that many requests in flight per connection. -M shows the queue's size.\n",
-    cmd_flood },
+    "queue. -r keeps that many requests in flight per connection (--thrift: items per put and\n"
+    "get call, -B waits up to --block-ms for them). -M shows the queue's size.\n"
+    "--redis: LPUSH and RPOP (BRPOP with -B), -r pipelined.\n",
+    cmd_flood, TRUE, TRUE },
   { "packing", "Fill and drain a queue in cycles, pausing in between.",
     "Each of -c cycles puts -n items of -k kilobytes, pauses -t seconds, reads them all back and\n"
-    "pauses again, so the server rotates, packs and truncates its journal while items flow.\n",
-    cmd_packing },
+    "pauses again, so the server rotates, packs and truncates its journal while items flow.\n"
+    "With --thrift, puts and gets carry 16 items per call.\n",
+    cmd_packing, TRUE, TRUE },
   { "leaky-reader", "Reliable readers that sometimes never confirm.",
     "One producer puts -n items while -t readers take them with reliable reads\n"
     "(get q/t=100/open, confirmed by the next /close/open). -d percent of the reads are dropped:\n"
     "aborted or left open while the connection is cut. Such items must come back; the tool\n"
-    "checks that every item was confirmed at least once and lists those that never were.\n",
-    cmd_leaky_reader },
+    "checks that every item was confirmed at least once and lists those that never were.\n"
+    "With --thrift the reads are Thrift reliable reads: get with auto_abort_msec = --abort-ms,\n"
+    "confirm by id; a dropped read is never confirmed and comes back after its auto-abort.\n",
+    cmd_leaky_reader, TRUE, FALSE },
 };
 
 static GOptionEntry *command_entries(const gchar *name, Opts *o)
@@ -355,6 +371,7 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
     COMMON_ENTRIES(o),
     { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "items to put (default 10000)", "N" },
     { "kilobytes", 'k', 0, G_OPTION_ARG_INT, &o->kilobytes, "item size in KB; 0 = 16-byte header only (default 1)", "KB" },
+    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "item size in bytes, at least 16 (instead of -k)", "N" },
     { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "queue name (default spam)", "NAME" },
     { "prefill", 'P', 0, G_OPTION_ARG_INT, &o->prefill, "items put before the flood (default 0)", "N" },
     { "producers", 'R', 0, G_OPTION_ARG_INT, &o->producers, "producer connections (default 1)", "N" },
@@ -383,6 +400,7 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
     { "threads", 't', 0, G_OPTION_ARG_INT, &o->readers, "reader connections (default 10)", "N" },
     { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "item size, at least 16 (default 64)", "N" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose, "report every dropped read", NULL },
+    { "abort-ms", 0, 0, G_OPTION_ARG_INT, &o->abort_ms, "--thrift: auto_abort_msec of each read (default 1000)", "MSEC" },
     G_OPTION_ENTRY_NULL
   };
   const GOptionEntry *src = NULL;
@@ -402,7 +420,8 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
 
 static void set_defaults(const gchar *name, Opts *o)
 {
-  o->port = 22133;
+  o->port = 0; /* the wire's default */
+  o->abort_ms = 1000;
   o->timeout_s = 300;
   o->rollup = 1;
   o->clients = 1;
@@ -421,7 +440,7 @@ static void set_defaults(const gchar *name, Opts *o)
   } else if (strcmp(name, "many-clients") == 0) {
     o->sleep_ms = 100, o->items = 100, o->consumers = 100;
   } else if (strcmp(name, "flood") == 0) {
-    o->items = 10000;
+    o->items = 10000, o->bytes = 0; /* 0: size from -k */
   } else {
     o->items = 1000;
   }
@@ -431,7 +450,7 @@ static void set_defaults(const gchar *name, Opts *o)
 static gboolean check_opts(const gchar *name, Opts *o, GError **error)
 {
   const struct { const gchar *what; gint64 v, lo, hi; } checks[] = {
-    { "--port", o->port, 1, 65535 },
+    { "--port", o->port, 0, 65535 }, /* 0: the wire's default */
     { "--timeout", o->timeout_s, 1, 86400 },
     { "--io-threads", o->io_threads, 0, 256 },
     { "--items", o->items, 0, MAX_ITEMS },
@@ -446,6 +465,7 @@ static gboolean check_opts(const gchar *name, Opts *o, GError **error)
     { "--prefill", o->prefill, 0, MAX_ITEMS },
     { "--sleep", o->sleep_ms, 0, 3600000 },
     { "--block-ms", o->block_ms, 0, 3600000 },
+    { "--abort-ms", o->abort_ms, 1, 3600000 },
     { "--pause", o->pause_s, 0, 3600 },
     { "--cycles", o->cycles, 1, 100000 },
   };
@@ -473,10 +493,31 @@ static gboolean check_opts(const gchar *name, Opts *o, GError **error)
   return TRUE;
 }
 
+/* --thrift / --redis pick the wire, and with it the default port. */
+static gboolean choose_wire(const Command *cmd, Opts *o, GError **error)
+{
+  if (o->thrift && o->redis) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--thrift and --redis exclude each other");
+    return FALSE;
+  }
+  o->wire = o->thrift ? &load_wire_thrift : o->redis ? &load_wire_redis : &load_wire_memcache;
+  if ((o->thrift && !cmd->thrift) || (o->redis && !cmd->redis)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s does not run over %s",
+                cmd->name, o->thrift ? "--thrift" : "--redis");
+    return FALSE;
+  }
+  if (o->port == 0)
+    o->port = (gint)o->wire->default_port;
+  return TRUE;
+}
+
 static void usage(FILE *f)
 {
-  fprintf(f, "Usage: kestrel-load COMMAND [OPTION...]\n\nLoad tests for a Kestrel server "
-             "(memcache protocol). Commands:\n");
+  fprintf(f, "Usage: kestrel-load COMMAND [OPTION...]\n\nLoad tests for a Kestrel server over "
+             "the memcache protocol, or Thrift with --thrift\n(put-many, flood, packing, "
+             "leaky-reader), or of a redis server with --redis (put-many, flood,\npacking). "
+             "Commands:\n");
   for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
     fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
   fprintf(f, "\n'kestrel-load COMMAND --help' describes a command's options. Exit status: 0 all\n"
@@ -520,13 +561,12 @@ int main(int argc, char **argv)
     g_set_error(&error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "unexpected argument '%s'", sub_argv[1]);
     ok = FALSE;
   }
+  if (ok && !choose_wire(cmd, &o, &error))
+    ok = FALSE;
   g_option_context_free(oc);
   g_free(entries);
-  if (!ok || o.thrift) {
-    if (!ok)
-      g_printerr("%s: %s (see --help)\n", prg, error->message);
-    else
-      g_printerr("--thrift: not supported yet\n");
+  if (!ok) {
+    g_printerr("%s: %s (see --help)\n", prg, error->message);
     g_clear_error(&error);
     g_free(o.host);
     g_free(o.queue);

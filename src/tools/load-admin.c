@@ -29,67 +29,60 @@ static int dial(const struct sockaddr_in *addr, GError **error)
   return -1;
 }
 
-/* Sends `request` and reads until the reply ends with `terminator` (at a line start). */
-static gchar *exchange(const struct sockaddr_in *addr, const gchar *request,
-                       const gchar *terminator, GError **error)
+/* Sends the request in `out` and parses the reply with the wire until it is complete. */
+static gboolean exchange(const LoadWire *wire, const struct sockaddr_in *addr, LoadReqKind kind,
+                         const gchar *queue, struct evbuffer *out, LoadWireEvent *ev,
+                         GError **error)
 {
   int fd = dial(addr, error);
   if (fd < 0)
-    return NULL;
-  GString *reply = g_string_new(NULL);
-  gsize len = strlen(request);
-  gboolean ok = write(fd, request, len) == (ssize_t)len;
-  gsize tlen = strlen(terminator);
-  while (ok && reply->len < MAX_REPLY) {
-    gchar buf[8192];
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) {
-      ok = FALSE;
+    return FALSE;
+  struct evbuffer *in = evbuffer_new();
+  LoadWireParser parser = { .queue = queue };
+  LoadWireStatus st = LOAD_WIRE_MORE;
+  gboolean ok = TRUE;
+  while (ok && evbuffer_get_length(out) > 0)
+    ok = evbuffer_write(out, fd) > 0;
+  while (ok) {
+    gsize before = evbuffer_get_length(in);
+    st = wire->parse(&parser, in, kind, ev);
+    if (st != LOAD_WIRE_MORE)
       break;
-    }
-    g_string_append_len(reply, buf, n);
-    if (reply->len >= tlen && strcmp(reply->str + reply->len - tlen, terminator) == 0 &&
-        (reply->len == tlen || reply->str[reply->len - tlen - 1] == '\n'))
-      break;
+    if (evbuffer_get_length(in) != before && evbuffer_get_length(in) > 0)
+      continue; /* the parser took a step (a stats line, say): it may take another */
+    ok = evbuffer_get_length(in) < MAX_REPLY && evbuffer_read(in, fd, 65536) > 0;
   }
   close(fd);
-  if (!ok || reply->len >= MAX_REPLY) {
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "no complete reply to '%.*s'",
-                (int)strcspn(request, "\r"), request);
-    g_string_free(reply, TRUE);
-    return NULL;
-  }
-  return g_string_free(reply, FALSE);
+  evbuffer_free(in);
+  if (ok && st == LOAD_WIRE_DONE)
+    return TRUE;
+  if (st == LOAD_WIRE_ERROR)
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s", ev->message);
+  else
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "no complete %s reply", wire->name);
+  return FALSE;
 }
 
-gboolean load_admin_flush(const struct sockaddr_in *addr, const gchar *queue, GError **error)
+gboolean load_admin_flush(const LoadWire *wire, const struct sockaddr_in *addr, const gchar *queue,
+                          GError **error)
 {
-  gchar *req = g_strdup_printf("flush %s\r\n", queue);
-  gchar *reply = exchange(addr, req, "END\r\n", error);
-  g_free(req);
-  g_free(reply);
-  return reply != NULL;
+  struct evbuffer *out = evbuffer_new();
+  LoadWireEvent ev = { 0 };
+  wire->flush(out, queue);
+  gboolean ok = exchange(wire, addr, LOAD_REQ_FLUSH, queue, out, &ev, error);
+  evbuffer_free(out);
+  return ok;
 }
 
-gboolean load_admin_queue_stats(const struct sockaddr_in *addr, const gchar *queue,
-                                gint64 *items, gint64 *bytes, GError **error)
+gboolean load_admin_queue_stats(const LoadWire *wire, const struct sockaddr_in *addr,
+                                const gchar *queue, gint64 *items, gint64 *bytes, GError **error)
 {
-  gchar *reply = exchange(addr, "stats\r\n", "END\r\n", error);
-  if (!reply)
-    return FALSE;
-  gchar *k_items = g_strdup_printf("STAT queue_%s_items ", queue);
-  gchar *k_bytes = g_strdup_printf("STAT queue_%s_bytes ", queue);
-  *items = *bytes = -1;
-  gchar **lines = g_strsplit(reply, "\r\n", -1);
-  for (guint i = 0; lines[i]; i++) {
-    if (g_str_has_prefix(lines[i], k_items))
-      g_ascii_string_to_signed(lines[i] + strlen(k_items), 10, 0, G_MAXINT64, items, NULL);
-    else if (g_str_has_prefix(lines[i], k_bytes))
-      g_ascii_string_to_signed(lines[i] + strlen(k_bytes), 10, 0, G_MAXINT64, bytes, NULL);
-  }
-  g_strfreev(lines);
-  g_free(k_items);
-  g_free(k_bytes);
-  g_free(reply);
-  return TRUE;
+  struct evbuffer *out = evbuffer_new();
+  LoadWireEvent ev = { .items = -1, .bytes = -1 };
+  wire->stats(out, queue);
+  gboolean ok = exchange(wire, addr, LOAD_REQ_STATS, queue, out, &ev, error);
+  evbuffer_free(out);
+  *items = ev.items;
+  *bytes = ev.bytes;
+  return ok;
 }

@@ -1,4 +1,4 @@
-/* kestrel-load engine: threads, connections, memcache reply parsing (see load-engine.h). */
+/* kestrel-load engine: threads, connections, requests in flight (see load-engine.h). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -9,9 +9,9 @@
 #include <event2/buffer.h>
 
 #include "load-engine.h"
+#include "load-item.h"
 
 #define TICK_MS 10
-#define MAX_LINE 512
 #define STEPS_PER_READ 4096 /* replies parsed per callback before yielding to other sockets */
 
 gint64 load_now_ns(void)
@@ -26,8 +26,8 @@ void load_progress(LoadRun *run)
   atomic_store(&run->last_progress_ns, load_now_ns());
 }
 
-LoadRun *load_run_new(const gchar *host, guint port, guint threads, guint64 slots,
-                      gsize item_size, GError **error)
+LoadRun *load_run_new(const LoadWire *wire, const gchar *host, guint port, guint threads,
+                      guint64 slots, gsize item_size, GError **error)
 {
   struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((guint16)port) };
   const gchar *ip = g_strcmp0(host, "localhost") == 0 ? "127.0.0.1" : host;
@@ -37,6 +37,7 @@ LoadRun *load_run_new(const gchar *host, guint port, guint threads, guint64 slot
     return NULL;
   }
   LoadRun *run = g_new0(LoadRun, 1);
+  run->wire = wire;
   run->addr = addr;
   run->threads = threads ? threads : 1;
   run->slots = slots;
@@ -71,7 +72,7 @@ static void conn_lost(LoadConn *c)
   }
   c->count = 0;
   c->head = 0;
-  c->in_value = FALSE;
+  memset(&c->parser, 0, sizeof c->parser);
   if (c->finished)
     return;
   if (c->role->closed)
@@ -82,15 +83,18 @@ static void conn_lost(LoadConn *c)
   }
 }
 
-static void push_req(LoadConn *c, LoadReqKind kind, guint64 seq, guint flags)
+static LoadReq *push_req(LoadConn *c, LoadReqKind kind, guint64 seq, guint flags)
 {
   g_assert(c->count < LOAD_RING); /* roles keep depth <= LOAD_RING */
   LoadReq *r = &c->ring[(c->head + c->count) % LOAD_RING];
   r->kind = kind;
   r->seq = seq;
+  r->count = 1;
+  r->stride = 1;
   r->flags = flags;
   r->sent_ns = load_now_ns();
   c->count++;
+  return r;
 }
 
 static LoadReq pop_req(LoadConn *c)
@@ -101,47 +105,33 @@ static LoadReq pop_req(LoadConn *c)
   return r;
 }
 
-void load_conn_set(LoadConn *c, const gchar *queue, const guint8 *data, gsize len, guint64 seq)
+void load_conn_put(LoadConn *c, const gchar *queue, guint64 seq, guint count, guint stride)
 {
-  struct evbuffer *out = bufferevent_get_output(c->bev);
-  evbuffer_add_printf(out, "set %s 0 0 %" G_GSIZE_FORMAT "\r\n", queue, len);
-  evbuffer_add(out, data, len);
-  evbuffer_add(out, "\r\n", 2);
-  push_req(c, LOAD_REQ_SET, seq, 0);
+  gsize size = c->run->item_size;
+  if (c->scratch_size < size * count) {
+    c->scratch_size = size * count;
+    c->scratch = g_realloc(c->scratch, c->scratch_size);
+  }
+  for (guint i = 0; i < count; i++)
+    load_item_fill(c->scratch + i * size, size, seq + (guint64)i * stride, c->producer_id);
+  c->run->wire->put(bufferevent_get_output(c->bev), queue, c->scratch, size, count);
+  LoadReq *r = push_req(c, LOAD_REQ_PUT, seq, 0);
+  r->count = count;
+  r->stride = stride;
 }
 
-void load_conn_get(LoadConn *c, const gchar *queue, const gchar *options, guint flags, guint64 seq)
+void load_conn_get(LoadConn *c, const gchar *queue, const LoadGetSpec *spec, guint flags,
+                   guint64 seq)
 {
-  evbuffer_add_printf(bufferevent_get_output(c->bev), "get %s%s\r\n", queue, options);
+  c->run->wire->get(bufferevent_get_output(c->bev), queue, spec);
   push_req(c, LOAD_REQ_GET, seq, flags);
 }
 
-/* One reply line without its terminator; FALSE when no whole line is buffered yet. */
-static gboolean take_line(struct evbuffer *in, gchar *buf, gsize cap, gboolean *too_long)
+void load_conn_confirm(LoadConn *c, const gchar *queue, const gint64 *ids, guint n, guint flags,
+                       guint64 seq)
 {
-  size_t eol = 0;
-  struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
-  if (p.pos < 0)
-    return FALSE;
-  *too_long = (gsize)p.pos >= cap;
-  if (*too_long) {
-    evbuffer_drain(in, (size_t)p.pos + eol);
-    return TRUE;
-  }
-  evbuffer_remove(in, buf, (size_t)p.pos);
-  buf[p.pos] = '\0';
-  evbuffer_drain(in, eol);
-  return TRUE;
-}
-
-static gboolean parse_value_len(const gchar *line, gsize *len)
-{
-  const gchar *sp = strrchr(line, ' ');
-  guint64 v = 0;
-  if (!sp || !g_ascii_string_to_unsigned(sp + 1, 10, 0, G_MAXINT32, &v, NULL))
-    return FALSE;
-  *len = (gsize)v;
-  return TRUE;
+  c->run->wire->confirm(bufferevent_get_output(c->bev), queue, ids, n);
+  push_req(c, LOAD_REQ_CONFIRM, seq, flags);
 }
 
 /* An unexpected reply: the connection cannot be trusted any more; its role decides what the
@@ -153,62 +143,51 @@ static void protocol_error(LoadConn *c, const gchar *what)
   conn_lost(c);
 }
 
-/* Parses one reply (or part of a VALUE block). FALSE when more bytes are needed or the
- * connection went away. */
+/* Parses one step of the reply at the head of the ring (an item, or the end of the reply).
+ * FALSE when more bytes are needed or the connection went away. */
 static gboolean parse_one(LoadConn *c, struct bufferevent *bev)
 {
-  struct evbuffer *in = bufferevent_get_input(bev);
   LoadWorker *w = c->w;
-  gchar line[MAX_LINE];
-  gboolean too_long = FALSE;
+  LoadWireEvent ev = { 0 };
+  LoadReq *head = &c->ring[c->head];
 
-  if (c->in_value) {
-    if (evbuffer_get_length(in) < c->value_len + 2)
-      return FALSE;
-    const guint8 *p = evbuffer_pullup(in, (ssize_t)(c->value_len + 2));
-    if (p[c->value_len] != '\r' || p[c->value_len + 1] != '\n') {
-      protocol_error(c, "data block not followed by CRLF");
+  switch (c->run->wire->parse(&c->parser, bufferevent_get_input(bev), head->kind, &ev)) {
+  case LOAD_WIRE_MORE:
+    return FALSE;
+  case LOAD_WIRE_ERROR:
+    protocol_error(c, ev.message);
+    return FALSE;
+  case LOAD_WIRE_ITEM:
+    c->role->value(c, head, ev.data, ev.len, ev.id); /* value() never closes */
+    return TRUE;
+  case LOAD_WIRE_DONE:
+    break;
+  }
+  LoadReq r = pop_req(c);
+  gint64 took = load_now_ns() - r.sent_ns;
+  switch (r.kind) {
+  case LOAD_REQ_PUT:
+    if (ev.count > r.count) {
+      protocol_error(c, "put stored more items than it sent");
       return FALSE;
     }
-    c->in_value = FALSE;
-    c->value_hit = TRUE;
-    c->role->value(c, &c->ring[c->head], p, c->value_len); /* value() never closes */
-    evbuffer_drain(in, c->value_len + 2);
-    return TRUE;
-  }
-  if (!take_line(in, line, sizeof line, &too_long))
+    if (ev.count > 0)
+      load_hist_record(&w->put_hist, (guint64)took);
+    c->role->stored(c, &r, ev.count);
+    break;
+  case LOAD_REQ_GET:
+    if (ev.count > 0)
+      load_hist_record(&w->get_hist, (guint64)took);
+    c->role->got(c, &r, ev.count);
+    break;
+  case LOAD_REQ_CONFIRM:
+    c->role->confirmed(c, &r, ev.count);
+    break;
+  default:
+    protocol_error(c, "reply to a request the engine never sends");
     return FALSE;
-  if (too_long) {
-    protocol_error(c, "overlong line");
-    return FALSE;
   }
-  if (c->ring[c->head].kind == LOAD_REQ_SET) {
-    LoadReq r = pop_req(c);
-    gboolean ok = strcmp(line, "STORED") == 0;
-    if (ok)
-      load_hist_record(&w->put_hist, (guint64)(load_now_ns() - r.sent_ns));
-    else if (strcmp(line, "NOT_STORED") != 0) {
-      protocol_error(c, line);
-      return FALSE;
-    }
-    c->role->stored(c, &r, ok);
-    return c->bev == bev;
-  }
-  if (strcmp(line, "END") == 0) {
-    LoadReq r = pop_req(c);
-    gboolean hit = c->value_hit;
-    c->value_hit = FALSE;
-    if (hit)
-      load_hist_record(&w->get_hist, (guint64)(load_now_ns() - r.sent_ns));
-    c->role->got(c, &r, hit, FALSE);
-    return c->bev == bev;
-  }
-  if (g_str_has_prefix(line, "VALUE ") && !c->value_hit && parse_value_len(line, &c->value_len)) {
-    c->in_value = TRUE;
-    return TRUE;
-  }
-  protocol_error(c, line);
-  return FALSE;
+  return c->bev == bev;
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
@@ -263,8 +242,7 @@ static void dial(LoadConn *c)
   c->bev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
   c->count = 0;
   c->head = 0;
-  c->in_value = FALSE;
-  c->value_hit = FALSE;
+  memset(&c->parser, 0, sizeof c->parser);
   c->kill_after_write = FALSE;
   bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);

@@ -1,6 +1,7 @@
 /* kestrel-load engine: worker threads (one libevent event_base each) driving non-blocking
- * memcache connections. Each connection keeps a ring of requests in flight and parses replies
- * incrementally; what to send next is decided by its role (load-roles.c). */
+ * connections. Each connection keeps a ring of requests in flight; their encoding and the
+ * incremental parsing of replies belong to the run's wire protocol (load-wire.h), and what to
+ * send next is decided by the connection's role (load-roles.c). */
 #ifndef KESTREL_LOAD_ENGINE_H
 #define KESTREL_LOAD_ENGINE_H
 
@@ -13,6 +14,7 @@
 #include <glib.h>
 
 #include "load-histogram.h"
+#include "load-wire.h"
 
 #define LOAD_RING 1024 /* most requests one connection may have in flight (rollup cap) */
 
@@ -20,26 +22,28 @@ typedef struct LoadRun LoadRun;
 typedef struct LoadWorker LoadWorker;
 typedef struct LoadConn LoadConn;
 
-typedef enum { LOAD_REQ_SET, LOAD_REQ_GET } LoadReqKind;
-
 typedef struct {
   LoadReqKind kind;
-  guint64 seq;      /* item sent by a set */
+  guint64 seq;      /* put: its first item; otherwise role-defined */
+  guint count;      /* put: items, seq + i * stride for i < count */
+  guint stride;
   gint64 sent_ns;   /* monotonic send time, for latency */
   guint flags;      /* role-defined (e.g. this get confirms an open read) */
 } LoadReq;
 
 typedef struct {
-  void (*start)(LoadConn *c);                                  /* connected */
-  void (*stored)(LoadConn *c, const LoadReq *r, gboolean ok);  /* reply to a set */
-  void (*value)(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len);
-  void (*got)(LoadConn *c, const LoadReq *r, gboolean hit, gboolean error); /* get finished */
-  void (*closed)(LoadConn *c);                                 /* lost the connection */
-  void (*tick)(LoadConn *c);                                   /* every few ms */
+  void (*start)(LoadConn *c);                                       /* connected */
+  void (*stored)(LoadConn *c, const LoadReq *r, guint stored);     /* the first `stored` were */
+  void (*value)(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len, gint64 id);
+  void (*got)(LoadConn *c, const LoadReq *r, guint items);         /* get finished */
+  void (*confirmed)(LoadConn *c, const LoadReq *r, guint n);       /* ids still open, now gone */
+  void (*closed)(LoadConn *c);                                      /* lost the connection */
+  void (*tick)(LoadConn *c);                                        /* every few ms */
 } LoadRole;
 
 /* Shared by every thread of one phase; counters are atomics, the rest is read-only while running. */
 struct LoadRun {
+  const LoadWire *wire;
   struct sockaddr_in addr;
   gchar **queues;        /* queue names; item seq goes to queues[seq % n_queues] */
   guint n_queues;
@@ -88,9 +92,7 @@ struct LoadConn {
   guint id;
   LoadReq ring[LOAD_RING];
   guint head, count;
-  gboolean in_value;       /* parsing a VALUE block */
-  gsize value_len;
-  gboolean value_hit;
+  LoadWireParser parser;
   gboolean kill_after_write; /* close as soon as the request left (many-clients -k) */
   gboolean finished;
   guint reconnects;
@@ -102,24 +104,28 @@ struct LoadConn {
   guint64 next, end;       /* producers: seq range still to send */
   guint32 producer_id;
   guint depth;             /* requests kept in flight */
+  guint batch;             /* items per put or get call (wires that batch) */
   guint sleep_ms;          /* producers: pause between puts */
   gint block_ms;           /* consumers: t= option, < 0 none */
   gboolean xact;           /* consumers: open/close reads */
   gboolean have_open;      /* an open read awaits confirmation */
   guint64 open_seq;
+  gint64 open_id;          /* Thrift: id of the open read */
   gboolean open_valid;     /* the open read was an intact item */
   gboolean stopping;
   gdouble kill_pct;        /* many-clients: drop the connection before reading the reply */
   gdouble drop_pct;        /* leaky-reader: never confirm this read */
+  gint auto_abort_ms;      /* leaky-reader over Thrift: open reads by id */
   GRand *rand;
-  guint8 *scratch;
+  guint8 *scratch;         /* items being encoded */
+  gsize scratch_size;
 };
 
 gint64 load_now_ns(void);
 
 /* A run lives for the whole command; its counters and per-item arrays span all phases. */
-LoadRun *load_run_new(const gchar *host, guint port, guint threads, guint64 slots,
-                      gsize item_size, GError **error);
+LoadRun *load_run_new(const LoadWire *wire, const gchar *host, guint port, guint threads,
+                      guint64 slots, gsize item_size, GError **error);
 /* Adds a connection running `role` to the next phase. */
 LoadConn *load_run_add(LoadRun *run, const LoadRole *role);
 /* Connects the phase's connections and runs them on worker threads; returns at once. */
@@ -130,8 +136,13 @@ void load_run_join(LoadRun *run);
 void load_run_free(LoadRun *run);
 
 /* For roles. */
-void load_conn_set(LoadConn *c, const gchar *queue, const guint8 *data, gsize len, guint64 seq);
-void load_conn_get(LoadConn *c, const gchar *queue, const gchar *options, guint flags, guint64 seq);
+/* Puts items seq, seq + stride, ... (count of them; 1 unless the wire batches), generated with
+ * the connection's producer id, as one request. */
+void load_conn_put(LoadConn *c, const gchar *queue, guint64 seq, guint count, guint stride);
+void load_conn_get(LoadConn *c, const gchar *queue, const LoadGetSpec *spec, guint flags,
+                   guint64 seq);
+void load_conn_confirm(LoadConn *c, const gchar *queue, const gint64 *ids, guint n, guint flags,
+                       guint64 seq);
 void load_conn_finish(LoadConn *c);    /* done: close and stop counting it */
 void load_conn_reconnect(LoadConn *c); /* drop the socket (aborting what the server holds), dial again */
 void load_conn_after(LoadConn *c, guint ms, void (*cb)(LoadConn *c));

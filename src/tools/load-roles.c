@@ -69,13 +69,31 @@ static void producer_done(LoadConn *c)
   load_conn_finish(c);
 }
 
+/* A wire that batches takes the next `batch` items in one put per queue (items go round-robin
+ * over the queues, so a queue's share is every n_queues-th); the others get one item per put. */
+static void producer_put_batch(LoadConn *c)
+{
+  LoadRun *run = c->run;
+  guint64 first = c->next, n = MIN((guint64)c->batch, c->end - c->next);
+  c->next += n;
+  for (guint q = 0; q < run->n_queues && q < n; q++) {
+    guint64 seq = first + q;
+    guint count = (guint)((n - q + run->n_queues - 1) / run->n_queues);
+    load_conn_put(c, run->queues[seq % run->n_queues], seq, count, run->n_queues);
+  }
+}
+
 static void producer_fill(LoadConn *c)
 {
   LoadRun *run = c->run;
+  if (run->wire->batches) {
+    if (c->count == 0 && c->next < c->end)
+      producer_put_batch(c);
+    return;
+  }
   while (c->count < c->depth && c->next < c->end) {
     guint64 seq = c->next++;
-    load_item_fill(c->scratch, run->item_size, seq, c->producer_id);
-    load_conn_set(c, run->queues[seq % run->n_queues], c->scratch, run->item_size, seq);
+    load_conn_put(c, run->queues[seq % run->n_queues], seq, 1, 1);
     if (c->sleep_ms)
       break; /* paced: one put per pause */
   }
@@ -89,16 +107,14 @@ static void producer_start(LoadConn *c)
     producer_fill(c);
 }
 
-static void producer_stored(LoadConn *c, const LoadReq *r, gboolean ok)
+static void producer_stored(LoadConn *c, const LoadReq *r, guint stored)
 {
   LoadRun *run = c->run;
-  if (ok) {
-    run->stored[r->seq] = 1;
-    atomic_fetch_add(&run->puts, 1);
-    atomic_fetch_add(&run->stored_total, 1);
-  } else {
-    atomic_fetch_add(&run->refused, 1);
-  }
+  for (guint i = 0; i < stored; i++)
+    run->stored[r->seq + (guint64)i * r->stride] = 1;
+  atomic_fetch_add(&run->puts, stored);
+  atomic_fetch_add(&run->stored_total, stored);
+  atomic_fetch_add(&run->refused, r->count - stored);
   load_progress(run);
   if (c->next < c->end) {
     if (!c->sleep_ms)
@@ -110,8 +126,10 @@ static void producer_stored(LoadConn *c, const LoadReq *r, gboolean ok)
   }
 }
 
-static void producer_value(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len) {}
-static void producer_got(LoadConn *c, const LoadReq *r, gboolean hit, gboolean error) {}
+static void producer_value(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len,
+                           gint64 id) {}
+static void producer_got(LoadConn *c, const LoadReq *r, guint items) {}
+static void producer_confirmed(LoadConn *c, const LoadReq *r, guint n) {}
 
 static void producer_closed(LoadConn *c)
 {
@@ -121,7 +139,7 @@ static void producer_closed(LoadConn *c)
 
 static const LoadRole producer_role = {
   .start = producer_start, .stored = producer_stored, .value = producer_value,
-  .got = producer_got, .closed = producer_closed,
+  .got = producer_got, .confirmed = producer_confirmed, .closed = producer_closed,
 };
 
 LoadConn *load_add_producer(LoadRun *run, guint64 first, guint64 count, guint32 producer_id,
@@ -131,9 +149,10 @@ LoadConn *load_add_producer(LoadRun *run, guint64 first, guint64 count, guint32 
   c->next = first;
   c->end = first + count;
   c->producer_id = producer_id;
+  /* depth = rollup: requests in flight, or items per put where the wire batches */
   c->depth = CLAMP(depth, 1, LOAD_RING);
+  c->batch = c->depth;
   c->sleep_ms = sleep_ms;
-  c->scratch = g_malloc(run->item_size);
   for (guint64 s = first; s < first + count; s++)
     run->owner[s] = producer_id;
   return c;
@@ -143,15 +162,18 @@ LoadConn *load_add_producer(LoadRun *run, guint64 first, guint64 count, guint32 
 
 static void consumer_send(LoadConn *c)
 {
-  gchar opts[64] = "";
-  gsize n = 0;
-  if (c->block_ms >= 0)
-    n += (gsize)g_snprintf(opts + n, sizeof opts - n, "/t=%d", c->block_ms);
+  LoadGetSpec spec = { .max_items = c->batch, .block_ms = c->block_ms };
   if (c->xact)
-    g_snprintf(opts + n, sizeof opts - n, "%s", c->have_open ? "/close/open" : "/open");
+    spec.xact = c->have_open ? LOAD_GET_CLOSE | LOAD_GET_OPEN : LOAD_GET_OPEN;
   if (c->kill_pct > 0 && g_rand_double_range(c->rand, 0, 100) < c->kill_pct)
     c->kill_after_write = TRUE; /* write_cb drops the socket once this left */
-  load_conn_get(c, c->queue, opts, 0, 0);
+  load_conn_get(c, c->queue, &spec, 0, 0);
+}
+
+static void send_close(LoadConn *c, guint flags, guint64 seq)
+{
+  LoadGetSpec spec = { .max_items = 1, .block_ms = -1, .xact = LOAD_GET_CLOSE };
+  load_conn_get(c, c->queue, &spec, flags, seq);
 }
 
 static void consumer_start(LoadConn *c)
@@ -164,7 +186,8 @@ static void consumer_start(LoadConn *c)
     consumer_send(c);
 }
 
-static void consumer_value(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len)
+static void consumer_value(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len,
+                           gint64 id)
 {
   guint64 seq = 0;
   atomic_fetch_add(&c->run->gets, 1);
@@ -172,8 +195,9 @@ static void consumer_value(LoadConn *c, const LoadReq *r, const guint8 *data, gs
     count_delivery(c->run, seq);
 }
 
-static void consumer_got(LoadConn *c, const LoadReq *r, gboolean hit, gboolean error)
+static void consumer_got(LoadConn *c, const LoadReq *r, guint items)
 {
+  gboolean hit = items > 0;
   if (!hit)
     atomic_fetch_add(&c->run->empty_gets, 1);
   if (c->xact)
@@ -184,7 +208,7 @@ static void consumer_got(LoadConn *c, const LoadReq *r, gboolean hit, gboolean e
     if (c->count > 0)
       return;
     if (c->xact && c->have_open)
-      load_conn_get(c, c->queue, "/close", 0, 0);
+      send_close(c, 0, 0);
     else
       load_conn_finish(c);
     return;
@@ -201,7 +225,7 @@ static void consumer_closed(LoadConn *c)
 
 static const LoadRole consumer_role = {
   .start = consumer_start, .stored = NULL, .value = consumer_value,
-  .got = consumer_got, .closed = consumer_closed,
+  .got = consumer_got, .confirmed = NULL, .closed = consumer_closed,
 };
 
 LoadConn *load_add_consumer(LoadRun *run, const gchar *queue, guint depth, gint block_ms,
@@ -209,7 +233,13 @@ LoadConn *load_add_consumer(LoadRun *run, const gchar *queue, guint depth, gint 
 {
   LoadConn *c = load_run_add(run, &consumer_role);
   c->queue = g_strdup(queue);
+  /* depth = rollup: gets in flight, or items per get where the wire batches */
   c->depth = xact || kill_pct > 0 ? 1 : CLAMP(depth, 1, LOAD_RING);
+  c->batch = 1;
+  if (run->wire->batches) {
+    c->batch = c->depth;
+    c->depth = 1;
+  }
   c->block_ms = block_ms;
   c->xact = xact;
   c->kill_pct = kill_pct;
@@ -220,22 +250,22 @@ LoadConn *load_add_consumer(LoadRun *run, const gchar *queue, guint depth, gint 
 
 static void leaky_send(LoadConn *c)
 {
-  gchar opts[64];
-  g_snprintf(opts, sizeof opts, "/t=%d%s", MAX(c->block_ms, 0),
-             c->have_open ? "/close/open" : "/open");
+  LoadGetSpec spec = { .max_items = 1, .block_ms = MAX(c->block_ms, 0),
+                       .xact = c->have_open ? LOAD_GET_CLOSE | LOAD_GET_OPEN : LOAD_GET_OPEN };
   gboolean confirms = c->have_open && c->open_valid;
-  load_conn_get(c, c->queue, opts, confirms ? REQ_CONFIRMS : 0, c->open_seq);
+  load_conn_get(c, c->queue, &spec, confirms ? REQ_CONFIRMS : 0, c->open_seq);
 }
 
-static void leaky_value(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len)
+static void leaky_value(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len, gint64 id)
 {
   atomic_fetch_add(&c->run->gets, 1);
   c->open_valid = verify(c->run, data, len, &c->open_seq);
 }
 
-static void leaky_got(LoadConn *c, const LoadReq *r, gboolean hit, gboolean error)
+static void leaky_got(LoadConn *c, const LoadReq *r, guint items)
 {
   LoadRun *run = c->run;
+  gboolean hit = items > 0;
   if (r->flags & REQ_CONFIRMS)
     count_delivery(run, r->seq); /* delivered = confirmed */
   if (!hit)
@@ -245,7 +275,7 @@ static void leaky_got(LoadConn *c, const LoadReq *r, gboolean hit, gboolean erro
     c->stopping = TRUE;
   if (c->stopping) {
     if (c->have_open) {
-      load_conn_get(c, c->queue, "/close", c->open_valid ? REQ_CONFIRMS : 0, c->open_seq);
+      send_close(c, c->open_valid ? REQ_CONFIRMS : 0, c->open_seq);
       c->have_open = FALSE;
     } else if (c->count == 0) {
       load_conn_finish(c);
@@ -259,8 +289,9 @@ static void leaky_got(LoadConn *c, const LoadReq *r, gboolean hit, gboolean erro
       g_printerr("leaky-reader: reader %u drops item %" G_GUINT64_FORMAT " (%s)\n", c->id,
                  c->open_seq, by_abort ? "abort" : "disconnect");
     c->have_open = FALSE;
+    LoadGetSpec abort = { .max_items = 1, .block_ms = -1, .xact = LOAD_GET_ABORT };
     if (by_abort)
-      load_conn_get(c, c->queue, "/abort", 0, 0);
+      load_conn_get(c, c->queue, &abort, 0, 0);
     else
       load_conn_reconnect(c);
     return;
@@ -268,25 +299,110 @@ static void leaky_got(LoadConn *c, const LoadReq *r, gboolean hit, gboolean erro
   leaky_send(c);
 }
 
+static void leaky_id_send(LoadConn *c);
+
 static void leaky_start(LoadConn *c)
 {
   if (should_stop(c->run, NULL, FALSE))
     load_conn_finish(c);
+  else if (c->run->wire->confirm)
+    leaky_id_send(c);
   else
     leaky_send(c);
 }
 
+
 static const LoadRole leaky_role = {
   .start = leaky_start, .stored = NULL, .value = leaky_value,
-  .got = leaky_got, .closed = consumer_closed,
+  .got = leaky_got, .confirmed = NULL, .closed = consumer_closed,
 };
 
-LoadConn *load_add_leaky(LoadRun *run, const gchar *queue, gint block_ms, gdouble drop_pct)
+/* ---- leaky reader with reliable reads by id (Thrift): each get opens its item with
+ * auto_abort_msec; the item is confirmed by id unless the read is dropped. A dropped read is left
+ * open for the auto-abort to hand back, and the reader reconnects, so that the read no longer
+ * counts against maxOpenTransactions on this connection. */
+
+static void leaky_id_send(LoadConn *c)
 {
-  LoadConn *c = load_run_add(run, &leaky_role);
+  LoadGetSpec spec = { .max_items = 1, .block_ms = MAX(c->block_ms, 0),
+                       .auto_abort_ms = c->auto_abort_ms };
+  c->have_open = FALSE;
+  load_conn_get(c, c->queue, &spec, 0, 0);
+}
+
+static void leaky_id_value(LoadConn *c, const LoadReq *r, const guint8 *data, gsize len,
+                           gint64 id)
+{
+  atomic_fetch_add(&c->run->gets, 1);
+  c->open_valid = verify(c->run, data, len, &c->open_seq);
+  c->have_open = TRUE;
+  c->open_id = id;
+}
+
+static void leaky_id_next(LoadConn *c, const LoadReq *r, gboolean hit)
+{
+  if (!c->stopping && should_stop(c->run, r, hit))
+    c->stopping = TRUE;
+  if (c->stopping)
+    load_conn_finish(c);
+  else
+    leaky_id_send(c);
+}
+
+static void leaky_id_got(LoadConn *c, const LoadReq *r, guint items)
+{
+  LoadRun *run = c->run;
+  if (items == 0) {
+    atomic_fetch_add(&run->empty_gets, 1);
+    leaky_id_next(c, r, FALSE);
+    return;
+  }
+  if (items > 1 || c->open_id == 0) { /* asked for one open read: anything else is wrong */
+    if (run->verbose)
+      g_printerr("leaky-reader: reader %u: get returned %u items, id %" G_GINT64_FORMAT "\n",
+                 c->id, items, c->open_id);
+    atomic_fetch_add(&run->errors, 1);
+    load_conn_finish(c);
+    return;
+  }
+  if (!c->stopping && g_rand_double_range(c->rand, 0, 100) < c->drop_pct) {
+    atomic_fetch_add(&run->drops, 1);
+    if (run->verbose)
+      g_printerr("leaky-reader: reader %u drops item %" G_GUINT64_FORMAT " (left to auto-abort)\n",
+                 c->id, c->open_seq);
+    c->have_open = FALSE;
+    load_conn_reconnect(c);
+    return;
+  }
+  gint64 id = c->open_id;
+  load_conn_confirm(c, c->queue, &id, 1, c->open_valid ? REQ_CONFIRMS : 0, c->open_seq);
+}
+
+static void leaky_id_confirmed(LoadConn *c, const LoadReq *r, guint n)
+{
+  if (n == 1 && (r->flags & REQ_CONFIRMS))
+    count_delivery(c->run, r->seq); /* delivered = confirmed */
+  else if (n == 0 && c->run->verbose)
+    g_printerr("leaky-reader: reader %u confirmed item %" G_GUINT64_FORMAT " after its auto-abort\n",
+               c->id, r->seq);
+  c->have_open = FALSE;
+  leaky_id_next(c, r, TRUE);
+}
+
+static const LoadRole leaky_id_role = {
+  .start = leaky_start, .stored = NULL, .value = leaky_id_value,
+  .got = leaky_id_got, .confirmed = leaky_id_confirmed, .closed = consumer_closed,
+};
+
+LoadConn *load_add_leaky(LoadRun *run, const gchar *queue, gint block_ms, gdouble drop_pct,
+                         gint auto_abort_ms)
+{
+  gboolean by_id = run->wire->confirm != NULL;
+  LoadConn *c = load_run_add(run, by_id ? &leaky_id_role : &leaky_role);
   c->queue = g_strdup(queue);
   c->block_ms = block_ms;
   c->xact = TRUE;
   c->drop_pct = drop_pct;
+  c->auto_abort_ms = auto_abort_ms;
   return c;
 }

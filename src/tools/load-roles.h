@@ -12,8 +12,11 @@ LoadConn *load_add_producer(LoadRun *run, guint64 first, guint64 count, guint32 
 /* Reads `queue` until every stored item arrived (or the queue ran dry after the producers). */
 LoadConn *load_add_consumer(LoadRun *run, const gchar *queue, guint depth, gint block_ms,
                             gboolean xact, gdouble kill_pct);
-/* Reliable reads that never confirm drop_pct percent of the items (abort or disconnect). */
-LoadConn *load_add_leaky(LoadRun *run, const gchar *queue, gint block_ms, gdouble drop_pct);
+/* Reliable reads that never confirm drop_pct percent of the items: memcache aborts them or
+ * disconnects; a wire with reads by id (Thrift) opens them with auto_abort_ms and leaves the
+ * dropped ones to the auto-abort. */
+LoadConn *load_add_leaky(LoadRun *run, const gchar *queue, gint block_ms, gdouble drop_pct,
+                         gint auto_abort_ms);
 
 /* Before a phase: how many producers it has (0: consumers may stop as soon as the queue is dry). */
 void load_phase_producers(LoadRun *run, guint producers);

@@ -1,8 +1,10 @@
-"""kestrel-load against a real kestreld (every sub-command, small), and against a fake memcache
-server that loses or corrupts items, to show that loss and corruption are detected."""
+"""kestrel-load against a real kestreld (every sub-command, small; memcache and Thrift), against a
+real redis-server (--redis), and against a fake memcache server that loses or corrupts items, to
+show that loss and corruption are detected."""
 import json
 import os
 import re
+import shutil
 import socket
 import socketserver
 import subprocess
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOST, REPO_ROOT, find_kestreld
+from conftest import HOST, REPO_ROOT, RawClient, find_kestreld, free_port, port_accepts, wait_for
 
 RUN_TIMEOUT = 60
 
@@ -88,6 +90,14 @@ def test_flood_blocking_reads(kestrel):
     assert_clean(r, 500)
 
 
+def test_flood_item_size_in_bytes(kestrel_factory):
+    srv = kestrel_factory(sections={"queue tiny": {"maxItemSize": "64B"}})
+    r = load_json("flood", "-n", 50, "-b", 64, "-q", "tiny", port=srv.memcache_port)
+    assert_clean(r, 50)
+    r = load_json("flood", "-n", 50, "-b", 65, "-q", "tiny", port=srv.memcache_port)
+    assert r["refused"] == 50 and r["puts"] == 0 and r["lost"] == 0
+
+
 def test_flood_flushes_first_unless_F(kestrel):
     mc = kestrel.memcache()
     mc.must_set("spam", b"stray item")
@@ -153,14 +163,13 @@ def test_leaky_reader_every_item_confirmed(kestrel):
     assert mc.qstat("spam", "open_transactions") == 0
 
 
-def test_thrift_not_supported_yet(kestrel):
-    res = load("flood", "--thrift", "-n", 10, port=kestrel.memcache_port)
-    assert res.returncode == 2 and "--thrift: not supported yet" in res.stderr
-
-
 @pytest.mark.parametrize("args", [["flood", "-n", "12x"], ["flood", "-R", "0"],
                                   ["put-many", "-r", "100000"], ["nosuch"], ["flood", "extra"],
-                                  ["leaky-reader", "-d", "150"], ["flood", "-q", "a/b"]])
+                                  ["leaky-reader", "-d", "150"], ["flood", "-q", "a/b"],
+                                  ["flood", "--thrift", "--redis"],
+                                  ["many-clients", "--thrift"], ["many-clients", "--redis"],
+                                  ["leaky-reader", "--redis"],
+                                  ["leaky-reader", "--thrift", "--abort-ms", "0"]])
 def test_bad_command_lines(args):
     res = load(*args)
     assert res.returncode == 2, res.stdout + res.stderr
@@ -173,6 +182,8 @@ def test_help_per_command(name):
     assert res.returncode == 0
     assert res.stdout.startswith("Usage:\n  kestrel-load %s" % name)
     assert "--no-flush" in res.stdout and "--json" in res.stdout
+    assert "--thrift" in res.stdout and "--redis" in res.stdout
+    assert "2229 with --thrift, 6379 with --redis" in res.stdout
 
 
 def test_server_down_is_an_error():
@@ -190,6 +201,194 @@ def test_wrapper_scripts(kestrel):
                          capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[-1].startswith("put-many: 20 items in ")
+
+
+# ------------------------------------------------------------------------------------------
+# --thrift against kestreld's Thrift port
+
+@pytest.fixture
+def tsrv(kestrel_factory):
+    return kestrel_factory(thrift=True)
+
+
+def test_thrift_flood(tsrv):
+    r = load_json("flood", "--thrift", "-n", 3000, "-R", 2, "-C", 2, "-k", 0, "-P", 100,
+                  port=tsrv.thrift_port)
+    assert r["puts"] == 3000 and r["delivered"] == 3100
+    assert r["lost"] == 0 and r["corrupted"] == 0 and r["duplicated"] == 0 and r["errors"] == 0
+    mc = tsrv.memcache()
+    assert mc.qstat("spam", "items") == 0 and mc.qstat("spam", "total_items") == 3100
+
+
+def test_thrift_flood_batched_calls(tsrv):
+    # -r 100: 100 items per put call and up to 100 per get call; latency counts calls
+    r = load_json("flood", "--thrift", "-n", 5000, "-r", 100, "-k", 0, port=tsrv.thrift_port)
+    assert_clean(r, 5000)
+    assert r["latency_ms"]["put"]["count"] == 50
+    assert r["latency_ms"]["get"]["count"] < 5000
+
+
+def test_thrift_flood_blocking_reads(tsrv):
+    r = load_json("flood", "--thrift", "-n", 600, "-C", 3, "-r", 5, "-B", "--block-ms", 200,
+                  "-q", "tblk", port=tsrv.thrift_port)
+    assert_clean(r, 600)
+
+
+def test_thrift_put_many_get_back(tsrv):
+    r = load_json("put-many", "--thrift", "-c", 4, "-n", 1000, "-b", 100, "-r", 7, "-Q", 3, "-g",
+                  port=tsrv.thrift_port)
+    assert_clean(r, 1000)
+    mc = tsrv.memcache()
+    for q in ("spam0", "spam1", "spam2"):
+        assert mc.qstat(q, "items") == 0
+        assert mc.qstat(q, "total_items") in (333, 334)
+
+
+def test_thrift_put_many_without_get_leaves_items(tsrv):
+    r = load_json("put-many", "--thrift", "-c", 3, "-n", 250, "-b", 16, "-r", 10, "-q", "tpm",
+                  port=tsrv.thrift_port)
+    assert r["puts"] == 250 and r["checked"] is False
+    assert tsrv.memcache().qstat("tpm", "items") == 250
+
+
+def test_thrift_packing_cycles(tsrv):
+    r = load_json("packing", "--thrift", "-n", 300, "-c", 2, "-t", 0, port=tsrv.thrift_port)
+    assert_clean(r, 600)
+
+
+def test_thrift_leaky_reader_every_dropped_item_comes_back(tsrv):
+    res = load("leaky-reader", "--thrift", "-n", 300, "-d", 25, "-t", 4, "--abort-ms", 300, "-v",
+               port=tsrv.thrift_port)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "(left to auto-abort)" in res.stderr
+    m = re.search(r"dropped reads (\d+)", res.stdout)
+    assert m and int(m.group(1)) > 0, res.stdout
+    last = res.stdout.splitlines()[-1]
+    assert last.startswith("leaky-reader: 300 items in ") and "lost 0," in last
+    mc = tsrv.memcache()
+    assert mc.qstat("spam", "items") == 0
+    assert mc.qstat("spam", "open_transactions") == 0
+
+
+def test_thrift_items_taken_behind_the_tools_back_are_missing(tsrv):
+    """A thief blocks in a Thrift get before the run starts, so it takes the first items put:
+    those were stored but never delivered to the tool, which must say so and exit 1."""
+    from thrift_support import ThriftClient
+    stolen = []
+    with ThriftClient(tsrv.thrift_port) as thief:
+        t = threading.Thread(target=lambda: stolen.extend(thief.get("spam", 5, 20000, 0)))
+        t.start()
+        wait_for(lambda: tsrv.memcache().qstat("spam", "waiters") == 1, message="thief waiting")
+        r = load_json("flood", "--thrift", "-n", 2000, "-k", 0, "-B", "--block-ms", 100,
+                      port=tsrv.thrift_port, expect_rc=1)
+        t.join(30)
+    assert len(stolen) == 5
+    assert r["lost"] == 5 and r["delivered"] == 1995 and r["corrupted"] == 0
+    res = load("flood", "--thrift", "-n", 2000, "-k", 0, "-F", "--json", port=tsrv.thrift_port)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_thrift_stolen_items_listed_in_plain_output(tsrv):
+    from thrift_support import ThriftClient
+    with ThriftClient(tsrv.thrift_port) as thief:
+        t = threading.Thread(target=lambda: thief.get("spam", 3, 20000, 0))
+        t.start()
+        wait_for(lambda: tsrv.memcache().qstat("spam", "waiters") == 1, message="thief waiting")
+        res = load("flood", "--thrift", "-n", 500, "-k", 0, "-B", "--block-ms", 100,
+                   port=tsrv.thrift_port)
+        t.join(30)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "missing items:" in res.stdout
+    assert "lost 3," in res.stdout.splitlines()[-1]
+
+
+def test_thrift_refused_puts_are_counted(kestrel_factory):
+    srv = kestrel_factory(thrift=True, sections={"queue small": {"maxItems": 50}})
+    r = load_json("put-many", "--thrift", "-c", 1, "-n", 100, "-r", 30, "-q", "small", "-b", 16,
+                  port=srv.thrift_port)
+    assert r["puts"] == 50 and r["refused"] == 50
+
+
+def test_thrift_against_a_memcache_port_is_an_error(kestrel):
+    # the flush's Thrift call gets a memcache error line back, not a frame
+    res = load("flood", "--thrift", "-n", 10, "--timeout", 20, port=kestrel.memcache_port)
+    assert res.returncode == 2 and "flush spam" in res.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# --redis against Debian's redis-server (LPUSH/RPOP as the queue)
+
+class Redis:
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.port),
+             "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.proc.poll() is not None or port_accepts(self.port), timeout=15,
+                 message="redis-server listening")
+        assert self.proc.poll() is None, "redis-server exited"
+
+    def command(self, *words):
+        """One command; the reply's first line (without CRLF)."""
+        with RawClient(self.port) as c:
+            req = b"*%d\r\n" % len(words)
+            for w in words:
+                w = w.encode() if isinstance(w, str) else w
+                req += b"$%d\r\n%s\r\n" % (len(w), w)
+            c.send(req)
+            return c.read_line().rstrip(b"\r\n").decode()
+
+    def llen(self, key):
+        return int(self.command("LLEN", key)[1:])
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(15)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(tmp_path)
+    yield r
+    r.stop()
+
+
+def test_redis_flood_pipelined(redis):
+    r = load_json("flood", "--redis", "-n", 3000, "-R", 2, "-C", 2, "-r", 8, "-k", 1,
+                  port=redis.port)
+    assert_clean(r, 3000)
+    assert r["duplicated"] == 0
+    assert redis.llen("spam") == 0
+
+
+def test_redis_flood_blocking_reads(redis):
+    r = load_json("flood", "--redis", "-n", 500, "-C", 3, "-B", "--block-ms", 200, "-q", "rblk",
+                  port=redis.port)
+    assert_clean(r, 500)
+
+
+def test_redis_put_many_round_trip(redis):
+    r = load_json("put-many", "--redis", "-c", 4, "-n", 900, "-b", 64, "-r", 4, "-Q", 3, "-g",
+                  port=redis.port)
+    assert_clean(r, 900)
+    assert [redis.llen("spam%d" % i) for i in range(3)] == [0, 0, 0]
+
+
+def test_redis_put_many_leaves_items_and_flushes_first(redis):
+    redis.command("LPUSH", "rpm", "stray")
+    r = load_json("put-many", "--redis", "-c", 2, "-n", 120, "-b", 16, "-q", "rpm",
+                  port=redis.port)
+    assert r["puts"] == 120
+    assert redis.llen("rpm") == 120  # the stray item went with the flush (DEL)
+
+
+def test_redis_error_reply_fails_the_run(redis):
+    redis.command("SET", "str", "not a list")
+    # -F keeps the string: every LPUSH gets WRONGTYPE, an unexpected reply
+    r = load_json("flood", "--redis", "-n", 20, "-F", "-q", "str", "--timeout", 20,
+                  port=redis.port, expect_rc=1)
+    assert r["errors"] >= 1 and r["puts"] == 0
 
 
 # ------------------------------------------------------------------------------------------

@@ -139,6 +139,66 @@ def test_status_changes_refuse_writes_then_reads(kestrel_factory, tmp_path):
         assert [i.data for i in c.get("s", 5, 0, 0)] == [b"before"]
 
 
+def limited(kestrel_factory, **limit):
+    """A server with a connection limit and a memcache client that watches `curr_connections`:
+    the watcher is always connected, so it is counted, and never closes during the test, so no
+    close still on its way skews the count when the next client is accepted."""
+    srv = kestrel_factory(thrift=True, server=limit)
+    watcher = srv.memcache()
+    wait_for(lambda: connections(watcher) == 1, message="only the watcher connected")
+    return srv, watcher
+
+
+def connections(watcher):
+    return int(watcher.stat("curr_connections"))
+
+
+def test_connection_limit_refuses_writes_of_later_connections(kestrel_factory):
+    srv, watcher = limited(kestrel_factory, connectionLimitRefuseWrites=2)
+    with ThriftClient(srv.thrift_port) as first:
+        assert first.put("cl", [b"a"], 0) == 1  # the second client: writes allowed
+        with ThriftClient(srv.thrift_port) as second:
+            for write in (lambda: second.put("cl", [b"b"], 0), lambda: second.flush_queue("cl"),
+                          lambda: second.flush_all_queues(), lambda: second.delete_queue("cl")):
+                with pytest.raises(TApplicationException) as exc:
+                    write()
+                assert "Too many connections: writes are refused." in str(exc.value.message)
+            # reads are still allowed, and the connection stays usable
+            assert second.peek("cl").head_item == b"a"
+            assert [i.data for i in second.get("cl", 1, 0, 0)] == [b"a"]
+        assert first.put("cl", [b"c"], 0) == 1  # the first connection was under the limit
+
+
+def test_connection_limit_is_decided_at_accept_and_counts_every_protocol(kestrel_factory):
+    srv, watcher = limited(kestrel_factory, connectionLimitRefuseWrites=2)
+    mc = srv.memcache()  # a second memcache client: a Thrift client accepted now is the third
+    assert mc.request("version").startswith(b"VERSION ")
+    with ThriftClient(srv.thrift_port) as c:
+        with pytest.raises(TApplicationException):
+            c.put("cl", [b"x"], 0)
+        mc.close()
+        wait_for(lambda: connections(watcher) == 2, message="memcache client gone")
+        with pytest.raises(TApplicationException):  # still refused: decided once, at accept
+            c.put("cl", [b"x"], 0)
+    wait_for(lambda: connections(watcher) == 1, message="Thrift client gone")
+    with ThriftClient(srv.thrift_port) as c:  # the second client now
+        assert c.put("cl", [b"x"], 0) == 1
+
+
+def test_connection_limit_refuses_reads_of_later_connections(kestrel_factory):
+    srv, watcher = limited(kestrel_factory, connectionLimitRefuseReads=2)
+    with ThriftClient(srv.thrift_port) as first:
+        assert first.put("cr", [b"a", b"b"], 0) == 2
+        with ThriftClient(srv.thrift_port) as second:
+            for read in (lambda: second.get("cr", 1, 0, 0), lambda: second.get("cr", 1, 100, 0),
+                         lambda: second.peek("cr")):
+                with pytest.raises(TApplicationException) as exc:
+                    read()
+                assert "Too many connections: reads are refused." in str(exc.value.message)
+            assert second.put("cr", [b"c"], 0) == 1  # writes are allowed
+        assert [i.data for i in first.get("cr", 5, 0, 0)] == [b"a", b"b", b"c"]
+
+
 @pytest.mark.parametrize("name", ["", "a/b", "a.b", "a~b", "has space", "x" * 201])
 def test_bad_queue_names_fail_the_call(srv, tc, name):
     for call in (lambda: tc.put(name, [b"x"], 0), lambda: tc.get(name, 1, 0, 0),
