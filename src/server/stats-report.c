@@ -219,3 +219,34 @@ kq_stats_report_names(KqCollection *collection)
     g_ptr_array_add(names, g_strdup(aliases->pdata[i]));
   return names;
 }
+
+KqStatsSnapshot *
+kq_stats_snapshot_take(KqServer *server)
+{
+  KqCollection *collection = kq_server_get_collection(server);
+  KqStatsSnapshot *snapshot = g_new0(KqStatsSnapshot, 1);
+  g_autoptr(GPtrArray) names = kq_stats_report_names(collection);
+
+  snapshot->global = kq_stats_report_global(server);
+  snapshot->names = g_ptr_array_new_with_free_func(g_free);
+  snapshot->queues = g_ptr_array_new_with_free_func((GDestroyNotify) g_ptr_array_unref);
+  for (guint i = 0; i < names->len; i++) {
+    GPtrArray *stats = kq_stats_report_queue(collection, names->pdata[i], TRUE);
+    if (stats == NULL)
+      continue; /* deleted meanwhile */
+    g_ptr_array_add(snapshot->names, g_strdup(names->pdata[i]));
+    g_ptr_array_add(snapshot->queues, stats);
+  }
+  return snapshot;
+}
+
+void
+kq_stats_snapshot_free(KqStatsSnapshot *snapshot)
+{
+  if (snapshot == NULL)
+    return;
+  g_ptr_array_unref(snapshot->global);
+  g_ptr_array_unref(snapshot->names);
+  g_ptr_array_unref(snapshot->queues);
+  g_free(snapshot);
+}

@@ -28,4 +28,16 @@ GPtrArray *kq_stats_report_queue(KqCollection *collection, const gchar *name, gb
 /* Queue names, then alias names, as Kestrel listed them. Caller unrefs. */
 GPtrArray *kq_stats_report_names(KqCollection *collection);
 
+/* Everything at one moment: the global stats, then every queue and alias with its stats
+ * (set/get counters and latencies included), for the admin formats. */
+typedef struct {
+  GPtrArray *global; /* KqStat */
+  GPtrArray *names;  /* gchar*, queues then aliases */
+  GPtrArray *queues; /* GPtrArray of KqStat, parallel to names */
+} KqStatsSnapshot;
+
+KqStatsSnapshot *kq_stats_snapshot_take(KqServer *server);
+void kq_stats_snapshot_free(KqStatsSnapshot *snapshot);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KqStatsSnapshot, kq_stats_snapshot_free)
+
 G_END_DECLS
