@@ -4,6 +4,7 @@
 #include <kestrel/clock.h>
 #include <kestrel/settings.h>
 #include <kestrel/item.h>
+#include <kestrel/latency.h>
 #include <kestrel/queue.h>
 #include <kestrel/collection.h>
 #include <kestrel/journal.h>

@@ -3,6 +3,7 @@
 #pragma once
 #include <glib.h>
 #include <kestrel/item.h>
+#include <kestrel/latency.h>
 #include <kestrel/settings.h>
 
 G_BEGIN_DECLS
@@ -21,6 +22,13 @@ typedef struct {
   gint64 discarded, waiters, open_transactions, transactions, canceled_transactions;
   gint64 total_flushes, journal_rewrites, journal_rotations, create_time;
 } KqQueueStats;
+
+/* Operation counters and engine latencies of a queue (beyond Kestrel's stats). */
+typedef struct {
+  KqLatency add_latency;  /* kq_queue_add, lock wait and journal write included */
+  KqLatency read_latency; /* reads answered at once, hit or miss (a parked read is not timed) */
+  gint64 items_read;      /* items taken by reads (not peeks), hand-offs to waiters included */
+} KqQueueOpStats;
 
 /* Called exactly once for a waiter that was not cancelled, on whichever thread completed it
  * (an adder, the engine's timer thread, or close), never under an engine lock.
@@ -71,6 +79,7 @@ void kq_queue_flush(KqQueue *queue);
 gint64 kq_queue_flush_expired(KqQueue *queue, gboolean limited);
 
 void kq_queue_get_stats(KqQueue *queue, KqQueueStats *stats);
+void kq_queue_get_op_stats(KqQueue *queue, KqQueueOpStats *stats);
 /* Resolved settings in force (copy; caller clears). */
 void kq_queue_get_settings(KqQueue *queue, KqQueueSettings *settings);
 

@@ -47,6 +47,9 @@ struct _KqQueue {
   gint64 total_items, expired_items, discarded, transactions, canceled_transactions;
   gint64 total_flushes, journal_rewrites, journal_rotations, age_ms;
   gint64 create_time, last_compact_ms;
+  gint64 items_read;         /* items taken by reads (not peeks), waiters' included */
+  KqLatency add_latency;     /* kq_queue_add calls */
+  KqLatency read_latency;    /* reads answered at once (hit or miss); parked ones excluded */
 };
 
 /* Create a queue, replaying its journal files in `dir` (dir NULL or !keep_journal: memory only). */

@@ -6,7 +6,16 @@
 #include <kestrel/error.h>
 #include <kestrel/io.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Monotonic nanoseconds for the add/read latency histograms (a vDSO call, no syscall). */
+static gint64 now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (gint64)ts.tv_sec * G_GINT64_CONSTANT(1000000000) + ts.tv_nsec;
+}
 
 #define XID_MAX 0x7fffffffu
 
@@ -209,6 +218,7 @@ static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GEr
     g_hash_table_insert(q->open, GUINT_TO_POINTER(xid), open);
     q->transactions++;
   }
+  q->items_read++;
   return item;
 }
 
@@ -674,9 +684,11 @@ gboolean kq_queue_add(KqQueue *q, const void *data, gsize len, gint64 expiry, GE
 {
   Deferred d;
   deferred_init(&d);
+  gint64 start_ns = now_ns();
   gint64 now = kq_clock_now_ms();
   g_mutex_lock(&q->lock);
   gboolean ok = add_locked(q, data, len, now, expiry, now, &d, error);
+  kq_latency_record(&q->add_latency, now_ns() - start_ns);
   g_mutex_unlock(&q->lock);
   queue_finish(q, &d);
   return ok;
@@ -754,6 +766,7 @@ KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_m
   deferred_init(&d);
   KqWaiter *w = NULL;
   *item_out = NULL;
+  gint64 start_ns = now_ns();
   gint64 now = kq_clock_now_ms();
   g_mutex_lock(&q->lock);
   if (!check_open_locked(q, error))
@@ -775,6 +788,9 @@ KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_m
   }
   if (*item_out != NULL && q->items == 0)
     check_journal_locked(q);
+  /* a parked read's time is the client's wait, not the engine's */
+  if (w == NULL)
+    kq_latency_record(&q->read_latency, now_ns() - start_ns);
 out:
   g_mutex_unlock(&q->lock);
   queue_finish(q, &d);
@@ -940,6 +956,15 @@ void kq_queue_get_stats(KqQueue *q, KqQueueStats *s)
   s->journal_rewrites = q->journal_rewrites;
   s->journal_rotations = q->journal_rotations;
   s->create_time = q->create_time;
+  g_mutex_unlock(&q->lock);
+}
+
+void kq_queue_get_op_stats(KqQueue *q, KqQueueOpStats *s)
+{
+  g_mutex_lock(&q->lock);
+  s->add_latency = q->add_latency;
+  s->read_latency = q->read_latency;
+  s->items_read = q->items_read;
   g_mutex_unlock(&q->lock);
 }
 

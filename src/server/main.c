@@ -53,8 +53,9 @@ options_clear(Options *o)
 
 static const gchar description[] =
   "kestreld is a Kestrel-compatible message queue server speaking the memcache (default port\n"
-  "22133), text (2222) and Thrift (2229) protocols, with an admin HTTP port (2223). Queues\n"
-  "are journaled in the queue folder in Kestrel 2.4's format.\n"
+  "22133), text (2222) and Thrift (2229) protocols, with an admin HTTP port (2223, on\n"
+  "adminListenAddress, 127.0.0.1 by default: stats, /metrics, /shutdown.txt and a dashboard at\n"
+  "/; see docs/admin.md). Queues are journaled in the queue folder in Kestrel 2.4's format.\n"
   "\n"
   "Configuration:\n"
   "  Settings come from the built-in defaults, then the config file (-f FILE, or the\n"

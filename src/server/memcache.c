@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 
 #include "memcache-parse.h"
+#include "stats-report.h"
 
 /* Items at least this big are handed to the socket by reference instead of being copied. */
 #define ZERO_COPY_MIN 16384
@@ -447,112 +448,13 @@ mc_queue_op(KqConnection *conn, const KqMcRequest *req, QueueOp op)
 
 /* ---- stats ------------------------------------------------------------------------------- */
 
-/* Sum of the queues' maxMemorySize over physical memory (Kestrel: over the JVM heap). */
-static double
-reserved_memory_ratio(KqCollection *collection)
-{
-  g_autoptr(GPtrArray) names = kq_collection_queue_names(collection);
-  long pages = sysconf(_SC_PHYS_PAGES);
-  long page_size = sysconf(_SC_PAGESIZE);
-  double total = 0;
-
-  if (pages <= 0 || page_size <= 0)
-    return 0;
-  for (guint i = 0; i < names->len; i++) {
-    g_autoptr(KqQueue) queue = kq_collection_get(collection, names->pdata[i], FALSE, NULL);
-    KqQueueSettings settings;
-    if (queue == NULL)
-      continue;
-    kq_queue_get_settings(queue, &settings);
-    if (settings.max_memory_size > 0)
-      total += (double) settings.max_memory_size;
-    kq_settings_clear(&settings);
-  }
-  return total / ((double) pages * (double) page_size);
-}
-
-/* One "name value" pair of a queue's stats, printed by `stats` and `dump_stats`. */
-typedef void (*StatFunc)(struct evbuffer *out, const gchar *queue, const gchar *stat,
-                         const gchar *value);
-
 static void
-print_stat_line(struct evbuffer *out, const gchar *queue, const gchar *stat, const gchar *value)
+print_stats(struct evbuffer *out, GPtrArray *stats, const gchar *line_format)
 {
-  evbuffer_add_printf(out, "STAT queue_%s_%s %s\r\n", queue, stat, value);
-}
-
-static void
-print_dump_line(struct evbuffer *out, const gchar *queue, const gchar *stat, const gchar *value)
-{
-  evbuffer_add_printf(out, "  %s=%s\r\n", stat, value);
-}
-
-/* The stats of a queue or alias, in Kestrel's order; FALSE when neither exists. */
-static gboolean
-queue_stats(KqCollection *collection, const gchar *name, struct evbuffer *out, StatFunc func)
-{
-  g_autoptr(KqQueue) queue = NULL;
-  char value[32];
-
-  if (kq_collection_is_alias(collection, name)) {
-    gint64 put_items = 0, put_bytes = 0;
-    g_autofree gchar *children = kq_collection_children(collection, name);
-    kq_collection_get_alias_stats(collection, name, &put_items, &put_bytes);
-    g_snprintf(value, sizeof value, "%" G_GINT64_FORMAT, put_items);
-    func(out, name, "put_items", value);
-    g_snprintf(value, sizeof value, "%" G_GINT64_FORMAT, put_bytes);
-    func(out, name, "put_bytes", value);
-    func(out, name, "children", children);
-    return TRUE;
+  for (guint i = 0; i < stats->len; i++) {
+    const KqStat *stat = stats->pdata[i];
+    evbuffer_add_printf(out, line_format, stat->name, stat->value);
   }
-  queue = kq_collection_get(collection, name, FALSE, NULL);
-  if (queue == NULL)
-    return FALSE;
-
-  KqQueueStats s;
-  kq_queue_get_stats(queue, &s);
-  const struct {
-    const char *name;
-    gint64 value;
-  } rows[] = {
-    { "items", s.items },
-    { "bytes", s.bytes },
-    { "total_items", s.total_items },
-    { "logsize", s.logsize },
-    { "expired_items", s.expired_items },
-    { "mem_items", s.mem_items },
-    { "mem_bytes", s.mem_bytes },
-    { "age", s.age_ms },
-    { "discarded", s.discarded },
-    { "waiters", s.waiters },
-    { "open_transactions", s.open_transactions },
-    { "transactions", s.transactions },
-    { "canceled_transactions", s.canceled_transactions },
-    { "total_flushes", s.total_flushes },
-    { "journal_rewrites", s.journal_rewrites },
-    { "journal_rotations", s.journal_rotations },
-  };
-  for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
-    g_snprintf(value, sizeof value, "%" G_GINT64_FORMAT, rows[i].value);
-    func(out, name, rows[i].name, value);
-  }
-  /* Only a fanout parent lists its children. */
-  g_autofree gchar *children = kq_collection_children(collection, name);
-  if (children != NULL && *children != '\0')
-    func(out, name, "children", children);
-  return TRUE;
-}
-
-/* Queues first, then aliases, as Kestrel listed them. */
-static GPtrArray *
-all_names(KqCollection *collection)
-{
-  GPtrArray *names = kq_collection_queue_names(collection);
-  g_autoptr(GPtrArray) aliases = kq_collection_alias_names(collection);
-
-  for (guint i = 0; i < aliases->len; i++)
-    g_ptr_array_add(names, g_strdup(aliases->pdata[i]));
-  return names;
 }
 
 static void
@@ -560,42 +462,21 @@ mc_stats(KqConnection *conn)
 {
   KqServer *server = kq_connection_get_server(conn);
   KqCollection *collection = kq_server_get_collection(server);
-  KqServerStats *st = kq_server_get_stats(server);
   struct evbuffer *out = kq_connection_output(conn);
-  g_autoptr(GPtrArray) names = all_names(collection);
-  KqCollectionStats cs;
+  g_autoptr(GPtrArray) global = kq_stats_report_global(server);
+  g_autoptr(GPtrArray) names = kq_stats_report_names(collection);
 
-  kq_collection_get_stats(collection, &cs);
-#define LOAD(field) __atomic_load_n(&st->field, __ATOMIC_RELAXED)
-  evbuffer_add_printf(out,
-                      "STAT uptime %" G_GINT64_FORMAT "\r\n"
-                      "STAT time %" G_GINT64_FORMAT "\r\n"
-                      "STAT version %s\r\n"
-                      "STAT curr_items %" G_GINT64_FORMAT "\r\n"
-                      "STAT total_items %" G_GINT64_FORMAT "\r\n"
-                      "STAT bytes %" G_GINT64_FORMAT "\r\n"
-                      "STAT reserved_memory_ratio %.3f\r\n"
-                      "STAT curr_connections %" G_GINT64_FORMAT "\r\n"
-                      "STAT total_connections %" G_GINT64_FORMAT "\r\n"
-                      "STAT cmd_get %" G_GINT64_FORMAT "\r\n"
-                      "STAT cmd_set %" G_GINT64_FORMAT "\r\n"
-                      "STAT cmd_peek %" G_GINT64_FORMAT "\r\n"
-                      "STAT get_hits %" G_GINT64_FORMAT "\r\n"
-                      "STAT get_misses %" G_GINT64_FORMAT "\r\n"
-                      "STAT bytes_read %" G_GINT64_FORMAT "\r\n"
-                      "STAT bytes_written %" G_GINT64_FORMAT "\r\n"
-                      "STAT queue_creates %" G_GINT64_FORMAT "\r\n"
-                      "STAT queue_deletes %" G_GINT64_FORMAT "\r\n"
-                      "STAT queue_expires %" G_GINT64_FORMAT "\r\n",
-                      kq_server_uptime_s(server), g_get_real_time() / G_USEC_PER_SEC,
-                      PACKAGE_VERSION, cs.curr_items, cs.total_items, cs.bytes,
-                      reserved_memory_ratio(collection), LOAD(curr_connections),
-                      LOAD(total_connections), LOAD(cmd_get), LOAD(cmd_set), LOAD(cmd_peek),
-                      LOAD(get_hits), LOAD(get_misses), LOAD(bytes_read), LOAD(bytes_written),
-                      cs.queue_creates, cs.queue_deletes, cs.queue_expires);
-#undef LOAD
-  for (guint i = 0; i < names->len; i++)
-    queue_stats(collection, names->pdata[i], out, print_stat_line);
+  print_stats(out, global, "STAT %s %s\r\n");
+  for (guint i = 0; i < names->len; i++) {
+    g_autoptr(GPtrArray) stats = kq_stats_report_queue(collection, names->pdata[i], FALSE);
+    if (stats == NULL)
+      continue; /* deleted meanwhile */
+    for (guint j = 0; j < stats->len; j++) {
+      const KqStat *stat = stats->pdata[j];
+      evbuffer_add_printf(out, "STAT queue_%s_%s %s\r\n", (const gchar *) names->pdata[i],
+                          stat->name, stat->value);
+    }
+  }
   OUT_LITERAL(out, "END\r\n");
 }
 
@@ -615,11 +496,13 @@ mc_dump_stats(KqConnection *conn, const KqMcRequest *req)
       if (**w != '\0')
         g_ptr_array_add(names, g_strdup(*w));
   } else {
-    names = all_names(collection);
+    names = kq_stats_report_names(collection);
   }
   for (guint i = 0; i < names->len; i++) {
+    g_autoptr(GPtrArray) stats = kq_stats_report_queue(collection, names->pdata[i], FALSE);
     evbuffer_add_printf(out, "queue '%s' {\r\n", (const gchar *) names->pdata[i]);
-    queue_stats(collection, names->pdata[i], out, print_dump_line);
+    if (stats != NULL)
+      print_stats(out, stats, "  %s=%s\r\n");
     OUT_LITERAL(out, "}\r\n");
   }
   OUT_LITERAL(out, "END\r\n");

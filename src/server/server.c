@@ -21,6 +21,7 @@
 #include <event2/thread.h>
 #include <event2/util.h>
 
+#include "admin-http.h"
 #include "connection.h"
 #include "log.h"
 #include "memcache.h"
@@ -57,6 +58,7 @@ struct _KqServer {
   KqConnectionHub *hub;
   Listener memcache, text;
   KqThriftService *thrift;
+  KqAdminHttp *admin;
   struct event *sigterm, *sigint, *sighup;
   struct event *sweep_timer, *status_timer, *shutdown_event;
   gint shutdown_requested; /* atomic */
@@ -418,6 +420,7 @@ stop(KqServer *server)
   g_message("shutting down");
   listener_stop(&server->memcache);
   listener_stop(&server->text);
+  g_clear_pointer(&server->admin, kq_admin_http_free);
   if (server->thrift != NULL)
     kq_thrift_service_stop(g_steal_pointer(&server->thrift));
   if (server->hub != NULL)
@@ -494,6 +497,8 @@ log_listening(KqServer *server)
   if (server->thrift != NULL)
     g_string_append_printf(text, "thrift %s:%d, ", config->listen_address,
                            kq_thrift_service_get_port(server->thrift));
+  if (server->admin != NULL)
+    g_string_append_printf(text, "%s, ", kq_admin_http_describe(server->admin));
   if (text->len == 0)
     g_string_append(text, "no ports, ");
   g_string_truncate(text, text->len - 2);
@@ -544,6 +549,9 @@ kq_server_new(KqServerConfig *config, GError **error)
       !listener_start(server, &server->text, "text", &kq_text_front_end, config->text_port,
                       error))
     goto fail;
+  server->admin = kq_admin_http_start(server, error);
+  if (server->admin == NULL && config->admin_port != 0)
+    goto fail;
   if (config->thrift_port != 0) {
     server->thrift = kq_thrift_service_start(server, error);
     if (server->thrift == NULL && error != NULL && *error != NULL)
@@ -590,6 +598,7 @@ kq_server_free(KqServer *server)
     kq_thrift_service_stop(g_steal_pointer(&server->thrift));
   listener_clear(&server->memcache);
   listener_clear(&server->text);
+  g_clear_pointer(&server->admin, kq_admin_http_free);
   if (server->hub != NULL)
     kq_connection_hub_close_all(server->hub);
   if (server->collection != NULL)

@@ -904,6 +904,46 @@ static void test_folder_lock(Fixture *f, gconstpointer unused)
   et_expect(q, "a");
 }
 
+static void et_wait_keep(KqQueue *q, KqItem *item, gpointer user_data)
+{
+  (void)q;
+  *(KqItem **)user_data = item;
+}
+
+/* Adds and reads answered at once are counted and timed; peeks are timed but take nothing;
+ * a parked read is not timed, but the item handed to it counts as read. */
+static void test_op_stats(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  reopen(f, NULL);
+  g_autoptr(KqQueue) q = et_queue(f->c, "ops");
+  KqQueueOpStats s;
+  et_add(q, "a");
+  et_add(q, "b");
+  et_expect(q, "a");
+  g_autoptr(KqItem) peeked = kq_queue_remove(q, KQ_REMOVE_PEEK, NULL);
+  g_assert_nonnull(peeked);
+  et_expect(q, "b");
+  et_expect(q, NULL);
+  kq_queue_get_op_stats(q, &s);
+  g_assert_cmpuint(s.add_latency.count, ==, 2);
+  g_assert_cmpuint(s.read_latency.count, ==, 4);
+  g_assert_cmpint(s.items_read, ==, 2);
+  g_assert_cmpuint(kq_latency_percentile_ns(&s.add_latency, 1.0), ==, s.add_latency.max_ns);
+
+  KqItem *handed = NULL;
+  KqWaiter *w = kq_queue_remove_wait(q, 0, -1, et_wait_keep, &handed, &handed, NULL);
+  g_assert_nonnull(w);
+  et_add(q, "c");
+  g_assert_nonnull(handed);
+  g_assert_cmpmem(handed->data, handed->len, "c", 1);
+  kq_item_unref(handed);
+  kq_queue_get_op_stats(q, &s);
+  g_assert_cmpuint(s.add_latency.count, ==, 3);
+  g_assert_cmpuint(s.read_latency.count, ==, 4);
+  g_assert_cmpint(s.items_read, ==, 3);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -932,6 +972,7 @@ int main(int argc, char **argv)
   ADD("keep-journal-false", test_keep_journal_false);
   ADD("clean-close-empty", test_clean_close_empty);
   ADD("folder-lock", test_folder_lock);
+  ADD("op-stats", test_op_stats);
 #undef ADD
   return g_test_run();
 }

@@ -1,0 +1,24 @@
+/* Latency histograms the engine keeps per queue for adds and reads (beyond Kestrel).
+ * Log-linear buckets: exact below 8 ns, then 4 buckets per power of two (about 25% wide), up to
+ * 2^33 ns (8.6 s); slower operations land in the last bucket. Recording is two additions and a
+ * bit scan, so it can sit on the hot path; a KqLatency is not locked itself: the queue records
+ * and copies it under its own lock. */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define KQ_LATENCY_BUCKETS 128
+
+typedef struct {
+  guint64 count;
+  guint64 max_ns;
+  guint64 buckets[KQ_LATENCY_BUCKETS];
+} KqLatency;
+
+void kq_latency_record(KqLatency *latency, gint64 ns);
+/* The smallest bucket bound at or above which `fraction` (0..1] of the samples fall, at most
+ * max_ns; 0 when nothing was recorded. */
+guint64 kq_latency_percentile_ns(const KqLatency *latency, double fraction);
+
+G_END_DECLS
