@@ -27,14 +27,19 @@ static gboolean verify(LoadRun *run, const guint8 *data, gsize len, guint64 *seq
 
 static void count_delivery(LoadRun *run, guint64 seq)
 {
-  guint8 prev = atomic_fetch_add(&run->seen[seq], 1);
-  if (prev == 255)
-    atomic_fetch_sub(&run->seen[seq], 1); /* saturate instead of wrapping to "unseen" */
-  if (prev == 0)
+  /* saturate at 255 instead of wrapping to "unseen"; a compare-exchange, since a wrap undone
+   * afterwards lets a concurrent delivery see 0 and count the item as new again */
+  guint8 prev = atomic_load(&run->seen[seq]);
+  while (prev < 255 && !atomic_compare_exchange_weak(&run->seen[seq], &prev, (guint8)(prev + 1)))
+    ;
+  if (prev == 0) {
     atomic_fetch_add(&run->distinct, 1);
-  else
+    load_progress(run);
+  } else {
+    /* not progress: a server that hands out the same item forever (memcached keeps returning a
+     * key's value) must not keep the consumers reading until --timeout */
     atomic_fetch_add(&run->duplicated, 1);
-  load_progress(run);
+  }
 }
 
 /* A consumer may stop once producers are done and it saw everything stored, or the queue was

@@ -1,0 +1,90 @@
+"""bench/run --quick against kestreld and memcached: the report and the plots are produced and
+the figures are sane. No timing is asserted: the numbers depend on the machine."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, find_kestreld
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PLOTS = ["flood.png", "latency.png", "rss.png", "read-behind.png", "fairness.png", "sync.png"]
+
+
+def build_dir():
+    """The build tree of the kestreld under test: <build>/src/server/kestreld."""
+    return Path(find_kestreld()).parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    if not shutil.which("memcached"):
+        pytest.skip("memcached not installed")
+    if not shutil.which("gnuplot"):
+        pytest.skip("gnuplot not installed")
+    if not (build_dir() / "src" / "tools" / "kestrel-load").exists():
+        pytest.skip("kestrel-load not built")
+    out = tmp_path_factory.mktemp("bench")
+    res = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "run"), "--quick",
+                          "--skip", "redis", "--build", str(build_dir()), "--out", str(out)],
+                         capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, "stdout: %s\nstderr: %s" % (res.stdout, res.stderr)
+    return out, res.stderr
+
+
+def test_report_table(bench):
+    out, _ = bench
+    text = (out / "README.md").read_text()
+    assert "Machine:" in text and "CPUs" in text
+    assert "| connections | kestreld items/s | memcached items/s | kestreld / memcached |" in text
+    rows = re.findall(r"^\| (\d+) \| ([\d,]+) \| ([\d,]+) \| \*\*([\d.]+)×\*\* \|$", text, re.M)
+    assert [r[0] for r in rows] == ["1", "10"], text
+    for _, ours, theirs, ratio in rows:
+        ours, theirs = int(ours.replace(",", "")), int(theirs.replace(",", ""))
+        assert ours > 0 and theirs > 0
+        assert abs(float(ratio) - ours / theirs) < 0.01 + 0.01 * ours / theirs
+    for section in ("## Latency percentiles", "## Memory", "## RSS vs queued items",
+                    "## Throughput while the backlog grows", "## Fairness",
+                    "## kestreld, syncJournal = 0"):
+        assert section in text
+    for png in PLOTS:
+        assert "](%s)" % png in text
+
+
+def test_plots(bench):
+    out, _ = bench
+    for png in PLOTS:
+        data = (out / png).read_bytes()
+        assert data.startswith(PNG_MAGIC), png
+        assert 2000 < len(data) < 100 * 1024, (png, len(data))
+
+
+def test_figures_sane(bench):
+    out, _ = bench
+    r = json.loads((out / "results.json").read_text())
+    assert set(r["servers"]) == {"kestreld", "memcached"}
+    for name in ("kestreld", "memcached"):
+        for conns, v in r["flood"][name].items():
+            assert v["puts_per_sec"] > 0
+            assert 0 < v["put"]["p50"] <= v["put"]["p90"] <= v["put"]["p99"] <= v["put"]["p999"]
+        idle = r["idle"][name]
+        assert 100 < idle["rss_kb"] < 1024 * 1024
+        assert idle["accepted"] >= idle["conns"] - 5
+        assert idle["rss_conns_kb"] >= idle["rss_kb"] * 0.9
+    # kestreld checks every item it got back: nothing lost or corrupted
+    for conns, v in r["flood"]["kestreld"].items():
+        assert v["lost"] == 0 and v["errors"] == 0 and v["status"] == 0, v
+    # the queue grows: kestreld holds the items it was given
+    rss = r["rss"]["kestreld"]
+    assert [n for n, _ in rss] == [0, 3000, 6000]
+    assert rss[-1][1] >= rss[0][1]
+    assert "memcached" not in r["rss"]
+    assert all(p and p > 0 for _, p, _ in r["behind"]["kestreld"])
+    assert [p for p, _, _ in r["sync"]] == [1, 4] and all(v > 0 for _, v, _ in r["sync"])
+    for mode in ("alone", "large"):
+        assert r["fairness"]["kestreld"][mode]["puts_per_sec"] > 0
