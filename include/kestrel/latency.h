@@ -11,13 +11,17 @@ G_BEGIN_DECLS
 #define KQ_LATENCY_BUCKETS 128
 
 typedef struct {
-  guint64 count;
+  guint64 count;    /* operations */
+  guint64 sampled;  /* operations timed into the buckets (the queue times one in eight) */
   guint64 max_ns;
   guint64 buckets[KQ_LATENCY_BUCKETS];
 } KqLatency;
 
+/* Count one operation and its duration. */
 void kq_latency_record(KqLatency *latency, gint64 ns);
-/* The smallest bucket bound at or above which `fraction` (0..1] of the samples fall, at most
+/* Count one operation that was not timed. */
+void kq_latency_count(KqLatency *latency);
+/* The smallest bucket bound at or above which `fraction` (0..1] of the timed samples fall, at most
  * max_ns; 0 when nothing was recorded. */
 guint64 kq_latency_percentile_ns(const KqLatency *latency, double fraction);
 

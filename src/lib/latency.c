@@ -27,20 +27,26 @@ void kq_latency_record(KqLatency *l, gint64 ns)
 {
   guint64 v = ns > 0 ? (guint64)ns : 0;
   l->count++;
+  l->sampled++;
   if (v > l->max_ns)
     l->max_ns = v;
   l->buckets[bucket_of(v)]++;
 }
 
+void kq_latency_count(KqLatency *l)
+{
+  l->count++;
+}
+
 guint64 kq_latency_percentile_ns(const KqLatency *l, double fraction)
 {
-  if (l->count == 0)
+  if (l->sampled == 0)
     return 0;
   /* rank of the sample sought, 1-based, rounded up */
-  guint64 rank = (guint64)(fraction * (double)l->count);
-  if ((double)rank < fraction * (double)l->count)
+  guint64 rank = (guint64)(fraction * (double)l->sampled);
+  if ((double)rank < fraction * (double)l->sampled)
     rank++;
-  rank = CLAMP(rank, 1, l->count);
+  rank = CLAMP(rank, 1, l->sampled);
   guint64 seen = 0;
   for (guint i = 0; i < KQ_LATENCY_BUCKETS; i++) {
     seen += l->buckets[i];
