@@ -128,11 +128,11 @@ add_op_stats(GPtrArray *list, KqQueue *queue)
   };
   static const gchar *const set_helps[6] = {
     "Adds to the queue (stored or refused).",
-    "Median time of an add in the engine, in nanoseconds (since start).",
-    "90th percentile time of an add in the engine, in nanoseconds (since start).",
-    "99th percentile time of an add in the engine, in nanoseconds (since start).",
-    "99.9th percentile time of an add in the engine, in nanoseconds (since start).",
-    "Longest add in the engine, in nanoseconds (since start).",
+    "Median time of an add in the engine, in nanoseconds (one add in eight is timed).",
+    "90th percentile time of an add in the engine, in nanoseconds (one add in eight is timed).",
+    "99th percentile time of an add in the engine, in nanoseconds (one add in eight is timed).",
+    "99.9th percentile time of an add in the engine, in nanoseconds (one add in eight is timed).",
+    "Longest timed add in the engine, in nanoseconds.",
   };
   static const gchar *const get_names[6] = {
     "get_count", "get_latency_p50_ns", "get_latency_p90_ns", "get_latency_p99_ns",
@@ -140,11 +140,11 @@ add_op_stats(GPtrArray *list, KqQueue *queue)
   };
   static const gchar *const get_helps[6] = {
     "Reads answered at once (hit or miss; a read that waits is not counted).",
-    "Median time of a read in the engine, in nanoseconds (since start).",
-    "90th percentile time of a read in the engine, in nanoseconds (since start).",
-    "99th percentile time of a read in the engine, in nanoseconds (since start).",
-    "99.9th percentile time of a read in the engine, in nanoseconds (since start).",
-    "Longest read in the engine, in nanoseconds (since start).",
+    "Median time of a read in the engine, in nanoseconds (one read in eight is timed).",
+    "90th percentile time of a read in the engine, in nanoseconds (one read in eight is timed).",
+    "99th percentile time of a read in the engine, in nanoseconds (one read in eight is timed).",
+    "99.9th percentile time of a read in the engine, in nanoseconds (one read in eight is timed).",
+    "Longest timed read in the engine, in nanoseconds.",
   };
   KqQueueOpStats ops;
 
