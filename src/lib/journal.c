@@ -5,7 +5,8 @@
  * reserved ahead with allocate(): a record is in the kernel's page cache the moment the copy
  * ends (a killed process loses nothing it acknowledged) without a system call per record. The
  * file is cut back to its last record when it is rotated or closed; after a crash the reserved
- * tail is zeros, which replay reads as a torn tail and truncates. */
+ * tail is zeros, which the reader recognises as reserved space (journal-files.c) and replay
+ * cuts off. */
 #include "journal.h"
 #include "journal-files.h"
 #include <kestrel/clock.h>
@@ -183,7 +184,12 @@ static gboolean make_room(KqJournal *j, gsize len, GError **error)
   if (end > j->reserved) {
     gint64 want = end + (gint64)io->allocate_ahead;
     if (io->allocate(j->fd, (off_t)j->reserved, (off_t)(want - j->reserved)) != 0) {
-      set_io_error(error, "cannot reserve journal space in", j->live_path, errno);
+      int err = errno;
+      /* a failed reservation may still have grown the file: count it, so a close cuts it */
+      struct stat st;
+      if (fstat(j->fd, &st) == 0 && (gint64)st.st_size > j->reserved)
+        j->reserved = (gint64)st.st_size;
+      set_io_error(error, "cannot reserve journal space in", j->live_path, err);
       return FALSE;
     }
     j->reserved = want;

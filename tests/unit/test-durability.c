@@ -379,10 +379,12 @@ static void check_failed_add(Fixture *f, WriteMode mode)
   KqQueueStats before = stats_of(f->q);
   io_set_write(mode);
   GError *error = NULL;
-  g_assert_false(kq_queue_add(f->q, "c-lost", 6, 0, &error));
+  /* large, so a partial reservation leaves more room than the next record fills */
+  g_autofree gchar *lost = g_strnfill(1000, 'c');
+  g_assert_false(kq_queue_add(f->q, lost, 1000, 0, &error));
   g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
   g_clear_error(&error);
-  g_assert_false(kq_collection_add(f->c, "q", "c-lost", 6, 0, &error));
+  g_assert_false(kq_collection_add(f->c, "q", lost, 1000, 0, &error));
   g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
   g_clear_error(&error);
   g_assert_cmpint(io_get(&io.writes_failed), >, 0);
@@ -393,6 +395,8 @@ static void check_failed_add(Fixture *f, WriteMode mode)
   io_set_write(WRITE_OK);
   et_add(f->q, "d");
   close_fixture(f);
+  /* a clean close leaves no reserved space, even space a failed reservation added */
+  g_assert_cmpint(et_file_size(f->dir, "q"), ==, et_records_size(f->dir, "q"));
   g_autofree gchar *items = et_replay_drain(f->dir, "q");
   g_assert_cmpstr(items, ==, "a,b,d");
 }
