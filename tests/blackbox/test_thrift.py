@@ -142,8 +142,13 @@ def test_status_changes_refuse_writes_then_reads(kestrel_factory, tmp_path):
 def limited(kestrel_factory, **limit):
     """A server with a connection limit and a memcache client that watches `curr_connections`:
     the watcher is always connected, so it is counted, and never closes during the test, so no
-    close still on its way skews the count when the next client is accepted."""
-    srv = kestrel_factory(thrift=True, server=limit)
+    close still on its way skews the count when the next client is accepted.
+
+    The start-up probe of the Thrift port may still wait in its listen queue when the watcher
+    first sees one connection; a served Thrift call proves the listener has accepted it."""
+    srv = kestrel_factory(thrift=True, text=False, server=limit)
+    with ThriftClient(srv.thrift_port) as probe:
+        assert probe.get_version()
     watcher = srv.memcache()
     wait_for(lambda: connections(watcher) == 1, message="only the watcher connected")
     return srv, watcher
