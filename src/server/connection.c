@@ -18,8 +18,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
-
-#include <event2/bufferevent.h>
+#include <unistd.h>
 
 /* While parked, input is kept but not parsed; past this much we stop reading the socket. */
 #define PARKED_INPUT_LIMIT (1024 * 1024)
@@ -29,6 +28,10 @@
 #define OUTPUT_LIMIT (4 * 1024 * 1024)
 /* A closing connection whose client does not read its last replies is dropped after this. */
 #define CLOSE_FLUSH_TIMEOUT_S 10
+/* Socket reads: room reserved per read(2), and reads per callback before other sockets get
+ * their turn. A read that does not fill its room drained the socket: no read to see EAGAIN. */
+#define READ_CHUNK 16384
+#define READS_PER_CALLBACK 8
 
 typedef struct {
   KqQueue *queue;
@@ -52,7 +55,13 @@ struct _KqConnection {
   KqConnectionHub *hub;
   KqServer *server;
   const KqFrontEnd *fe;
-  struct bufferevent *bev;   /* NULL once the socket is closed */
+  /* The socket, read and written directly: libevent's bufferevents would ask the kernel how
+   * much is readable (an ioctl) before every read. */
+  evutil_socket_t fd;        /* -1 once the socket is closed */
+  struct event *read_event;  /* persistent; its timeout is clientTimeout */
+  struct event *write_event; /* pending while `unsent` holds bytes */
+  struct evbuffer *in;       /* bytes read and not yet handled */
+  struct evbuffer *unsent;   /* replies the socket has not taken yet */
   guint64 id;
   gint refs;
   KqConnection *prev, *next; /* hub->live */
@@ -72,7 +81,7 @@ struct _KqConnection {
 
   /* Replies are built here and written straight to the socket once a batch of requests is
    * done: one write, no write event, in the common case. What the socket does not take at
-   * once goes to the bufferevent's output, which finishes the job. */
+   * once goes to `unsent` and the write event finishes the job. */
   struct evbuffer *out;
   /* Replies held until writes are durable. */
   struct evbuffer *held;
@@ -114,7 +123,7 @@ conn_unref(KqConnection *conn)
 {
   if (--conn->refs > 0)
     return;
-  g_assert(conn->bev == NULL && conn->wait_queue == NULL);
+  g_assert(conn->fd < 0 && conn->wait_queue == NULL);
   if (conn->held != NULL)
     evbuffer_free(conn->held);
   if (conn->out != NULL)
@@ -129,8 +138,8 @@ conn_output_length(KqConnection *conn)
 {
   gsize n = 0;
 
-  if (conn->bev != NULL)
-    n += evbuffer_get_length(bufferevent_get_output(conn->bev));
+  if (conn->unsent != NULL)
+    n += evbuffer_get_length(conn->unsent);
   if (conn->held != NULL)
     n += evbuffer_get_length(conn->held);
   n += evbuffer_get_length(conn->out);
@@ -147,27 +156,47 @@ conn_enter(KqConnection *conn)
   return conn_output_length(conn);
 }
 
-/* Send the replies built so far: straight to the socket when nothing is queued before them. */
+/* One write(2) of what `buf` holds. FALSE when the client is gone (the socket failed). */
+static gboolean
+conn_write_socket(KqConnection *conn, struct evbuffer *buf)
+{
+  if (evbuffer_write(buf, conn->fd) >= 0)
+    return TRUE;
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/* Have the loop tell us when the socket takes more; a closing connection gives its client
+ * CLOSE_FLUSH_TIMEOUT_S to read its last replies. */
 static void
+conn_want_write(KqConnection *conn)
+{
+  struct timeval flush_tv = { CLOSE_FLUSH_TIMEOUT_S, 0 };
+
+  event_add(conn->write_event, conn->closing ? &flush_tv : NULL);
+}
+
+/* Send the replies built so far: straight to the socket when nothing is queued before them.
+ * FALSE when the socket failed. */
+static gboolean
 conn_flush(KqConnection *conn)
 {
-  struct evbuffer *socket_out;
-
-  if (conn->bev == NULL || evbuffer_get_length(conn->out) == 0)
-    return;
-  socket_out = bufferevent_get_output(conn->bev);
-  if (evbuffer_get_length(socket_out) == 0)
-    evbuffer_write(conn->out, bufferevent_getfd(conn->bev)); /* errors: the bufferevent sees them */
-  if (evbuffer_get_length(conn->out) > 0)
-    evbuffer_add_buffer(socket_out, conn->out);
+  if (conn->fd < 0 || evbuffer_get_length(conn->out) == 0)
+    return TRUE;
+  if (evbuffer_get_length(conn->unsent) == 0 && !conn_write_socket(conn, conn->out))
+    return FALSE;
+  if (evbuffer_get_length(conn->out) > 0) {
+    evbuffer_add_buffer(conn->unsent, conn->out);
+    conn_want_write(conn);
+  }
+  return TRUE;
 }
 
 static void
 conn_maybe_finish_close(KqConnection *conn)
 {
-  if (!conn->closing || conn->bev == NULL || conn->in_process || conn->durable_pending > 0)
+  if (!conn->closing || conn->fd < 0 || conn->in_process || conn->durable_pending > 0)
     return;
-  if (evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
+  if (evbuffer_get_length(conn->unsent) == 0)
     conn_close_now(conn);
 }
 
@@ -182,8 +211,10 @@ conn_leave(KqConnection *conn, gsize output_mark)
     __atomic_add_fetch(&stats->bytes_written, (gint64) (now - output_mark), __ATOMIC_RELAXED);
   }
   conn->in_process = FALSE;
-  conn_flush(conn);
-  conn_maybe_finish_close(conn);
+  if (conn_flush(conn))
+    conn_maybe_finish_close(conn);
+  else
+    conn_close_now(conn);
   conn_unref(conn);
 }
 
@@ -422,7 +453,7 @@ conn_run_completion(KqConnection *conn)
     conn->run_wait = FALSE;
     conn->wait_queue = NULL;
     conn->waiter = NULL;
-    if (conn->closing || conn->bev == NULL) {
+    if (conn->closing || conn->fd < 0) {
       return_item(queue, conn->wait_flags, item);
     } else {
       conn->parked = FALSE;
@@ -464,7 +495,7 @@ hub_run_completions(KqConnectionHub *hub)
     next = conn->run_next;
     conn_run_completion(conn);
     /* A finished wait lets the connection go on with the requests buffered behind it. */
-    if (conn->bev != NULL && !conn->closing && !conn->parked)
+    if (conn->fd >= 0 && !conn->closing && !conn->parked)
       conn_process_input(conn);
     conn_unref(conn);
   }
@@ -484,6 +515,16 @@ kq_connection_hub_drain(KqConnectionHub *hub)
 
 /* ---- input ------------------------------------------------------------------------------- */
 
+/* clientTimeout: how long the socket may stay silent while it is read. */
+static void
+conn_watch_reads(KqConnection *conn)
+{
+  gint64 ms = kq_server_get_config(conn->server)->client_timeout_ms;
+  struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+  event_add(conn->read_event, ms > 0 ? &tv : NULL);
+}
+
 /* Read the socket unless the client must first read its replies or a parked client has
  * sent too much meanwhile. */
 static void
@@ -491,16 +532,16 @@ conn_update_reading(KqConnection *conn)
 {
   gboolean want;
 
-  if (conn->bev == NULL || conn->closing)
+  if (conn->fd < 0 || conn->closing)
     return;
   want = !conn->output_blocked && !(conn->parked && conn->unprocessed > PARKED_INPUT_LIMIT);
   if (want == !conn->read_paused)
     return; /* already so */
   conn->read_paused = !want;
   if (want)
-    bufferevent_enable(conn->bev, EV_READ);
+    conn_watch_reads(conn);
   else
-    bufferevent_disable(conn->bev, EV_READ);
+    event_del(conn->read_event);
 }
 
 gboolean
@@ -515,12 +556,12 @@ conn_process_input(KqConnection *conn)
 {
   gboolean full;
 
-  if (conn->in_process || conn->bev == NULL || conn->hub->stopping)
+  if (conn->in_process || conn->fd < 0 || conn->hub->stopping)
     return;
   conn_ref(conn);
   do {
     gsize mark = conn_enter(conn);
-    struct evbuffer *input = bufferevent_get_input(conn->bev);
+    struct evbuffer *input = conn->in;
 
     full = FALSE;
     while (!conn->parked && !conn->closing) {
@@ -540,68 +581,116 @@ conn_process_input(KqConnection *conn)
     }
     conn->unprocessed = evbuffer_get_length(input);
     conn_leave(conn, mark); /* sends the replies */
-    /* Go on if the socket took them all; otherwise wait for conn_write_cb. */
-  } while (full && conn->bev != NULL && conn_output_length(conn) < OUTPUT_LIMIT);
-  conn->output_blocked = full && conn->bev != NULL;
+    /* Go on if the socket took them all; otherwise wait for the write event. */
+  } while (full && conn->fd >= 0 && conn_output_length(conn) < OUTPUT_LIMIT);
+  conn->output_blocked = full && conn->fd >= 0;
   conn_update_reading(conn);
   conn_unref(conn);
 }
 
+#define SOCKET_OPEN (-1)
+
+/* What the socket has, up to READS_PER_CALLBACK reads, appended to conn->in. Returns the
+ * bytes read. *end is SOCKET_OPEN while the client is there, 0 at end of stream, or the errno
+ * of a failed read. */
+static gsize
+conn_read_socket(KqConnection *conn, int *end)
+{
+  gsize total = 0;
+
+  *end = SOCKET_OPEN;
+  for (int i = 0; i < READS_PER_CALLBACK; i++) {
+    struct evbuffer_iovec vec;
+    ssize_t n;
+
+    if (evbuffer_reserve_space(conn->in, READ_CHUNK, &vec, 1) != 1) {
+      *end = ENOMEM;
+      break;
+    }
+    do
+      n = read(conn->fd, vec.iov_base, vec.iov_len);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+      *end = 0;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      *end = errno;
+    if (n <= 0)
+      break;
+    gboolean drained = (gsize) n < vec.iov_len;
+    vec.iov_len = (gsize) n;
+    evbuffer_commit_space(conn->in, &vec, 1);
+    total += (gsize) n;
+    if (drained)
+      break;
+  }
+  return total;
+}
+
+/* clientTimeout passed with nothing read. A client waiting on a blocking read or for its
+ * write to become durable is not idle. */
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_idle_timeout(KqConnection *conn)
+{
+  if (!conn->closing && (conn->parked || conn->durable_pending > 0))
+    return; /* the persistent event keeps watching */
+  if (kq_server_get_config(conn->server)->enable_session_trace)
+    g_message("session %" G_GUINT64_FORMAT ": idle timeout", conn->id);
+  conn_close_now(conn);
+}
+
+static void
+conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
 {
   KqConnection *conn = arg;
-  gsize len = evbuffer_get_length(bufferevent_get_input(bev));
+  int end;
+  gsize n;
 
-  if (len > conn->unprocessed) {
-    KqServerStats *stats = kq_server_get_stats(conn->server);
-    conn->bytes_in += len - conn->unprocessed;
-    __atomic_add_fetch(&stats->bytes_read, (gint64) (len - conn->unprocessed), __ATOMIC_RELAXED);
-    conn->unprocessed = len;
-  }
-  if (conn->closing) {
-    /* Nothing more is answered: drop it. */
-    evbuffer_drain(bufferevent_get_input(bev), len);
-    conn->unprocessed = 0;
+  if (what & EV_TIMEOUT) {
+    conn_idle_timeout(conn);
     return;
   }
-  conn_process_input(conn);
-}
-
-static void
-conn_write_cb(struct bufferevent *bev, void *arg)
-{
-  KqConnection *conn = arg;
-
-  /* Everything was sent: requests held back for it can go on. */
-  if (conn->output_blocked && !conn->closing)
+  n = conn_read_socket(conn, &end);
+  if (n > 0) {
+    KqServerStats *stats = kq_server_get_stats(conn->server);
+    conn->bytes_in += n;
+    __atomic_add_fetch(&stats->bytes_read, (gint64) n, __ATOMIC_RELAXED);
+  }
+  conn_ref(conn);
+  if (conn->closing) {
+    /* Nothing more is answered: drop it. */
+    evbuffer_drain(conn->in, evbuffer_get_length(conn->in));
+    conn->unprocessed = 0;
+  } else if (n > 0) {
+    conn->unprocessed = evbuffer_get_length(conn->in);
     conn_process_input(conn);
-  conn_maybe_finish_close(conn);
+  }
+  if (end == 0 && conn->fd >= 0)
+    /* The client may only have shut down its sending side: answer what it sent, then close. */
+    kq_connection_close_after_output(conn);
+  else if (end != SOCKET_OPEN && conn->fd >= 0)
+    conn_close_now(conn);
+  conn_unref(conn);
 }
 
 static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
+conn_write_event_cb(evutil_socket_t fd, short what, void *arg)
 {
   KqConnection *conn = arg;
 
-  if (what & BEV_EVENT_TIMEOUT) {
-    /* clientTimeout counts idleness: a client waiting on a blocking read is not idle. */
-    if ((what & BEV_EVENT_READING) && !conn->closing &&
-        (conn->parked || conn->durable_pending > 0)) {
-      bufferevent_enable(bev, EV_READ);
-      return;
-    }
-    if ((what & BEV_EVENT_READING) && kq_server_get_config(conn->server)->enable_session_trace)
-      g_message("session %" G_GUINT64_FORMAT ": idle timeout", conn->id);
+  if ((what & EV_TIMEOUT) || !conn_write_socket(conn, conn->unsent)) {
+    /* A closing client that does not read its last replies, or a failed socket. */
     conn_close_now(conn);
     return;
   }
-  if (what & BEV_EVENT_EOF) {
-    /* The client may only have shut down its sending side: answer what it sent, then close. */
-    kq_connection_close_after_output(conn);
-    return;
-  }
-  conn_close_now(conn);
+  if (evbuffer_get_length(conn->unsent) > 0)
+    return; /* the persistent event waits for more room */
+  event_del(conn->write_event);
+  /* Everything was sent: requests held back for it can go on. */
+  conn_ref(conn);
+  if (conn->output_blocked && !conn->closing)
+    conn_process_input(conn);
+  conn_maybe_finish_close(conn);
+  conn_unref(conn);
 }
 
 /* ---- open and close ---------------------------------------------------------------------- */
@@ -626,14 +715,12 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
   conn->fe = front_end;
   conn->refs = 1;
   conn->id = ++hub->next_id;
+  conn->fd = fd;
   conn->out = evbuffer_new();
-  conn->bev = bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
-  if (conn->bev == NULL) {
-    evutil_closesocket(fd);
-    evbuffer_free(conn->out);
-    g_free(conn);
-    return;
-  }
+  conn->in = evbuffer_new();
+  conn->unsent = evbuffer_new();
+  conn->read_event = event_new(hub->base, fd, EV_READ | EV_PERSIST, conn_read_event_cb, conn);
+  conn->write_event = event_new(hub->base, fd, EV_WRITE | EV_PERSIST, conn_write_event_cb, conn);
   if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) {
     char host[48] = "?";
     const void *ip = addr->sa_family == AF_INET
@@ -660,13 +747,7 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
   conn->refuse_reads = config->connection_limit_refuse_reads >= 0 &&
                        count > config->connection_limit_refuse_reads;
 
-  bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
-  if (config->client_timeout_ms > 0) {
-    struct timeval tv = { config->client_timeout_ms / 1000,
-                          (config->client_timeout_ms % 1000) * 1000 };
-    bufferevent_set_timeouts(conn->bev, &tv, NULL);
-  }
-  bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+  conn_watch_reads(conn);
   if (config->enable_session_trace)
     g_message("session %" G_GUINT64_FORMAT ": %s connection from %s", conn->id,
               front_end->name, conn->peer);
@@ -683,14 +764,13 @@ conn_abandon_requests(KqConnection *conn)
 void
 kq_connection_close_after_output(KqConnection *conn)
 {
-  struct timeval tv = { CLOSE_FLUSH_TIMEOUT_S, 0 };
-
-  if (conn->closing || conn->bev == NULL)
+  if (conn->closing || conn->fd < 0)
     return;
   conn->closing = TRUE;
   conn_abandon_requests(conn);
-  bufferevent_disable(conn->bev, EV_READ);
-  bufferevent_set_timeouts(conn->bev, NULL, &tv);
+  event_del(conn->read_event);
+  if (evbuffer_get_length(conn->unsent) > 0)
+    conn_want_write(conn); /* now with the flush timeout */
   conn_maybe_finish_close(conn);
 }
 
@@ -700,7 +780,7 @@ conn_close_now(KqConnection *conn)
   KqConnectionHub *hub = conn->hub;
   KqServerStats *stats = kq_server_get_stats(conn->server);
 
-  if (conn->bev == NULL)
+  if (conn->fd < 0)
     return;
   conn->closing = TRUE;
   conn_abandon_requests(conn);
@@ -717,8 +797,13 @@ conn_close_now(KqConnection *conn)
   conn->prev = conn->next = NULL;
   __atomic_sub_fetch(&stats->curr_connections, 1, __ATOMIC_RELAXED);
 
-  bufferevent_free(conn->bev);
-  conn->bev = NULL;
+  event_free(conn->read_event);
+  event_free(conn->write_event);
+  conn->read_event = conn->write_event = NULL;
+  evutil_closesocket(conn->fd);
+  conn->fd = -1;
+  g_clear_pointer(&conn->in, evbuffer_free);
+  g_clear_pointer(&conn->unsent, evbuffer_free);
   conn_unref(conn); /* the socket's reference */
 }
 
@@ -808,17 +893,11 @@ kq_connection_hub_new(KqServer *server, struct event_base *base)
 static void
 conn_flush_now(KqConnection *conn)
 {
-  struct evbuffer *output = bufferevent_get_output(conn->bev);
-  evutil_socket_t fd = bufferevent_getfd(conn->bev);
-
-  evbuffer_add_buffer(output, conn->out);
-  /* A bufferevent keeps the start of its output frozen; only its own writer may drain it. */
-  evbuffer_unfreeze(output, 1);
-  while (evbuffer_get_length(output) > 0) {
-    if (evbuffer_write(output, fd) <= 0)
+  evbuffer_add_buffer(conn->unsent, conn->out);
+  while (evbuffer_get_length(conn->unsent) > 0) {
+    if (evbuffer_write(conn->unsent, conn->fd) <= 0)
       break;
   }
-  evbuffer_freeze(output, 1);
 }
 
 void
