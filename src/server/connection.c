@@ -48,6 +48,7 @@ struct _KqConnectionHub {
   KqConnection *ready_tail;  /* hub lock */
   KqConnection *live;        /* open connections, loop thread only */
   guint64 next_id;
+  guint64 activity;          /* see kq_connection_hub_activity; loop thread only */
   gboolean stopping;         /* closing everything: no new requests are started */
 };
 
@@ -504,7 +505,16 @@ hub_run_completions(KqConnectionHub *hub)
 static void
 hub_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-  hub_run_completions(arg);
+  KqConnectionHub *hub = arg;
+
+  hub->activity++;
+  hub_run_completions(hub);
+}
+
+guint64
+kq_connection_hub_activity(KqConnectionHub *hub)
+{
+  return hub->activity;
 }
 
 void
@@ -649,6 +659,7 @@ conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
     conn_idle_timeout(conn);
     return;
   }
+  conn->hub->activity++;
   n = conn_read_socket(conn, &end);
   if (n > 0) {
     KqServerStats *stats = kq_server_get_stats(conn->server);

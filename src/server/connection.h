@@ -33,6 +33,9 @@ KqConnectionHub *kq_connection_hub_new(KqServer *server, struct event_base *base
 /* Finish every parked request with "no item", flush what can be flushed without blocking,
  * abort open reads and close every connection. */
 void kq_connection_hub_close_all(KqConnectionHub *hub);
+/* Counts socket events and completions handled (loop thread only): a change means the loop
+ * did work for a client. */
+guint64 kq_connection_hub_activity(KqConnectionHub *hub);
 /* Run completions that arrived since the last loop iteration (used at shutdown). */
 void kq_connection_hub_drain(KqConnectionHub *hub);
 void kq_connection_hub_free(KqConnectionHub *hub);

@@ -92,6 +92,7 @@ typedef enum {
   KEY_COUNT_OR_NONE,  /* gint64, "none" -> -1 */
   KEY_BOOL,           /* gboolean */
   KEY_FRAME_SIZE,     /* gint64 bytes, 1 .. 2^31-1 */
+  KEY_MICROSECONDS,   /* gint64, 0 .. 1000000 */
   KEY_STATUS,         /* gchar*, UP / READONLY / QUIESCENT, stored upper-case */
   KEY_LOG_LEVEL,      /* gchar*, stored lower-case */
   KEY_LOG_ROLL,       /* gchar*, stored lower-case */
@@ -125,6 +126,7 @@ static const ServerKey server_keys[] = {
   { "connectionLimitRefuseReads", KEY_COUNT_OR_NONE, FIELD(connection_limit_refuse_reads) },
   { "adminListenAddress", KEY_ADDRESS, FIELD(admin_listen_address) },
   { "thriftMaxFrameSize", KEY_FRAME_SIZE, FIELD(thrift_max_frame_size) },
+  { "busyPollMicros", KEY_MICROSECONDS, FIELD(busy_poll_us) },
   { "logFile", KEY_PATH_OR_NONE, FIELD(log_file) },
   { "logLevel", KEY_LOG_LEVEL, FIELD(log_level) },
   { "logRoll", KEY_LOG_ROLL, FIELD(log_roll) },
@@ -196,6 +198,11 @@ parse_server_value(KqServerConfig *config, const ServerKey *key, const gchar *te
   case KEY_FRAME_SIZE:
     if (!kq_parse_size(text, &number, NULL) || number < 1 || number > G_MAXINT32)
       return expected(error, "a size from 1B to 2147483647B such as 16MB", text);
+    *(gint64 *) field = number;
+    return TRUE;
+  case KEY_MICROSECONDS:
+    if (!kq_parse_count(text, FALSE, &number, NULL) || number < 0 || number > 1000000)
+      return expected(error, "microseconds from 0 to 1000000", text);
     *(gint64 *) field = number;
     return TRUE;
   case KEY_STATUS:

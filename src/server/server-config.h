@@ -26,6 +26,7 @@ typedef struct {
   gint64 connection_limit_refuse_writes; /* -1 none */
   gint64 connection_limit_refuse_reads;  /* -1 none */
   gint64 thrift_max_frame_size;  /* 16MB */
+  gint64 busy_poll_us;           /* 0: the loop sleeps as soon as it is idle */
   gchar *log_file;               /* NULL: stderr */
   gchar *log_level;              /* "info" */
   gchar *log_roll;               /* "never" */

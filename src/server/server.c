@@ -580,10 +580,37 @@ fail:
   return NULL;
 }
 
+/* busyPollMicros: for that long after the loop last served a client, poll the sockets without
+ * sleeping. A client whose next request comes within the window finds the loop awake, which
+ * spares a thread wake-up on each side of the round trip: lower latency for clients that send
+ * one request at a time, paid for with CPU time while they do. */
+static void
+run_busy_polling(KqServer *server, gint64 window_us)
+{
+  guint64 seen = kq_connection_hub_activity(server->hub);
+  gint64 served_at = g_get_monotonic_time();
+
+  while (!event_base_got_break(server->base) && !event_base_got_exit(server->base)) {
+    gint64 now = g_get_monotonic_time();
+    guint64 activity = kq_connection_hub_activity(server->hub);
+
+    if (activity != seen) {
+      seen = activity;
+      served_at = now;
+    }
+    if (event_base_loop(server->base, now - served_at < window_us ? EVLOOP_NONBLOCK
+                                                                  : EVLOOP_ONCE) < 0)
+      break;
+  }
+}
+
 int
 kq_server_run(KqServer *server)
 {
-  event_base_dispatch(server->base);
+  if (server->config->busy_poll_us > 0)
+    run_busy_polling(server, server->config->busy_poll_us);
+  else
+    event_base_dispatch(server->base);
   /* The loop only ends through shutdown_cb; make sure the journals are closed regardless. */
   stop(server);
   return 0;

@@ -1814,6 +1814,38 @@ def test_no_client_timeout_by_default(kestrel):
     assert c.get("noct") == b"x"
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_over(pid, seconds):
+    """CPU seconds a process uses during the next `seconds` of wall time."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)  # the measuring window itself, not a wait for an event
+    return cpu_seconds(pid) - before
+
+
+def test_busy_poll_spins_after_a_request_then_sleeps(kestrel_factory):
+    srv = kestrel_factory(server={"busyPollMicros": 1000000})
+    c = srv.memcache()
+    # Start-up and the readiness probes count as activity: the window has to pass first.
+    wait_for(lambda: cpu_over(srv.pid, 0.3) < 0.05, timeout=10, message="idle server sleeps")
+    c.must_set("bp", "x")  # a client was served: the loop polls without sleeping for 1 s
+    assert cpu_over(srv.pid, 0.4) > 0.1
+    wait_for(lambda: cpu_over(srv.pid, 0.3) < 0.05, timeout=10, message="sleeps again")
+    assert c.get("bp") == b"x"
+
+
+def test_no_busy_poll_by_default(kestrel):
+    c = kestrel.memcache()
+    c.must_set("nbp", "x")
+    wait_for(lambda: cpu_over(kestrel.pid, 0.3) < 0.05, timeout=10, message="server sleeps")
+    c.must_set("nbp", "y")
+    assert cpu_over(kestrel.pid, 0.4) < 0.1
+
+
 def test_read_behind_keeps_order(kestrel_factory):
     srv = kestrel_factory(sections={"queue rb": {"maxMemorySize": "1KB"}})
     c = srv.memcache()

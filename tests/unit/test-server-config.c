@@ -64,6 +64,7 @@ test_defaults(void)
   g_assert_cmpint(c->connection_limit_refuse_writes, ==, KQ_UNSET);
   g_assert_cmpint(c->connection_limit_refuse_reads, ==, KQ_UNSET);
   g_assert_cmpint(c->thrift_max_frame_size, ==, 16 * MB);
+  g_assert_cmpint(c->busy_poll_us, ==, 0);
   g_assert_null(c->log_file);
   g_assert_cmpstr(c->log_level, ==, "info");
   g_assert_cmpstr(c->log_roll, ==, "never");
@@ -97,6 +98,7 @@ test_every_key(void)
     "connectionLimitRefuseReads = 2000\n"
     "adminListenAddress = ::1\n"
     "thriftMaxFrameSize = 1MB\n"
+    "busyPollMicros = 50\n"
     "logFile = /tmp/kestrel.log\n"
     "logLevel = DEBUG\n"
     "logRoll = Daily\n"
@@ -126,6 +128,7 @@ test_every_key(void)
   g_assert_cmpint(c->connection_limit_refuse_reads, ==, 2000);
   g_assert_cmpstr(c->admin_listen_address, ==, "::1");
   g_assert_cmpint(c->thrift_max_frame_size, ==, MB);
+  g_assert_cmpint(c->busy_poll_us, ==, 50);
   g_assert_cmpstr(c->log_file, ==, "/tmp/kestrel.log");
   g_assert_cmpstr(c->log_level, ==, "debug");
   g_assert_cmpstr(c->log_roll, ==, "daily");
@@ -199,6 +202,10 @@ test_errors(void)
       NULL },
     { "[server]\nthriftMaxFrameSize = 4GB\n", "[server] thriftMaxFrameSize: expected a size",
       NULL },
+    { "[server]\nbusyPollMicros = 1000001\n",
+      "[server] busyPollMicros: expected microseconds from 0 to 1000000, got '1000001'", NULL },
+    { "[server]\nbusyPollMicros = 50us\n",
+      "[server] busyPollMicros: expected microseconds from 0 to 1000000, got '50us'", NULL },
     { "[server]\nlogLevel = verbose\n",
       "[server] logLevel: expected error, critical, warning, message, info or debug, "
       "got 'verbose'", NULL },
