@@ -5,6 +5,7 @@ Environment:
   top_builddir  build tree (default: the repository root, two levels above this file)
 """
 import os
+import random
 import re
 import signal
 import socket
@@ -63,8 +64,27 @@ def find_kestreld():
     return str(base / "src" / "server" / "kestreld")
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A currently unused loopback TCP port (bind to 0, read it back, release it)."""
+    """A loopback TCP port unused right now, chosen below the kernel's ephemeral range: the
+    client sockets of other tests and programs get ephemeral ports, so they cannot take it
+    before the server binds it (a port that bind(0) hands out can be)."""
+    high = _ephemeral_low() - 1
+    for _ in range(100):
+        port = random.randint(max(1024, high - 12000), high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
@@ -327,6 +347,10 @@ def _format_sections(sections):
     return "\n".join(out)
 
 
+class _PortTaken(AssertionError):
+    pass
+
+
 class Kestreld:
     """One kestreld process with its own config file, spool folder and ports."""
 
@@ -373,6 +397,22 @@ class Kestreld:
 
     # --- process control
     def start(self, wait=True):
+        for attempt in range(3):
+            self._spawn()
+            if not wait:
+                break
+            try:
+                self.wait_ready()
+                break
+            except _PortTaken:
+                # Another process bound one of our ports first: take others and start again.
+                if attempt == 2:
+                    raise
+                self._choose_ports()
+                self.write_config()
+        return self
+
+    def _spawn(self):
         assert self.proc is None or self.proc.poll() is not None, "already running"
         with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
             err.write(b"\n===== start %s =====\n" % time.ctime().encode())
@@ -380,9 +420,17 @@ class Kestreld:
             self.proc = subprocess.Popen(
                 [self.binary, "-f", str(self.config_path)] + self.extra_args,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=str(self.workdir))
-        if wait:
-            self.wait_ready()
-        return self
+
+    def _choose_ports(self):
+        self.memcache_port = free_port()
+        self.text_port = free_port() if self.text_port else 0
+        self.thrift_port = free_port() if self.thrift_port else 0
+
+    def _our_port_taken(self):
+        """Start-up failed because a port this fixture chose was in use."""
+        last = self.stderr_text().rsplit("===== start", 1)[-1]
+        return any(re.search(r"cannot listen on (\S+ )?\S+:%d: Address already in use" % p, last)
+                   for p in self.ports())
 
     def ports(self):
         return [p for p in (self.memcache_port, self.text_port, self.thrift_port) if p]
@@ -394,6 +442,9 @@ class Kestreld:
             code = self.proc.poll()
             if code is not None:
                 self.exit_codes.append(code)
+                if self._our_port_taken():
+                    raise _PortTaken("kestreld could not bind its port:\n%s"
+                                     % self.stderr_text()[-4000:])
                 raise AssertionError("kestreld exited with %d during start-up:\n%s"
                                      % (code, self.stderr_text()[-4000:]))
             if port_accepts(pending[0]):
