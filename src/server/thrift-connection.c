@@ -22,6 +22,7 @@ struct _KqThriftConn {
   gint fd;
   GSource *source;
   gpointer fd_tag;
+  GIOCondition watched; /* what fd_tag asks for now */
   KqThriftProcessor *processor;
   const KqThriftEnv *env;
   gint64 max_frame_size;
@@ -224,6 +225,10 @@ conn_update_watch(KqThriftConn *conn)
     cond |= G_IO_IN;
   if (conn->out_pos < conn->out->len)
     cond |= G_IO_OUT;
+  /* Every change wakes the context with a write(2) to its eventfd: only make real ones. */
+  if (cond == conn->watched)
+    return;
+  conn->watched = cond;
   g_source_modify_unix_fd(conn->source, conn->fd_tag, cond);
 }
 
@@ -303,7 +308,11 @@ kq_thrift_conn_new(KqThriftProcessor *processor, gint fd, guint64 serial, gint64
     conn->source = g_source_new(&conn_source_funcs, sizeof(ConnSource));
     ((ConnSource *)conn->source)->conn = conn;
     g_source_set_name(conn->source, "kestrel-thrift-connection");
+    /* GLib "blocks" a source that cannot recurse while dispatching it, which removes and
+     * re-adds its fd and wakes the context twice per request; nothing here nests a loop. */
+    g_source_set_can_recurse(conn->source, TRUE);
     conn->fd_tag = g_source_add_unix_fd(conn->source, fd, G_IO_IN);
+    conn->watched = G_IO_IN;
     g_source_attach(conn->source, kq_thrift_handler_get_context(handler));
   }
   return conn;
