@@ -1,7 +1,8 @@
 /* kestrel-load engine: worker threads (one libevent event_base each) driving non-blocking
  * connections. Each connection keeps a ring of requests in flight; their encoding and the
  * incremental parsing of replies belong to the run's wire protocol (load-wire.h), and what to
- * send next is decided by the connection's role (load-roles.c). */
+ * send next is decided by the connection's role (load-roles.c). Requests a callback queues are
+ * written before it returns (load-socket.h); a write event waits only on a full socket. */
 #ifndef KESTREL_LOAD_ENGINE_H
 #define KESTREL_LOAD_ENGINE_H
 
@@ -9,7 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include <event2/bufferevent.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <glib.h>
 
@@ -88,7 +89,14 @@ struct LoadConn {
   LoadWorker *w;
   LoadRun *run;
   const LoadRole *role;
-  struct bufferevent *bev;
+  evutil_socket_t fd;        /* -1 without a socket */
+  struct evbuffer *in, *out; /* replies read, requests not yet written */
+  struct event *read_ev;     /* persistent while connected */
+  struct event *write_ev;    /* pending while connecting, or while the socket is full */
+  gboolean connecting, write_pending;
+  gint dial_errno;           /* the dial failed at once; write_ev reports it from the loop */
+  gboolean reparse;          /* read_ev was activated to parse replies still buffered */
+  guint socket_gen;          /* bumped when the socket goes, so callbacks notice */
   guint id;
   LoadReq ring[LOAD_RING];
   guint head, count;
