@@ -57,13 +57,15 @@ LoadConn *load_run_add(LoadRun *run, const LoadRole *role)
   LoadConn *c = g_new0(LoadConn, 1);
   c->run = run;
   c->role = role;
-  c->id = run->pending->len;
+  c->id = run->next_id++;
   c->depth = 1;
   c->block_ms = -1;
   c->fd = -1;
   c->in = evbuffer_new();
   c->out = evbuffer_new();
-  c->rand = g_rand_new();
+  /* the same seed gives every connection the same choices: a run can be repeated */
+  guint32 key[2] = { run->seed, c->id };
+  c->rand = g_rand_new_with_seed_array(key, G_N_ELEMENTS(key));
   g_ptr_array_add(run->pending, c);
   return c;
 }

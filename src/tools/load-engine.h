@@ -65,6 +65,8 @@ struct LoadRun {
   gint64 idle_ns;          /* consumers give up after this long without progress */
   gint64 deadline_ns;      /* whole phase gives up at this monotonic time */
   gboolean verbose;
+  guint32 seed;            /* with a connection's id, seeds its GRand */
+  guint next_id;           /* connection ids are unique within the run */
 
   guint threads;           /* worker threads per phase (at most one per connection) */
   GPtrArray *pending;      /* connections of the next phase */
@@ -97,7 +99,7 @@ struct LoadConn {
   gint dial_errno;           /* the dial failed at once; write_ev reports it from the loop */
   gboolean reparse;          /* read_ev was activated to parse replies still buffered */
   guint socket_gen;          /* bumped when the socket goes, so callbacks notice */
-  guint id;
+  guint id;                  /* the order it was added in, over the whole run */
   LoadReq ring[LOAD_RING];
   guint head, count;
   LoadWireParser parser;
@@ -124,7 +126,7 @@ struct LoadConn {
   gdouble kill_pct;        /* many-clients: drop the connection before reading the reply */
   gdouble drop_pct;        /* leaky-reader: never confirm this read */
   gint auto_abort_ms;      /* leaky-reader over Thrift: open reads by id */
-  GRand *rand;
+  GRand *rand;             /* its random choices: a stream of its own, from run->seed and id */
   guint8 *scratch;         /* items being encoded */
   gsize scratch_size;
 };
