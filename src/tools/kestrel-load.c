@@ -31,6 +31,8 @@ typedef struct {
   gboolean thrift, redis, no_flush, monitor, json, verbose;
   const LoadWire *wire;
   gint timeout_s, io_threads;
+  gchar *seed_arg;
+  guint32 seed;      /* of every connection's random choices (--seed, or drawn at start) */
   /* per command (not all apply) */
   gint clients, items, bytes, rollup, queues, kilobytes, prefill, producers, consumers;
   gint sleep_ms, block_ms, pause_s, cycles, readers, abort_ms;
@@ -130,6 +132,7 @@ static int prepare(Ctx *ctx, guint64 slots, gsize item_size, gint n_queues)
     g_error_free(error);
     return EXIT_USAGE;
   }
+  ctx->run->seed = ctx->o->seed;
   ctx->run->queues = queue_names(ctx->o->queue, n_queues);
   ctx->run->n_queues = (guint)n_queues;
   ctx->run->verbose = ctx->o->verbose;
@@ -299,7 +302,8 @@ static int cmd_leaky_reader(Ctx *ctx)
   { "no-flush", 'F', 0, G_OPTION_ARG_NONE, &(o)->no_flush, "do not flush the queue(s) before starting", NULL }, \
   { "json", 0, 0, G_OPTION_ARG_NONE, &(o)->json, "print the results as one JSON object", NULL }, \
   { "timeout", 0, 0, G_OPTION_ARG_INT, &(o)->timeout_s, "give up after SECONDS (default 300)", "SECONDS" }, \
-  { "io-threads", 0, 0, G_OPTION_ARG_INT, &(o)->io_threads, "event-loop threads (default: CPUs)", "N" }
+  { "io-threads", 0, 0, G_OPTION_ARG_INT, &(o)->io_threads, "event-loop threads (default: CPUs)", "N" }, \
+  { "seed", 0, 0, G_OPTION_ARG_STRING, &(o)->seed_arg, "seed of the random choices (-k kills, -d drops), 0..4294967295 (default: random, printed with the results)", "N" }
 
 typedef struct {
   const gchar *name;
@@ -491,6 +495,13 @@ static gboolean check_opts(const gchar *name, Opts *o, GError **error)
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "percentages must be 0..100");
     return FALSE;
   }
+  guint64 seed = o->seed_arg ? 0 : g_random_int();
+  if (o->seed_arg && !g_ascii_string_to_unsigned(o->seed_arg, 10, 0, G_MAXUINT32, &seed, NULL)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--seed must be between 0 and %u", G_MAXUINT32);
+    return FALSE;
+  }
+  o->seed = (guint32)seed;
   if (!o->queue || !*o->queue || strpbrk(o->queue, " /~.\r\n") || strlen(o->queue) > 190) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "bad queue name");
     return FALSE;
@@ -525,8 +536,10 @@ static void usage(FILE *f)
              "Commands:\n");
   for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
     fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
-  fprintf(f, "\n'kestrel-load COMMAND --help' describes a command's options. Exit status: 0 all\n"
-             "items accounted for, 1 items lost or corrupted (or a connection failed), 2 usage.\n");
+  fprintf(f, "\n'kestrel-load COMMAND --help' describes a command's options. Random choices\n"
+             "(many-clients -k kills, leaky-reader -d drops) follow a seed, printed with the\n"
+             "results; --seed N repeats them. Exit status: 0 all items accounted for, 1 items\n"
+             "lost or corrupted (or a connection failed), 2 usage.\n");
 }
 
 int main(int argc, char **argv)
@@ -575,6 +588,7 @@ int main(int argc, char **argv)
     g_clear_error(&error);
     g_free(o.host);
     g_free(o.queue);
+    g_free(o.seed_arg);
     g_free(prg);
     return EXIT_USAGE;
   }
@@ -584,6 +598,7 @@ int main(int argc, char **argv)
   load_run_free(ctx.run);
   g_free(o.host);
   g_free(o.queue);
+  g_free(o.seed_arg);
   g_free(prg);
   return rc;
 }

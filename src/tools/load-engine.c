@@ -2,14 +2,15 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
 #include "load-engine.h"
 #include "load-item.h"
+#include "load-socket.h"
 
 #define TICK_MS 10
 #define STEPS_PER_READ 4096 /* replies parsed per callback before yielding to other sockets */
@@ -56,23 +57,49 @@ LoadConn *load_run_add(LoadRun *run, const LoadRole *role)
   LoadConn *c = g_new0(LoadConn, 1);
   c->run = run;
   c->role = role;
-  c->id = run->pending->len;
+  c->id = run->next_id++;
   c->depth = 1;
   c->block_ms = -1;
-  c->rand = g_rand_new();
+  c->fd = -1;
+  c->in = evbuffer_new();
+  c->out = evbuffer_new();
+  /* the same seed gives every connection the same choices: a run can be repeated */
+  guint32 key[2] = { run->seed, c->id };
+  c->rand = g_rand_new_with_seed_array(key, G_N_ELEMENTS(key));
   g_ptr_array_add(run->pending, c);
   return c;
 }
 
-static void conn_lost(LoadConn *c)
+/* Drops the socket and everything buffered or in flight on it. */
+static void close_socket(LoadConn *c)
 {
-  if (c->bev) {
-    bufferevent_free(c->bev);
-    c->bev = NULL;
+  if (c->read_ev) {
+    event_free(c->read_ev);
+    c->read_ev = NULL;
   }
+  if (c->write_ev) {
+    event_free(c->write_ev);
+    c->write_ev = NULL;
+  }
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+  evbuffer_drain(c->in, evbuffer_get_length(c->in));
+  evbuffer_drain(c->out, evbuffer_get_length(c->out));
+  c->socket_gen++;
+  c->connecting = FALSE;
+  c->write_pending = FALSE;
+  c->reparse = FALSE;
+  c->kill_after_write = FALSE;
   c->count = 0;
   c->head = 0;
   memset(&c->parser, 0, sizeof c->parser);
+}
+
+static void conn_lost(LoadConn *c)
+{
+  close_socket(c);
   if (c->finished)
     return;
   if (c->role->closed)
@@ -81,6 +108,15 @@ static void conn_lost(LoadConn *c)
     atomic_fetch_add(&c->run->errors, 1);
     load_conn_finish(c);
   }
+}
+
+/* The socket failed or the server closed it (err 0). */
+static void socket_failed(LoadConn *c, const gchar *what, int err)
+{
+  if (c->run->verbose)
+    g_printerr("kestrel-load: connection %u %s (%s)\n", c->id, what,
+               err ? g_strerror(err) : "by the server");
+  conn_lost(c);
 }
 
 static LoadReq *push_req(LoadConn *c, LoadReqKind kind, guint64 seq, guint flags)
@@ -114,7 +150,7 @@ void load_conn_put(LoadConn *c, const gchar *queue, guint64 seq, guint count, gu
   }
   for (guint i = 0; i < count; i++)
     load_item_fill(c->scratch + i * size, size, seq + (guint64)i * stride, c->producer_id);
-  c->run->wire->put(bufferevent_get_output(c->bev), queue, c->scratch, size, count);
+  c->run->wire->put(c->out, queue, c->scratch, size, count);
   LoadReq *r = push_req(c, LOAD_REQ_PUT, seq, 0);
   r->count = count;
   r->stride = stride;
@@ -123,14 +159,14 @@ void load_conn_put(LoadConn *c, const gchar *queue, guint64 seq, guint count, gu
 void load_conn_get(LoadConn *c, const gchar *queue, const LoadGetSpec *spec, guint flags,
                    guint64 seq)
 {
-  c->run->wire->get(bufferevent_get_output(c->bev), queue, spec);
+  c->run->wire->get(c->out, queue, spec);
   push_req(c, LOAD_REQ_GET, seq, flags);
 }
 
 void load_conn_confirm(LoadConn *c, const gchar *queue, const gint64 *ids, guint n, guint flags,
                        guint64 seq)
 {
-  c->run->wire->confirm(bufferevent_get_output(c->bev), queue, ids, n);
+  c->run->wire->confirm(c->out, queue, ids, n);
   push_req(c, LOAD_REQ_CONFIRM, seq, flags);
 }
 
@@ -145,13 +181,14 @@ static void protocol_error(LoadConn *c, const gchar *what)
 
 /* Parses one step of the reply at the head of the ring (an item, or the end of the reply).
  * FALSE when more bytes are needed or the connection went away. */
-static gboolean parse_one(LoadConn *c, struct bufferevent *bev)
+static gboolean parse_one(LoadConn *c)
 {
   LoadWorker *w = c->w;
   LoadWireEvent ev = { 0 };
   LoadReq *head = &c->ring[c->head];
+  guint gen = c->socket_gen;
 
-  switch (c->run->wire->parse(&c->parser, bufferevent_get_input(bev), head->kind, &ev)) {
+  switch (c->run->wire->parse(&c->parser, c->in, head->kind, &ev)) {
   case LOAD_WIRE_MORE:
     return FALSE;
   case LOAD_WIRE_ERROR:
@@ -187,75 +224,131 @@ static gboolean parse_one(LoadConn *c, struct bufferevent *bev)
     protocol_error(c, "reply to a request the engine never sends");
     return FALSE;
   }
-  return c->bev == bev;
+  return c->socket_gen == gen;
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+/* Hands the buffered replies to the role, at most `limit` steps; FALSE when the socket went
+ * away meanwhile. */
+static gboolean parse_replies(LoadConn *c, guint limit)
 {
-  LoadConn *c = arg;
-  for (guint steps = 0; steps < STEPS_PER_READ; steps++) {
-    if (c->bev != bev || c->finished)
-      return;
+  guint gen = c->socket_gen;
+  for (guint steps = 0; steps < limit; steps++) {
     if (c->count == 0) {
-      if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+      if (evbuffer_get_length(c->in) > 0) {
         protocol_error(c, "reply without a request");
-      return;
+        return FALSE;
+      }
+      return TRUE;
     }
-    if (!parse_one(c, bev))
-      return;
+    if (!parse_one(c))
+      return c->socket_gen == gen;
   }
   /* more replies buffered: come back after other sockets had their turn */
-  bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  c->reparse = TRUE;
+  event_active(c->read_ev, EV_READ, 1);
+  return TRUE;
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+/* Writes what is queued. A write event is pending only while the socket is full. FALSE when
+ * the socket went away (a write error, or the kill of many-clients -k). */
+static gboolean conn_write(LoadConn *c)
 {
-  LoadConn *c = arg;
-  if (c->kill_after_write && c->bev == bev) {
+  int err = 0;
+  switch (load_socket_write(c->fd, c->out, &err)) {
+  case LOAD_SOCKET_BLOCKED:
+    if (!c->write_pending) {
+      event_add(c->write_ev, NULL);
+      c->write_pending = TRUE;
+    }
+    return TRUE;
+  case LOAD_SOCKET_ERROR:
+    socket_failed(c, "closed", err);
+    return FALSE;
+  default:
+    break;
+  }
+  if (c->write_pending) {
+    event_del(c->write_ev);
+    c->write_pending = FALSE;
+  }
+  if (c->kill_after_write) {
     c->kill_after_write = FALSE;
     atomic_fetch_add(&c->run->kills, 1);
     load_conn_reconnect(c);
+    return FALSE;
   }
+  return TRUE;
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+/* Writes what the role queued, unless the socket cannot take it yet: then it goes once
+ * connected, or when the pending write event says there is room (asking a full socket again
+ * would only fail with EAGAIN). */
+static gboolean conn_flush(LoadConn *c)
+{
+  if (c->connecting || c->fd < 0 || c->write_pending)
+    return TRUE;
+  return conn_write(c);
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
   LoadConn *c = arg;
-  if (c->bev != bev)
+  LoadSocketStatus st = LOAD_SOCKET_DONE;
+  int err = 0;
+  if (c->reparse)
+    c->reparse = FALSE; /* woken by parse_replies: the socket is read on its own wake-up */
+  else
+    st = load_socket_read(c->fd, c->in, &err);
+  gboolean ended = st == LOAD_SOCKET_EOF || st == LOAD_SOCKET_ERROR;
+  /* replies that came before the end count: parse them all first */
+  if (!parse_replies(c, ended ? G_MAXUINT : STEPS_PER_READ))
     return;
-  if (what & BEV_EVENT_CONNECTED) {
-    int one = 1;
-    setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->role->start(c);
+  if (ended)
+    socket_failed(c, "closed", err);
+  else
+    conn_flush(c);
+}
+
+static void connected(LoadConn *c)
+{
+  int err = c->fd < 0 ? c->dial_errno : load_socket_connected(c->fd);
+  if (err) {
+    socket_failed(c, "could not connect", err);
     return;
   }
-  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-    if (c->run->verbose)
-      g_printerr("kestrel-load: connection %u closed (%s)\n", c->id,
-                 (what & BEV_EVENT_EOF) ? "by the server" : "error");
-    conn_lost(c);
-  }
+  c->connecting = FALSE;
+  event_del(c->write_ev);
+  c->read_ev = event_new(c->w->base, c->fd, EV_READ | EV_PERSIST, read_cb, c);
+  event_add(c->read_ev, NULL);
+  guint gen = c->socket_gen;
+  c->role->start(c);
+  if (c->socket_gen == gen)
+    conn_flush(c);
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
+{
+  LoadConn *c = arg;
+  if (c->connecting)
+    connected(c);
+  else
+    conn_write(c);
 }
 
 static void dial(LoadConn *c)
 {
-  c->bev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-  c->count = 0;
-  c->head = 0;
-  memset(&c->parser, 0, sizeof c->parser);
-  c->kill_after_write = FALSE;
-  bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-  if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&c->run->addr, sizeof c->run->addr) < 0)
-    conn_lost(c);
+  c->connecting = TRUE;
+  c->fd = load_socket_dial(&c->run->addr, &c->dial_errno);
+  c->write_ev = event_new(c->w->base, c->fd, EV_WRITE | EV_PERSIST, write_cb, c);
+  if (c->fd < 0)
+    event_active(c->write_ev, EV_WRITE, 1); /* fail from the loop, like a connect refused later */
+  else
+    event_add(c->write_ev, NULL);
 }
 
 void load_conn_reconnect(LoadConn *c)
 {
-  if (c->bev) {
-    bufferevent_free(c->bev);
-    c->bev = NULL;
-  }
+  close_socket(c);
   c->reconnects++;
   c->have_open = FALSE; /* the server aborts what this socket held */
   dial(c);
@@ -266,10 +359,7 @@ void load_conn_finish(LoadConn *c)
   if (c->finished)
     return;
   c->finished = TRUE;
-  if (c->bev) {
-    bufferevent_free(c->bev);
-    c->bev = NULL;
-  }
+  close_socket(c);
   if (c->timer)
     event_del(c->timer);
   if (--c->w->active == 0)
@@ -279,8 +369,12 @@ void load_conn_finish(LoadConn *c)
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
   LoadConn *c = arg;
-  if (!c->finished && c->bev && c->timer_fn)
-    c->timer_fn(c);
+  if (c->finished || c->fd < 0 || !c->timer_fn)
+    return;
+  guint gen = c->socket_gen;
+  c->timer_fn(c);
+  if (c->socket_gen == gen)
+    conn_flush(c);
 }
 
 void load_conn_after(LoadConn *c, guint ms, void (*cb)(LoadConn *c))
@@ -303,10 +397,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     LoadConn *c = g_ptr_array_index(w->conns, i);
     if (c->finished)
       continue;
-    if (abort)
+    if (abort) {
       load_conn_finish(c);
-    else if (c->role->tick)
+    } else if (c->role->tick) {
+      guint gen = c->socket_gen;
       c->role->tick(c);
+      if (c->socket_gen == gen)
+        conn_flush(c);
+    }
   }
 }
 
@@ -358,8 +456,9 @@ gboolean load_run_finished(LoadRun *run)
 
 static void conn_free(LoadConn *c)
 {
-  if (c->bev)
-    bufferevent_free(c->bev);
+  close_socket(c);
+  evbuffer_free(c->in);
+  evbuffer_free(c->out);
   if (c->timer)
     event_free(c->timer);
   g_rand_free(c->rand);

@@ -1,7 +1,8 @@
 /* kestrel-load engine: worker threads (one libevent event_base each) driving non-blocking
  * connections. Each connection keeps a ring of requests in flight; their encoding and the
  * incremental parsing of replies belong to the run's wire protocol (load-wire.h), and what to
- * send next is decided by the connection's role (load-roles.c). */
+ * send next is decided by the connection's role (load-roles.c). Requests a callback queues are
+ * written before it returns (load-socket.h); a write event waits only on a full socket. */
 #ifndef KESTREL_LOAD_ENGINE_H
 #define KESTREL_LOAD_ENGINE_H
 
@@ -9,7 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include <event2/bufferevent.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <glib.h>
 
@@ -64,6 +65,8 @@ struct LoadRun {
   gint64 idle_ns;          /* consumers give up after this long without progress */
   gint64 deadline_ns;      /* whole phase gives up at this monotonic time */
   gboolean verbose;
+  guint32 seed;            /* with a connection's id, seeds its GRand */
+  guint next_id;           /* connection ids are unique within the run */
 
   guint threads;           /* worker threads per phase (at most one per connection) */
   GPtrArray *pending;      /* connections of the next phase */
@@ -88,8 +91,15 @@ struct LoadConn {
   LoadWorker *w;
   LoadRun *run;
   const LoadRole *role;
-  struct bufferevent *bev;
-  guint id;
+  evutil_socket_t fd;        /* -1 without a socket */
+  struct evbuffer *in, *out; /* replies read, requests not yet written */
+  struct event *read_ev;     /* persistent while connected */
+  struct event *write_ev;    /* pending while connecting, or while the socket is full */
+  gboolean connecting, write_pending;
+  gint dial_errno;           /* the dial failed at once; write_ev reports it from the loop */
+  gboolean reparse;          /* read_ev was activated to parse replies still buffered */
+  guint socket_gen;          /* bumped when the socket goes, so callbacks notice */
+  guint id;                  /* the order it was added in, over the whole run */
   LoadReq ring[LOAD_RING];
   guint head, count;
   LoadWireParser parser;
@@ -116,7 +126,7 @@ struct LoadConn {
   gdouble kill_pct;        /* many-clients: drop the connection before reading the reply */
   gdouble drop_pct;        /* leaky-reader: never confirm this read */
   gint auto_abort_ms;      /* leaky-reader over Thrift: open reads by id */
-  GRand *rand;
+  GRand *rand;             /* its random choices: a stream of its own, from run->seed and id */
   guint8 *scratch;         /* items being encoded */
   gsize scratch_size;
 };

@@ -54,14 +54,14 @@ void load_report_print(const LoadReport *r, const LoadRun *run, gboolean json)
   gdouble put_rate = rate(N(puts), r->put_seconds), get_rate = rate(N(gets), r->get_seconds);
   if (json) {
     g_string_append_printf(out,
-      "{\"command\":\"%s\",\"items\":%" G_GUINT64_FORMAT ",\"seconds\":%.6f,"
+      "{\"command\":\"%s\",\"seed\":%u,\"items\":%" G_GUINT64_FORMAT ",\"seconds\":%.6f,"
       "\"puts\":%" G_GUINT64_FORMAT ",\"gets\":%" G_GUINT64_FORMAT ","
       "\"puts_per_sec\":%.1f,\"gets_per_sec\":%.1f,\"refused\":%" G_GUINT64_FORMAT ","
       "\"empty_gets\":%" G_GUINT64_FORMAT ",\"errors\":%" G_GUINT64_FORMAT ","
       "\"drops\":%" G_GUINT64_FORMAT ",\"kills\":%" G_GUINT64_FORMAT ",\"checked\":%s,"
       "\"delivered\":%" G_GUINT64_FORMAT ",\"lost\":%" G_GUINT64_FORMAT ","
       "\"duplicated\":%" G_GUINT64_FORMAT ",\"corrupted\":%" G_GUINT64_FORMAT ",\"latency_ms\":{",
-      r->command, r->items, r->seconds, N(puts), N(gets), put_rate, get_rate, N(refused),
+      r->command, run->seed, r->items, r->seconds, N(puts), N(gets), put_rate, get_rate, N(refused),
       N(empty_gets), N(errors), N(drops), N(kills), r->checked ? "true" : "false", N(distinct),
       r->lost, N(duplicated), N(corrupted));
     json_latency(out, "put", &run->put_hist);
@@ -78,7 +78,7 @@ void load_report_print(const LoadReport *r, const LoadRun *run, gboolean json)
       g_string_append_printf(out, ", dropped reads %" G_GUINT64_FORMAT, N(drops));
     if (N(kills))
       g_string_append_printf(out, ", killed clients %" G_GUINT64_FORMAT, N(kills));
-    g_string_append_c(out, '\n');
+    g_string_append_printf(out, ", seed %u\n", run->seed);
     if (r->lost) {
       g_string_append_printf(out, "%s: missing items:", r->command);
       for (guint i = 0; i < r->missing->len; i++)

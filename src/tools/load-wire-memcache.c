@@ -55,7 +55,7 @@ static void stats_line(LoadWireParser *p, const gchar *line, LoadWireEvent *ev)
   gint64 *field = g_str_has_prefix(rest, "_items ") ? &ev->items
                   : g_str_has_prefix(rest, "_bytes ") ? &ev->bytes : NULL;
   if (field)
-    g_ascii_string_to_signed(strchr(rest, ' ') + 1, 10, 0, G_MAXINT64, field, NULL);
+    load_wire_parse_int(strchr(rest, ' ') + 1, 0, G_MAXINT64, field);
 }
 
 /* One reply line without its terminator; FALSE when no whole line is buffered yet. */
@@ -79,8 +79,8 @@ static gboolean take_line(struct evbuffer *in, gchar *buf, gsize cap, gboolean *
 static gboolean parse_value_len(const gchar *line, gsize *len)
 {
   const gchar *sp = strrchr(line, ' ');
-  guint64 v = 0;
-  if (!sp || !g_ascii_string_to_unsigned(sp + 1, 10, 0, G_MAXINT32, &v, NULL))
+  gint64 v = 0;
+  if (!sp || !load_wire_parse_int(sp + 1, 0, G_MAXINT32, &v))
     return FALSE;
   *len = (gsize)v;
   return TRUE;

@@ -59,7 +59,7 @@ static void redis_stats(struct evbuffer *out, const gchar *queue)
 /* The number after a RESP type byte. */
 static gboolean line_number(const gchar *line, gint64 *v)
 {
-  return g_ascii_string_to_signed(line + 1, 10, -1, G_MAXINT32, v, NULL);
+  return load_wire_parse_int(line + 1, -1, G_MAXINT32, v);
 }
 
 static LoadWireStatus redis_parse(LoadWireParser *p, struct evbuffer *in, LoadReqKind kind,

@@ -74,5 +74,8 @@ extern const LoadWire load_wire_redis;
 LoadWireStatus load_wire_error(LoadWireEvent *ev, const gchar *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* Drops the bytes a previous ITEM left in the input. */
 void load_wire_drain(LoadWireParser *p, struct evbuffer *in);
+/* A decimal number of a reply: digits, a leading '-' only where min < 0, nothing else, within
+ * min..max. Every number read off the wire goes through here. */
+gboolean load_wire_parse_int(const gchar *s, gint64 min, gint64 max, gint64 *out);
 
 #endif

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -21,20 +22,26 @@ def build_dir():
     return Path(find_kestreld()).parents[2]
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory):
+def run_bench(out, *args):
+    """bench/run --quick against kestreld and memcached; its log (stderr)."""
     if not shutil.which("memcached"):
         pytest.skip("memcached not installed")
     if not shutil.which("gnuplot"):
         pytest.skip("gnuplot not installed")
     if not (build_dir() / "src" / "tools" / "kestrel-load").exists():
         pytest.skip("kestrel-load not built")
-    out = tmp_path_factory.mktemp("bench")
     res = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "run"), "--quick",
-                          "--skip", "redis", "--build", str(build_dir()), "--out", str(out)],
+                          "--skip", "redis", "--build", str(build_dir()), "--out", str(out)] +
+                         list(args),
                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert res.returncode == 0, "stdout: %s\nstderr: %s" % (res.stdout, res.stderr)
-    return out, res.stderr
+    return res.stderr
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    return out, run_bench(out)
 
 
 def test_report_table(bench):
@@ -88,3 +95,35 @@ def test_figures_sane(bench):
     assert [p for p, _, _ in r["sync"]] == [1, 4] and all(v > 0 for _, v, _ in r["sync"])
     for mode in ("alone", "large"):
         assert r["fairness"]["kestreld"][mode]["puts_per_sec"] > 0
+
+
+def test_repeat_keeps_every_sample(tmp_path):
+    """--repeat 2: every flood point is run twice, the servers taking turns in each round;
+    results.json keeps both runs, the point is their median, the report gives the range."""
+    log = run_bench(tmp_path, "--repeat", "2", "--only", "flood")
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert r["repeat"] == 2
+    for name in ("kestreld", "memcached"):
+        assert sorted(r["flood"][name], key=int) == ["1", "10"]
+        for conns, v in r["flood"][name].items():
+            samples = v["samples"]
+            assert len(samples) == 2 and all(samples), v
+            rates = [x["puts_per_sec"] for x in samples]
+            assert v["puts_per_sec"] == pytest.approx(statistics.median(rates))
+            assert v["puts_per_sec_min"] == min(rates) and v["puts_per_sec_max"] == max(rates)
+            assert all(isinstance(x["seed"], int) for x in samples)
+    for v in r["flood"]["kestreld"].values():
+        assert all(x["lost"] == 0 and x["errors"] == 0 and x["status"] == 0 for x in v["samples"])
+    runs = re.findall(r"^bench: flood (\d+) conns \(round (\d) of 2\): (\w+) ", log, re.M)
+    assert runs == [(c, rnd, name) for c in ("1", "10") for rnd in ("1", "2")
+                    for name in ("kestreld", "memcached")], log
+    text = (tmp_path / "README.md").read_text()
+    assert "`bench/run --quick --repeat 2`" in text
+    rows = re.findall(r"^\| (\d+) \| ([\d,]+) \(([\d,]+)–([\d,]+)\) \| ([\d,]+) "
+                      r"\(([\d,]+)–([\d,]+)\) \| \*\*[\d.]+×\*\* \|$", text, re.M)
+    assert [row[0] for row in rows] == ["1", "10"], text
+    for row in rows:
+        for median, lo, hi in (row[1:4], row[4:7]):
+            median, lo, hi = (int(x.replace(",", "")) for x in (median, lo, hi))
+            assert lo <= median <= hi
+    assert (tmp_path / "flood.png").read_bytes().startswith(PNG_MAGIC)

@@ -163,13 +163,38 @@ def test_leaky_reader_every_item_confirmed(kestrel):
     assert mc.qstat("spam", "open_transactions") == 0
 
 
+def test_leaky_reader_same_seed_same_drops(kestrel):
+    """Drops follow the seed. One reader takes every item in turn and draws once per item it
+    gets, so the same seed drops the same number of reads however the run is timed; the seed a
+    run drew for itself is in its report and repeats it."""
+    args = ("leaky-reader", "-n", 200, "-d", 30, "-t", 1)
+    first = load_json(*args, port=kestrel.memcache_port)
+    assert isinstance(first["seed"], int) and 0 <= first["seed"] < 2 ** 32
+    assert first["drops"] > 0 and first["lost"] == 0, first
+    again = load_json(*args, "--seed", first["seed"], port=kestrel.memcache_port)
+    assert again["seed"] == first["seed"]
+    assert again["drops"] == first["drops"] and again["lost"] == 0, (first, again)
+    # drawn twice from 2**32 values: another seed each run
+    assert load_json(*args, port=kestrel.memcache_port)["seed"] != first["seed"]
+
+
+def test_seed_in_plain_output(kestrel):
+    # -x: a killed client's read was open, so the server hands its item to another
+    res = load("many-clients", "-n", 5, "-s", 0, "-c", 2, "-k", 50, "-x", "--seed", 4294967295,
+               "--block-ms", 100, port=kestrel.memcache_port)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.splitlines()[0].endswith(", seed 4294967295"), res.stdout
+
+
 @pytest.mark.parametrize("args", [["flood", "-n", "12x"], ["flood", "-R", "0"],
                                   ["put-many", "-r", "100000"], ["nosuch"], ["flood", "extra"],
                                   ["leaky-reader", "-d", "150"], ["flood", "-q", "a/b"],
                                   ["flood", "--thrift", "--redis"],
                                   ["many-clients", "--thrift"], ["many-clients", "--redis"],
                                   ["leaky-reader", "--redis"],
-                                  ["leaky-reader", "--thrift", "--abort-ms", "0"]])
+                                  ["leaky-reader", "--thrift", "--abort-ms", "0"],
+                                  ["flood", "--seed", "-1"], ["flood", "--seed", "4294967296"],
+                                  ["leaky-reader", "--seed", "x"]])
 def test_bad_command_lines(args):
     res = load(*args)
     assert res.returncode == 2, res.stdout + res.stderr
