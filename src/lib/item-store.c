@@ -54,6 +54,16 @@ void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
 {
   gsize need = RECORD_HEAD + len;
   KqSegment *seg = store->last;
+  if (seg != NULL && seg->head == seg->tail && seg->capacity < need) {
+    /* The only segment, emptied and kept for reuse, is too small: a second segment behind an
+     * empty first one would hide every item from kq_item_store_head. */
+    g_assert(seg == store->first);
+    if (seg->capacity == SEGMENT_SIZE && store->spare == NULL)
+      store->spare = seg;
+    else
+      g_free(seg);
+    store->first = store->last = seg = NULL;
+  }
   if (seg == NULL || seg->capacity - seg->tail < need) {
     KqSegment *fresh = segment_new(store, need);
     if (seg == NULL)

@@ -139,6 +139,18 @@ def test_large_item(mc):
     assert mc.get("big") == data
 
 
+@pytest.mark.parametrize("size", [256 * 1024, 512 * 1024, 3 << 20])
+def test_large_items_on_a_queue_used_before(mc, size):
+    mc.must_set("used", "small")
+    assert mc.get("used") == b"small"
+    items = [os.urandom(size) for _ in range(3)]
+    for item in items:
+        mc.must_set("used", item)
+    assert mc.qstat("used", "items") == 3
+    assert [mc.get("used") for _ in items] == items
+    assert mc.get("used") is None
+
+
 def test_get_key_is_queue_name_without_options(mc):
     mc.must_set("opts", "v")
     mc.send_line("get opts/t=10")
