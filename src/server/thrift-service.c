@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -92,6 +94,10 @@ accept_cb(gint fd, GIOCondition cond, gpointer data)
         g_warning("thrift: accept failed: %s", g_strerror(errno));
       break;
     }
+    /* A reply must not wait for the ACK of the one before it (Nagle): a client that sends
+     * several calls before reading would stall on delayed ACKs. */
+    gint one = 1;
+    setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     conn = kq_thrift_conn_new(service->processor, client, ++service->next_serial,
                               service->max_frame_size, conn_closed, service);
     g_hash_table_add(service->conns, conn);

@@ -104,6 +104,33 @@ def wait_for(predicate, timeout=5.0, interval=0.01, message="condition"):
         time.sleep(interval)
 
 
+def server_side_socket(pid, client):
+    """A duplicate of the server's end of `client`'s TCP connection, taken from process `pid`
+    with pidfd_getfd(2), so a test can read the options the server set on its socket. The
+    server must have accepted the connection (make one round trip first)."""
+    import ctypes
+    local_port, server_port = client.getsockname()[1], client.getpeername()[1]
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if (int(parts[1].rsplit(":", 1)[1], 16) == server_port and
+                    int(parts[2].rsplit(":", 1)[1], 16) == local_port):
+                inode = parts[9]
+    assert inode is not None, "no server side for local port %d" % local_port
+    fds = [int(fd) for fd in os.listdir("/proc/%d/fd" % pid)
+           if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "socket:[%s]" % inode]
+    assert fds, "process %d holds no socket for local port %d" % (pid, local_port)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        dup = libc.syscall(438, pidfd, fds[0], 0)  # SYS_pidfd_getfd, the same on every arch
+    finally:
+        os.close(pidfd)
+    assert dup >= 0, "pidfd_getfd: %s" % os.strerror(ctypes.get_errno())
+    return socket.socket(fileno=dup)
+
+
 def port_accepts(port, host=HOST):
     try:
         with socket.create_connection((host, port), timeout=0.2):

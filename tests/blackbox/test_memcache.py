@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import HOST, MemcacheClient, journal_records, wait_for, find_kestreld
+from conftest import (HOST, MemcacheClient, journal_records, wait_for, find_kestreld,
+                      server_side_socket)
 
 GLOBAL_STATS = [
     "uptime", "time", "version", "curr_items", "total_items", "bytes",
@@ -149,6 +150,17 @@ def test_large_items_on_a_queue_used_before(mc, size):
     assert mc.qstat("used", "items") == 3
     assert [mc.get("used") for _ in items] == items
     assert mc.get("used") is None
+
+
+def test_replies_are_sent_without_nagle_delay(kestrel):
+    """TCP_NODELAY on the server's sockets, memcache and text: with Nagle, a reply sent while
+    the client has not yet acknowledged the one before waits for its delayed ACK."""
+    mc, txt = kestrel.memcache(), kestrel.text()
+    assert mc.request("version").startswith(b"VERSION ")
+    assert txt.request("get nagle") == b"*\n"
+    for client in (mc, txt):
+        with server_side_socket(kestrel.pid, client.sock) as server_end:
+            assert server_end.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_get_key_is_queue_name_without_options(mc):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import server_side_socket, wait_for
 from thrift_support import (RawThrift, ThriftClient, encode_call, frame, generated, idl_path,
                             message_header)
 
@@ -39,6 +39,14 @@ def still_serving(srv):
         assert c.get_version() == srv_version(srv)
         assert c.put("alive", [b"x"], 0) == 1
         assert [i.data for i in c.get("alive", 1, 0, 0)] == [b"x"]
+
+
+def test_replies_are_sent_without_nagle_delay(srv, tc):
+    """TCP_NODELAY on the server's socket: with Nagle, a reply sent while the client has not
+    yet acknowledged the one before waits for its delayed ACK (about 40 ms)."""
+    assert tc.get_version()
+    with server_side_socket(srv.pid, tc.socket.handle) as server_end:
+        assert server_end.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def srv_version(srv):
