@@ -127,3 +127,19 @@ def test_repeat_keeps_every_sample(tmp_path):
             median, lo, hi = (int(x.replace(",", "")) for x in (median, lo, hi))
             assert lo <= median <= hi
     assert (tmp_path / "flood.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_busy_poll_server_takes_part_in_the_flood_only(tmp_path):
+    """--busy-poll 50 starts a second kestreld with busyPollMicros = 50 beside the first; it is
+    driven in the flood test (a column of its own, compared with memcached) and nowhere else."""
+    run_bench(tmp_path, "--busy-poll", "50", "--only", "flood,rss")
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert r["busy_poll_us"] == 50
+    assert "kestreld-busy-poll" in r["servers"]
+    assert sorted(r["flood"]["kestreld-busy-poll"], key=int) == ["1", "10"]
+    for v in r["flood"]["kestreld-busy-poll"].values():
+        assert v["puts_per_sec"] > 0 and v["lost"] == 0 and v["errors"] == 0 and v["status"] == 0
+    assert "kestreld" in r["rss"] and "kestreld-busy-poll" not in r["rss"]
+    text = (tmp_path / "README.md").read_text()
+    assert "| kestreld-busy-poll items/s |" in text and "| kestreld-busy-poll / memcached |" in text
+    assert "`busyPollMicros = 50`" in text
