@@ -3,7 +3,8 @@ requests (every method, hostile input mixed in), leaks nothing, and holds no mor
 larger run than after the smaller, neither at rest nor at exit. Also the check's own reading of
 valgrind and its verdicts, on made-up summaries, so that it cannot pass by reading nothing.
 Without valgrind the check fails rather than skips: it stands for a requirement of the Thrift
-front-end (scripts/install-deps installs valgrind)."""
+front-end (scripts/install-deps installs valgrind). A sanitizer build cannot run under valgrind:
+there the same load runs once on kestreld alone, and LeakSanitizer is the judge at its exit."""
 import importlib.machinery
 import importlib.util
 import json
@@ -27,6 +28,27 @@ RUN_TIMEOUT = 85  # below conftest's TEST_TIMEOUT; about 30 s on the 2-core VM
 def build_dir():
     """The build tree of the kestreld under test: <build>/src/server/kestreld."""
     return Path(find_kestreld()).parents[2]
+
+
+def sanitized_build():
+    """True when the build under test was configured with --enable-sanitizers."""
+    makefile = build_dir() / "Makefile"
+    return makefile.exists() and "-fsanitize=address" in makefile.read_text(errors="replace")
+
+
+def run_script(args, timeout=None):
+    """bench/thrift-leak in its own process group, so that a timeout also ends the kestreld and
+    kestrel-load it started; (returncode, stdout, stderr)."""
+    proc = subprocess.Popen([str(SCRIPT), "--build", str(build_dir())] + args,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout or RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    return proc.returncode, stdout, stderr
 
 
 def script_module():
@@ -119,23 +141,30 @@ def test_verdicts():
     assert any("status 1" in p for p in m.judge(run(2000, status=1), same, 1024, 8))
 
 
+def test_sanitizer_reports_are_recognised():
+    m = script_module()
+    for report in ("==12==ERROR: LeakSanitizer: detected memory leaks",
+                   "==12==ERROR: AddressSanitizer: heap-use-after-free on address 0x6020",
+                   "src/server/thrift-protocol.c:88:9: runtime error: signed integer overflow"):
+        assert m.SANITIZER_REPORT.search(report), report
+    assert not m.SANITIZER_REPORT.search("MESSAGE kestreld 1.0.0 listening on thrift")
+
+
 def test_no_leak_and_no_growth_over_thrift_requests(tmp_path):
-    assert shutil.which("valgrind"), "valgrind is not installed (scripts/install-deps installs it)"
     assert os.access(SCRIPT, os.X_OK), "%s is not executable" % SCRIPT
     out = tmp_path / "result.json"
-    # its own process group, so that a timeout also ends the kestreld and kestrel-load it started
-    proc = subprocess.Popen([str(SCRIPT), "--build", str(build_dir()), "-n", str(SMALL),
-                             "--factor", str(FACTOR), "--keep", str(tmp_path / "runs"),
-                             "--json", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-    assert proc.returncode == 0, "stdout: %s\nstderr: %s" % (stdout, stderr[-6000:])
+    if sanitized_build():
+        code, stdout, stderr = run_script(["--sanitized", "-n", str(SMALL * FACTOR),
+                                           "--keep", str(tmp_path / "run"), "--json", str(out)])
+        assert code == 0, "stdout: %s\nstderr: %s" % (stdout, stderr[-6000:])
+        (run,) = json.loads(out.read_text())["runs"]
+        assert run["requests"] >= SMALL * FACTOR
+        assert run["status"] == 0 and run["sanitizer_reports"] == 0
+        return
+    assert shutil.which("valgrind"), "valgrind is not installed (scripts/install-deps installs it)"
+    code, stdout, stderr = run_script(["-n", str(SMALL), "--factor", str(FACTOR),
+                                       "--keep", str(tmp_path / "runs"), "--json", str(out)])
+    assert code == 0, "stdout: %s\nstderr: %s" % (stdout, stderr[-6000:])
     result = json.loads(out.read_text())
     assert result["problems"] == []
     small, large = result["runs"]
