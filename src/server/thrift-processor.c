@@ -120,22 +120,33 @@ parked_cancel(gpointer data)
   parked_free(parked);
 }
 
+/* Read a call's arguments into `args`. A malformed request frees them and leaves the error
+ * reply in *reply: the connection closes after it. */
+static gboolean
+read_args(KqThriftProcessor *self, gpointer args, const gchar *method, gint32 seqid,
+          GByteArray **reply)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (thrift_struct_read(THRIFT_STRUCT(args), self->in, &error) >= 0 &&
+      thrift_protocol_read_message_end(self->in, &error) >= 0)
+    return TRUE;
+  g_object_unref(args);
+  *reply = kq_thrift_processor_error_reply(self, method, seqid,
+                                           THRIFT_APPLICATION_EXCEPTION_ERROR_PROTOCOL_ERROR,
+                                           error != NULL ? error->message : "bad request");
+  return FALSE;
+}
+
 static KqThriftOutcome
 run_get(KqThriftProcessor *self, KqThriftConn *conn, gint32 seqid, GByteArray **reply)
 {
-  g_autoptr(GError) error = NULL;
   KqThriftKestrelGetArgs *args = g_object_new(KQ_THRIFT_TYPE_KESTREL_GET_ARGS, NULL);
   KqThriftGet *get;
   ParkedGet *parked;
 
-  if (thrift_struct_read(THRIFT_STRUCT(args), self->in, &error) < 0 ||
-      thrift_protocol_read_message_end(self->in, &error) < 0) {
-    g_object_unref(args);
-    *reply = kq_thrift_processor_error_reply(self, "get", seqid,
-                                             THRIFT_APPLICATION_EXCEPTION_ERROR_PROTOCOL_ERROR,
-                                             error != NULL ? error->message : "bad request");
+  if (!read_args(self, args, "get", seqid, reply))
     return KQ_THRIFT_REPLY_AND_CLOSE;
-  }
   get = kq_thrift_get_new(kq_thrift_processor_get_handler(self), kq_thrift_conn_get_serial(conn),
                           args->queue_name, args->max_items, args->timeout_msec,
                           args->auto_abort_msec);
@@ -223,14 +234,8 @@ run_put(KqThriftProcessor *self, KqThriftConn *conn, gint32 seqid, GByteArray **
   gint32 count = 0;
   gboolean stored;
 
-  if (thrift_struct_read(THRIFT_STRUCT(args), self->in, &error) < 0 ||
-      thrift_protocol_read_message_end(self->in, &error) < 0) {
-    g_object_unref(args);
-    *reply = kq_thrift_processor_error_reply(self, "put", seqid,
-                                             THRIFT_APPLICATION_EXCEPTION_ERROR_PROTOCOL_ERROR,
-                                             error != NULL ? error->message : "bad request");
+  if (!read_args(self, args, "put", seqid, reply))
     return KQ_THRIFT_REPLY_AND_CLOSE;
-  }
   stored = kq_thrift_kestrel_handler_put(KQ_THRIFT_KESTREL_IF(handler), &count, args->queue_name,
                                          args->items, args->expiration_msec, &error);
   g_object_unref(args);
