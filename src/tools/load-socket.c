@@ -42,6 +42,18 @@ int load_socket_connected(int fd)
   return err;
 }
 
+/* libevent's vectors as iovecs for readv/writev; returns their total length. */
+static gsize to_iovec(const struct evbuffer_iovec *vec, struct iovec *iov, int n)
+{
+  gsize total = 0;
+  for (int i = 0; i < n; i++) {
+    iov[i].iov_base = vec[i].iov_base;
+    iov[i].iov_len = vec[i].iov_len;
+    total += vec[i].iov_len;
+  }
+  return total;
+}
+
 LoadSocketStatus load_socket_read(int fd, struct evbuffer *in, int *err)
 {
   guint full = 0;
@@ -53,12 +65,7 @@ LoadSocketStatus load_socket_read(int fd, struct evbuffer *in, int *err)
       *err = ENOMEM;
       return LOAD_SOCKET_ERROR;
     }
-    gsize room = 0;
-    for (int j = 0; j < n; j++) {
-      iov[j].iov_base = space[j].iov_base;
-      iov[j].iov_len = space[j].iov_len;
-      room += space[j].iov_len;
-    }
+    gsize room = to_iovec(space, iov, n);
     ssize_t got = load_socket_readv(fd, iov, n);
     if (got < 0) {
       evbuffer_commit_space(in, space, 0);
@@ -94,12 +101,7 @@ LoadSocketStatus load_socket_write(int fd, struct evbuffer *out, int *err)
     struct evbuffer_iovec chains[WRITE_IOVECS];
     struct iovec iov[WRITE_IOVECS];
     int n = MIN(evbuffer_peek(out, -1, NULL, chains, WRITE_IOVECS), WRITE_IOVECS);
-    gsize size = 0;
-    for (int i = 0; i < n; i++) {
-      iov[i].iov_base = chains[i].iov_base;
-      iov[i].iov_len = chains[i].iov_len;
-      size += chains[i].iov_len;
-    }
+    gsize size = to_iovec(chains, iov, n);
     ssize_t sent = load_socket_writev(fd, iov, n);
     if (sent < 0 && errno == EINTR)
       continue;
