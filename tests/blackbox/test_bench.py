@@ -72,7 +72,7 @@ def test_plots(bench):
 
 
 def test_figures_sane(bench):
-    out, _ = bench
+    out, log = bench
     r = json.loads((out / "results.json").read_text())
     assert set(r["servers"]) == {"kestreld", "memcached"}
     for name in ("kestreld", "memcached"):
@@ -86,10 +86,12 @@ def test_figures_sane(bench):
     # kestreld checks every item it got back: nothing lost or corrupted
     for conns, v in r["flood"]["kestreld"].items():
         assert v["lost"] == 0 and v["errors"] == 0 and v["status"] == 0, v
-    # the queue grows: kestreld holds the items it was given
+    # kestreld took every item of the RSS steps (RSS itself is not compared: 6,000 small items
+    # are lost in the allocator's noise, and under AddressSanitizer its quarantine shrinks)
     rss = r["rss"]["kestreld"]
     assert [n for n, _ in rss] == [0, 3000, 6000]
-    assert rss[-1][1] >= rss[0][1]
+    assert all(kb > 0 for _, kb in rss)
+    assert "rss: kestreld stored" not in log, log
     assert "memcached" not in r["rss"]
     assert all(p and p > 0 for _, p, _ in r["behind"]["kestreld"])
     assert [p for p, _, _ in r["sync"]] == [1, 4] and all(v > 0 for _, v, _ in r["sync"])
