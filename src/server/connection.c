@@ -409,6 +409,64 @@ conn_abandon_wait(KqConnection *conn)
   conn->parked = FALSE;
 }
 
+/* ---- monitors ---------------------------------------------------------------------------- */
+
+static void
+monitor_count(KqConnection *conn, gboolean hit)
+{
+  KqServerStats *stats = kq_server_get_stats(conn->server);
+
+  __atomic_add_fetch(hit ? &stats->get_hits : &stats->get_misses, 1, __ATOMIC_RELAXED);
+}
+
+static void
+monitor_hand_out(KqConnection *conn, KqQueue *queue, KqMonitor *monitor, KqItem *item,
+                 KqMonitorEmit emit)
+{
+  monitor_count(conn, TRUE);
+  kq_connection_add_open_read(conn, queue, item->xid);
+  emit(conn, queue, item);
+  kq_item_unref(item);
+  monitor->left--;
+}
+
+gboolean
+kq_connection_monitor_run(KqConnection *conn, KqQueue *queue, KqMonitor *monitor,
+                          KqMonitorEmit emit)
+{
+  const gchar *name = kq_queue_get_name(queue);
+  gint max_open = kq_server_get_config(conn->server)->max_open_transactions;
+
+  for (;;) {
+    gint64 remaining = monitor->deadline_ms - kq_clock_now_ms();
+    KqItem *item = NULL;
+
+    if (monitor->left <= 0 || remaining <= 0 ||
+        kq_connection_count_open_reads(conn, name) >= (guint) max_open ||
+        !kq_connection_check_reads(conn, "monitorUntil", NULL))
+      return TRUE;
+    if (!kq_connection_remove(conn, queue, KQ_REMOVE_OPEN, remaining, &item, NULL))
+      return FALSE;
+    if (item == NULL) {
+      monitor_count(conn, FALSE);
+      return TRUE;
+    }
+    monitor_hand_out(conn, queue, monitor, item, emit);
+  }
+}
+
+gboolean
+kq_connection_monitor_resume(KqConnection *conn, KqQueue *queue, KqMonitor *monitor,
+                             KqItem *item, KqMonitorEmit emit)
+{
+  if (item == NULL) {
+    monitor_count(conn, FALSE);
+    return TRUE;
+  }
+  monitor_hand_out(conn, queue, monitor, item, emit);
+  return kq_connection_monitor_run(conn, queue, monitor, emit);
+}
+
 /* ---- durability -------------------------------------------------------------------------- */
 
 void

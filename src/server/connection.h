@@ -64,6 +64,26 @@ gboolean kq_connection_takes_requests(KqConnection *conn);
 gboolean kq_connection_remove(KqConnection *conn, KqQueue *queue, KqRemoveFlags flags,
                               gint64 timeout_ms, KqItem **item_out, GError **error);
 
+/* A monitor (memcache `monitor`, text `monitor`): items handed out as they come, each an open
+ * read, until a deadline, a count, or the connection's open-read limit. */
+typedef struct {
+  gint64 deadline_ms; /* kq_clock time at which it ends */
+  gint64 left;        /* items it may still hand out */
+} KqMonitor;
+
+/* Writes one handed-out item in the front-end's reply format. */
+typedef void (*KqMonitorEmit)(KqConnection *conn, KqQueue *queue, KqItem *item);
+
+/* Hand out what `queue` has for the monitor. TRUE when the monitor is over (the front-end
+ * writes its end marker); FALSE when the connection parked: wait_finished then calls
+ * kq_connection_monitor_resume. */
+gboolean kq_connection_monitor_run(KqConnection *conn, KqQueue *queue, KqMonitor *monitor,
+                                   KqMonitorEmit emit);
+/* A parked monitor's wait ended with `item` (transfer full), or NULL: the monitor is over.
+ * Returns as kq_connection_monitor_run. */
+gboolean kq_connection_monitor_resume(KqConnection *conn, KqQueue *queue, KqMonitor *monitor,
+                                      KqItem *item, KqMonitorEmit emit);
+
 /* Replies written from now on are held until the writes made so far to `name` are durable. */
 void kq_connection_hold_until_durable(KqConnection *conn, const gchar *name);
 

@@ -29,8 +29,7 @@ typedef enum {
 /* Per-connection state: what the parked request was. */
 typedef struct {
   McWaitKind kind;
-  gint64 monitor_deadline_ms; /* kq_clock time at which a monitor ends */
-  gint64 monitor_left;        /* items a monitor may still deliver */
+  KqMonitor monitor;
 } McState;
 
 static KqServerStats *
@@ -312,37 +311,10 @@ out:
 
 /* ---- monitor ----------------------------------------------------------------------------- */
 
-/* Hand out items as they come, each an open read, until the time limit, the item limit, or
- * the open-read limit; then END. */
 static void
-monitor_step(KqConnection *conn, KqQueue *queue)
+emit_monitor_value(KqConnection *conn, KqQueue *queue, KqItem *item)
 {
-  McState *state = kq_connection_get_data(conn);
-  const gchar *name = kq_queue_get_name(queue);
-  gint max_open = kq_server_get_config(kq_connection_get_server(conn))->max_open_transactions;
-
-  for (;;) {
-    gint64 remaining = state->monitor_deadline_ms - kq_clock_now_ms();
-    KqItem *item = NULL;
-
-    if (state->monitor_left <= 0 || remaining <= 0 ||
-        kq_connection_count_open_reads(conn, name) >= (guint) max_open ||
-        !kq_connection_check_reads(conn, "monitorUntil", NULL))
-      break;
-    state->kind = MC_WAIT_MONITOR;
-    if (!kq_connection_remove(conn, queue, KQ_REMOVE_OPEN, remaining, &item, NULL))
-      return; /* parked: monitor_wait_finished continues */
-    if (item == NULL) {
-      STAT_INC(conn, get_misses);
-      break;
-    }
-    STAT_INC(conn, get_hits);
-    kq_connection_add_open_read(conn, queue, item->xid);
-    add_value(kq_connection_output(conn), name, item);
-    kq_item_unref(item);
-    state->monitor_left--;
-  }
-  OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+  add_value(kq_connection_output(conn), kq_queue_get_name(queue), item);
 }
 
 static void
@@ -366,10 +338,12 @@ mc_monitor(KqConnection *conn, const KqMcRequest *req)
   queue = get_queue(conn, name.str);
   if (queue == NULL)
     goto out;
-  state->monitor_deadline_ms = kq_clock_now_ms() + req->seconds * 1000;
-  state->monitor_left =
+  state->monitor.deadline_ms = kq_clock_now_ms() + req->seconds * 1000;
+  state->monitor.left =
     req->count >= 0 ? req->count : kq_server_get_config(server)->max_open_transactions;
-  monitor_step(conn, queue);
+  state->kind = MC_WAIT_MONITOR;
+  if (kq_connection_monitor_run(conn, queue, &state->monitor, emit_monitor_value))
+    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
   kq_queue_unref(queue);
 out:
   kq_name_clear(&name);
@@ -384,17 +358,8 @@ mc_wait_finished(KqConnection *conn, KqQueue *queue, KqItem *item)
     finish_get(conn, queue, item);
     return;
   }
-  if (item == NULL) {
-    STAT_INC(conn, get_misses);
+  if (kq_connection_monitor_resume(conn, queue, &state->monitor, item, emit_monitor_value))
     OUT_LITERAL(kq_connection_output(conn), "END\r\n");
-    return;
-  }
-  STAT_INC(conn, get_hits);
-  kq_connection_add_open_read(conn, queue, item->xid);
-  add_value(kq_connection_output(conn), kq_queue_get_name(queue), item);
-  kq_item_unref(item);
-  state->monitor_left--;
-  monitor_step(conn, queue);
 }
 
 /* ---- queue management -------------------------------------------------------------------- */

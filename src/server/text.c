@@ -20,8 +20,7 @@ typedef enum {
 
 typedef struct {
   TextWaitKind kind;
-  gint64 monitor_deadline_ms;
-  gint64 monitor_left;
+  KqMonitor monitor;
   /* A put waiting for its empty line: how much of it was searched already, so a big put
    * arriving in pieces is scanned once, not re-parsed on every read. 0: not waiting. */
   gsize put_scanned;
@@ -236,34 +235,9 @@ out:
 
 /* ":<item>" lines, each an open read, until the time limit or the open-read limit; then "*". */
 static void
-monitor_step(KqConnection *conn, KqQueue *queue)
+emit_monitor_item(KqConnection *conn, KqQueue *queue, KqItem *item)
 {
-  TextState *state = kq_connection_get_data(conn);
-  const gchar *name = kq_queue_get_name(queue);
-  gint max_open = kq_server_get_config(kq_connection_get_server(conn))->max_open_transactions;
-
-  for (;;) {
-    gint64 remaining = state->monitor_deadline_ms - kq_clock_now_ms();
-    KqItem *item = NULL;
-
-    if (state->monitor_left <= 0 || remaining <= 0 ||
-        kq_connection_count_open_reads(conn, name) >= (guint) max_open ||
-        !kq_connection_check_reads(conn, "monitorUntil", NULL))
-      break;
-    state->kind = TEXT_WAIT_MONITOR;
-    if (!kq_connection_remove(conn, queue, KQ_REMOVE_OPEN, remaining, &item, NULL))
-      return;
-    if (item == NULL) {
-      STAT_INC(conn, get_misses);
-      break;
-    }
-    STAT_INC(conn, get_hits);
-    kq_connection_add_open_read(conn, queue, item->xid);
-    reply_item(conn, item);
-    kq_item_unref(item);
-    state->monitor_left--;
-  }
-  OUT_LITERAL(kq_connection_output(conn), "*\n");
+  reply_item(conn, item);
 }
 
 static void
@@ -284,9 +258,11 @@ text_monitor(KqConnection *conn, const KqTextRequest *req)
   queue = read_queue(conn, name.str);
   if (queue == NULL)
     goto out;
-  state->monitor_deadline_ms = kq_clock_now_ms() + req->number;
-  state->monitor_left = kq_server_get_config(kq_connection_get_server(conn))->max_open_transactions;
-  monitor_step(conn, queue);
+  state->monitor.deadline_ms = kq_clock_now_ms() + req->number;
+  state->monitor.left = kq_server_get_config(kq_connection_get_server(conn))->max_open_transactions;
+  state->kind = TEXT_WAIT_MONITOR;
+  if (kq_connection_monitor_run(conn, queue, &state->monitor, emit_monitor_item))
+    OUT_LITERAL(kq_connection_output(conn), "*\n");
   kq_queue_unref(queue);
 out:
   kq_name_clear(&name);
@@ -301,17 +277,8 @@ text_wait_finished(KqConnection *conn, KqQueue *queue, KqItem *item)
     finish_get(conn, queue, item);
     return;
   }
-  if (item == NULL) {
-    STAT_INC(conn, get_misses);
+  if (kq_connection_monitor_resume(conn, queue, &state->monitor, item, emit_monitor_item))
     OUT_LITERAL(kq_connection_output(conn), "*\n");
-    return;
-  }
-  STAT_INC(conn, get_hits);
-  kq_connection_add_open_read(conn, queue, item->xid);
-  reply_item(conn, item);
-  kq_item_unref(item);
-  state->monitor_left--;
-  monitor_step(conn, queue);
 }
 
 /* ---- the rest ---------------------------------------------------------------------------- */
