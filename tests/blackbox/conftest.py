@@ -5,7 +5,6 @@ Environment:
   top_builddir  build tree (default: the repository root, two levels above this file)
 """
 import os
-import random
 import re
 import signal
 import socket
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-HOST = "127.0.0.1"
+from loopback import HOST, free_port, port_accepts  # noqa: F401 (used by the tests too)
+
 IO_TIMEOUT = 5.0          # every socket read/write gives up after this long
 START_TIMEOUT = 15.0      # server must accept connections within this long
 STOP_TIMEOUT = 15.0       # server must exit within this long after SIGTERM / shutdown
@@ -64,32 +64,6 @@ def find_kestreld():
     return str(base / "src" / "server" / "kestreld")
 
 
-def _ephemeral_low():
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port():
-    """A loopback TCP port unused right now, chosen below the kernel's ephemeral range: the
-    client sockets of other tests and programs get ephemeral ports, so they cannot take it
-    before the server binds it (a port that bind(0) hands out can be)."""
-    high = _ephemeral_low() - 1
-    for _ in range(100):
-        port = random.randint(max(1024, high - 12000), high)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def wait_for(predicate, timeout=5.0, interval=0.01, message="condition"):
     """Poll predicate() until it returns a truthy value; return that value or fail at the deadline."""
     deadline = time.monotonic() + timeout
@@ -129,14 +103,6 @@ def server_side_socket(pid, client):
         os.close(pidfd)
     assert dup >= 0, "pidfd_getfd: %s" % os.strerror(ctypes.get_errno())
     return socket.socket(fileno=dup)
-
-
-def port_accepts(port, host=HOST):
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class ConnectionClosed(AssertionError):
