@@ -50,6 +50,11 @@ gboolean kq_parse_bool(const gchar *text, gboolean *out, GError **error);
 /* Plain non-negative integer with overflow check; "none"/"unlimited" -> -1 when allow_none. */
 gboolean kq_parse_count(const gchar *text, gboolean allow_none, gint64 *out, GError **error);
 
+/* A key file value, trimmed, without surrounding double quotes (Kestrel's Scala configs quote
+ * strings and people copy values over). NULL with the key file's error if it is missing. */
+gchar *kq_config_read_value(GKeyFile *key_file, const gchar *group, const gchar *key,
+                            GError **error);
+
 /* Settings of every queue and alias, as read from a config file's [default], [queue NAME]
  * and [alias NAME] groups. Resolution order: own group, fanout parent, [default], built-ins. */
 typedef struct _KqConfigSet KqConfigSet;

@@ -51,10 +51,8 @@ kq_config_set_free(KqConfigSet *set)
   g_free(set);
 }
 
-/* A key file value, trimmed; surrounding double quotes are dropped because Kestrel's Scala
- * configs quote strings and people copy values over. */
-static gchar *
-read_value(GKeyFile *key_file, const gchar *group, const gchar *key, GError **error)
+gchar *
+kq_config_read_value(GKeyFile *key_file, const gchar *group, const gchar *key, GError **error)
 {
   gchar *value = g_key_file_get_string(key_file, group, key, error);
   gsize len;
@@ -82,7 +80,7 @@ load_options(GKeyFile *key_file, const gchar *file_label, const gchar *group, GH
   kq_settings_init_defaults(&scratch);
   for (gsize i = 0; keys != NULL && keys[i] != NULL && ok; i++) {
     g_autoptr(GError) local = NULL;
-    g_autofree gchar *value = read_value(key_file, group, keys[i], &local);
+    g_autofree gchar *value = kq_config_read_value(key_file, group, keys[i], &local);
 
     if (value == NULL || !kq_settings_set(&scratch, keys[i], value, &local)) {
       g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "%s: [%s] %s%s%s", file_label, group,
@@ -127,7 +125,7 @@ load_alias(GKeyFile *key_file, const gchar *file_label, const gchar *group, cons
       return FALSE;
     }
   }
-  value = read_value(key_file, group, ALIAS_KEY, NULL);
+  value = kq_config_read_value(key_file, group, ALIAS_KEY, NULL);
   if (value == NULL) {
     g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG,
                 "%s: [%s] " ALIAS_KEY ": expected a ';'-separated list of queue names, "

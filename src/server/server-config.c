@@ -244,24 +244,6 @@ accepted_server_keys(void)
   return g_string_free(names, FALSE);
 }
 
-/* Trimmed value; surrounding double quotes (as in Kestrel's Scala files) are dropped. */
-static gchar *
-read_value(GKeyFile *key_file, const gchar *group, const gchar *key, GError **error)
-{
-  gchar *value = g_key_file_get_string(key_file, group, key, error);
-  gsize len;
-
-  if (value == NULL)
-    return NULL;
-  g_strstrip(value);
-  len = strlen(value);
-  if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
-    memmove(value, value + 1, len - 2);
-    value[len - 2] = '\0';
-  }
-  return value;
-}
-
 static gboolean
 load_server_group(KqServerConfig *config, GKeyFile *key_file, const gchar *label,
                   GError **error)
@@ -279,7 +261,7 @@ load_server_group(KqServerConfig *config, GKeyFile *key_file, const gchar *label
                   "%s: [server] %s: unknown key (accepted: %s)", label, keys[i], names);
       return FALSE;
     }
-    value = read_value(key_file, "server", keys[i], &local);
+    value = kq_config_read_value(key_file, "server", keys[i], &local);
     if (value == NULL || !parse_server_value(config, key, value, &local)) {
       g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "%s: [server] %s: %s", label, keys[i],
                   local->message);
