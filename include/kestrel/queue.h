@@ -73,7 +73,8 @@ gboolean kq_queue_abort(KqQueue *queue, guint32 xid, GError **error);
  * The caller keeps its reference to `item`. */
 void kq_queue_return_item(KqQueue *queue, KqItem *item);
 
-/* Discard every queued item (open reads are left alone). */
+/* Discard every queued item (open reads are left alone). When the journal cannot record the
+ * flush, nothing is discarded and a warning is logged (kq_collection_flush() returns the error). */
 void kq_queue_flush(KqQueue *queue);
 /* Remove expired items now (up to maxExpireSweep when limited is TRUE); returns how many. */
 gint64 kq_queue_flush_expired(KqQueue *queue, gboolean limited);

@@ -411,10 +411,7 @@ gboolean kq_collection_flush(KqCollection *c, const gchar *name, GError **error)
   if (kq_collection_is_alias(c, name))
     return TRUE;
   g_autoptr(KqQueue) q = kq_collection_get(c, name, TRUE, error);
-  if (q == NULL)
-    return FALSE;
-  kq_queue_flush(q);
-  return TRUE;
+  return q != NULL && kq_queue_try_flush(q, error);
 }
 
 static GPtrArray *all_queues(KqCollection *c)

@@ -333,6 +333,37 @@ gint64 kq_journal_sink_offset(KqJournalSink *s)
   return s->offset;
 }
 
+/* Replace every older file of the journal by `pack`: delete the rotated files and packs it
+ * holds the state of, then rename it to `rotated` (or delete it when it is empty). FALSE, with a
+ * warning, when a step failed: the pack is then left in place, which replays the same. */
+static gboolean settle_pack(KqJournal *j, const gchar *pack, const gchar *rotated, gboolean empty)
+{
+  const KqIoOps *io = kq_io_get();
+  g_autofree gchar *pack_name = g_path_get_basename(pack);
+  g_autoptr(GDir) d = g_dir_open(j->dir, 0, NULL);
+  const gchar *name;
+  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+    KqJournalFileKind kind = kq_journal_classify(j->queue, name, NULL);
+    if ((kind != KQ_JOURNAL_FILE_ROTATED && kind != KQ_JOURNAL_FILE_PACK) ||
+        strcmp(name, pack_name) == 0)
+      continue;
+    /* every rotated file and every other pack is older than this pack */
+    g_autofree gchar *path = g_build_filename(j->dir, name, NULL);
+    if (io->unlink(path) != 0 && errno != ENOENT) {
+      g_warning("journal %s: cannot delete %s after a rewrite (%s); the rewrite is kept in %s",
+                j->live_path, path, g_strerror(errno), pack);
+      return FALSE;
+    }
+  }
+  int rc = empty ? io->unlink(pack) : io->rename(pack, rotated);
+  if (rc != 0) {
+    g_warning("journal %s: cannot %s %s (%s); it stays as it is", j->live_path,
+              empty ? "delete" : "rename", pack, g_strerror(errno));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean kq_journal_rewrite(KqJournal *j, KqJournalDumpFunc dump, gpointer user_data,
                             gchar **state_path, GError **error)
 {
@@ -361,32 +392,25 @@ gboolean kq_journal_rewrite(KqJournal *j, KqJournalDumpFunc dump, gpointer user_
     io->unlink(temp);  /* the rotated file still holds everything */
     return FALSE;
   }
-  /* From here a crash leaves files that start-up settles (journal-files.c). */
+  /* The commit point: once the pack has its name, it is the journal's state up to the rotated
+   * file, whatever happens next (a restart settles a pack as journal-files.c says). */
   if (io->rename(temp, pack) != 0) {
     set_io_error(error, "cannot rename", temp, errno);
     io->unlink(temp);
     return FALSE;
   }
   sync_dir(j->dir);
-  g_autoptr(GPtrArray) old = kq_journal_files_rotated(j->dir, j->queue);
-  for (guint i = 0; i < old->len; i++) {
-    g_autofree gchar *path = g_build_filename(j->dir, old->pdata[i], NULL);
-    io->unlink(path);  /* every rotated file is older than or equal to the pack */
-  }
-  if (sink.offset == 0) {
-    io->unlink(pack);
-    if (state_path != NULL)
-      *state_path = NULL;
-  } else {
-    if (io->rename(pack, rotated) != 0) {
-      set_io_error(error, "cannot rename", pack, errno);
-      return FALSE;
-    }
-    if (state_path != NULL)
-      *state_path = g_strdup(rotated);
-  }
-  sync_dir(j->dir);
   j->archived_size = sink.offset;
+  if (!settle_pack(j, pack, rotated, sink.offset == 0)) {
+    /* the pack stays a pack until every file it replaces is gone; the next rewrite or a
+     * restart finishes the job */
+    if (state_path != NULL)
+      *state_path = sink.offset == 0 ? NULL : g_strdup(pack);
+    return TRUE;
+  }
+  if (state_path != NULL)
+    *state_path = sink.offset == 0 ? NULL : g_strdup(rotated);
+  sync_dir(j->dir);
   return TRUE;
 }
 

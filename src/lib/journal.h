@@ -46,8 +46,11 @@ gint64 kq_journal_sink_offset(KqJournalSink *sink);
 
 /* Replace every file with one holding the state `dump` writes (the state as of the end of the
  * current live file, which is rotated first and passed to dump). Crash-safe at every step:
- * temp `<q>~~<ts>` -> `<q>.<ts>.pack` -> older files deleted -> `<q>.<ts>`. On success the
- * state lives in *state_path (caller frees; NULL when the dump was empty and no file remains). */
+ * temp `<q>~~<ts>` -> `<q>.<ts>.pack` -> older files deleted -> `<q>.<ts>`. FALSE when the
+ * rewrite failed before the pack was in place: the journal's state is then unchanged. TRUE once
+ * it was: the state lives in *state_path (caller frees; NULL when the dump was empty), which is
+ * still the pack when the older files could not all be deleted (a warning says so; the next
+ * rewrite or a restart settles it). */
 gboolean kq_journal_rewrite(KqJournal *journal, KqJournalDumpFunc dump, gpointer user_data,
                             gchar **state_path, GError **error);
 

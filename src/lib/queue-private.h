@@ -56,6 +56,9 @@ struct _KqQueue {
 KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings *settings,
                       KqCollection *collection, KqTimer *timer, KqSyncer *syncer,
                       GError **error);
+/* kq_queue_flush with its error: FALSE + KQ_ERROR_IO when the journal could not record the
+ * flush (nothing was flushed then) or KQ_ERROR_CLOSED. */
+gboolean kq_queue_try_flush(KqQueue *queue, GError **error);
 /* Wake waiters with no item, make the journal durable (or erase it), refuse further use. */
 void kq_queue_close(KqQueue *queue, gboolean erase);
 void kq_queue_set_settings(KqQueue *queue, const KqQueueSettings *settings);

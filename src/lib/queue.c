@@ -280,6 +280,7 @@ static void open_read_free(gpointer p)
 
 typedef struct {
   KqQueue *q;
+  gboolean queued;  /* write the queued items, not only the open reads (FALSE: a flush) */
   GError **error;
   gboolean ok;
   KqJournalSink *sink;
@@ -371,10 +372,10 @@ static gboolean dump_state(KqJournalSink *sink, const gchar *rotated_path, gpoin
             kq_journal_sink_xid(sink, KQ_OP_REMOVE_TENTATIVE_XID,
                                 GPOINTER_TO_UINT(xids->pdata[i]), error);
   }
-  if (s->ok)
+  if (s->ok && s->queued)
     kq_item_store_foreach(&q->store, dump_store_item, s);
   s->rb_start = kq_journal_sink_offset(sink);
-  if (s->ok && q->rb_path != NULL) {
+  if (s->ok && s->queued && q->rb_path != NULL) {
     /* the live file was just renamed to rotated_path */
     if (g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0) {
       g_free(q->rb_path);
@@ -387,7 +388,7 @@ static gboolean dump_state(KqJournalSink *sink, const gchar *rotated_path, gpoin
 
 static gboolean rewrite_locked(KqQueue *q, GError **error)
 {
-  DumpState s = { .q = q };
+  DumpState s = { .q = q, .queued = TRUE };
   g_autofree gchar *state_path = NULL;
   g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
   if (!kq_journal_rewrite(q->journal, dump_state, &s, &state_path, error))
@@ -897,22 +898,41 @@ gboolean kq_queue_abort(KqQueue *q, guint32 xid, GError **error)
 
 /* ---------- flushing and expiry ---------- */
 
-void kq_queue_flush(KqQueue *q)
+/* Discard the queued items. The journal goes first: until a rewrite holding only the open
+ * reads is in place the items stay, so a flush that could not be journalled is not done at
+ * all, rather than done in memory and undone by the next restart. */
+gboolean kq_queue_try_flush(KqQueue *q, GError **error)
 {
   g_mutex_lock(&q->lock);
-  if (!q->closed && q->items > 0) {
-    kq_item_store_clear(&q->store);
-    rb_stop_locked(q);
-    q->items = q->bytes = 0;
+  gboolean ok = check_open_locked(q, error);
+  if (ok && q->items > 0) {
     if (has_journal(q)) {
-      g_autoptr(GError) error = NULL;
-      if (!rewrite_locked(q, &error))
-        g_critical("queue '%s': flush could not rewrite the journal: %s", q->name,
-                   error->message);
+      DumpState s = { .q = q, .queued = FALSE };
+      g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
+      ok = kq_journal_rewrite(q->journal, dump_state, &s, NULL, error);
+      if (ok) {
+        q->journal_rewrites++;
+        q->last_compact_ms = kq_clock_now_ms();
+        q->rb_pack_wanted = FALSE;
+      }
+    }
+    if (ok) {
+      kq_item_store_clear(&q->store);
+      rb_stop_locked(q);
+      q->items = q->bytes = 0;
     }
   }
-  q->total_flushes++;
+  if (ok)
+    q->total_flushes++;
   g_mutex_unlock(&q->lock);
+  return ok;
+}
+
+void kq_queue_flush(KqQueue *q)
+{
+  g_autoptr(GError) error = NULL;
+  if (!kq_queue_try_flush(q, &error) && !g_error_matches(error, KQ_ERROR, KQ_ERROR_CLOSED))
+    g_warning("queue '%s': not flushed: %s", q->name, error->message);
 }
 
 gint64 kq_queue_flush_expired(KqQueue *q, gboolean limited)
