@@ -822,23 +822,55 @@ static gchar *run_ops(const CaseSettings *settings, const Op *ops, guint n, GStr
 
 /* ---------- shrinking and reporting ---------- */
 
-/* Drop chunks of operations, then single ones, while the sequence still fails (delta
- * debugging), then expiries that do not matter. Bounded by a number of attempts. */
-static GArray *shrink(const CaseSettings *settings, GArray *ops)
+/* What kind of disagreement a failure is ("remove q", "replayed files", "the engine logged"
+ * ...), without numbers: shrinking keeps to the same kind so it does not drift to another bug. */
+static gchar *failure_kind(const gchar *failure)
 {
-  GArray *best = g_array_copy(ops);
-  guint attempts = 0, max_attempts = 3000;
-  for (guint chunk = MAX(1, best->len / 2); chunk >= 1 && attempts < max_attempts;) {
+  const gchar *text = strstr(failure, ": ");
+  text = text != NULL ? text + 2 : failure;
+  const gchar *end = strchr(text, ':');
+  GString *kind = g_string_new(NULL);
+  for (const gchar *p = text; p != (end ? end : text + strlen(text)); p++)
+    if (!g_ascii_isdigit(*p))
+      g_string_append_c(kind, *p);
+  return g_string_free(kind, FALSE);
+}
+
+static gboolean still_fails(const CaseSettings *settings, GArray *ops, const gchar *kind)
+{
+  g_autofree gchar *failure = run_ops(settings, (Op *)ops->data, ops->len, NULL);
+  g_autofree gchar *k = failure ? failure_kind(failure) : NULL;
+  return k != NULL && strcmp(k, kind) == 0;
+}
+
+typedef struct {
+  const CaseSettings *settings;
+  gchar *kind;
+  guint attempts;
+} Shrinker;
+
+#define SHRINK_ATTEMPTS 4000
+
+static gboolean shrinker_fails(Shrinker *sh, GArray *ops)
+{
+  sh->attempts++;
+  return still_fails(sh->settings, ops, sh->kind);
+}
+
+/* Delta debugging: drop chunks of operations, halving the chunk down to single operations,
+ * while the sequence still fails the same way. TRUE when something was dropped. */
+static gboolean drop_ops(Shrinker *sh, GArray **best)
+{
+  gboolean dropped = FALSE;
+  for (guint chunk = MAX(1, (*best)->len / 2); sh->attempts < SHRINK_ATTEMPTS;) {
     gboolean progress = FALSE;
-    for (guint start = 0; start < best->len && attempts < max_attempts;) {
-      GArray *candidate = g_array_copy(best);
+    for (guint start = 0; start < (*best)->len && sh->attempts < SHRINK_ATTEMPTS;) {
+      GArray *candidate = g_array_copy(*best);
       g_array_remove_range(candidate, start, MIN(chunk, candidate->len - start));
-      attempts++;
-      g_autofree gchar *failure = run_ops(settings, (Op *)candidate->data, candidate->len, NULL);
-      if (failure != NULL) {
-        g_array_unref(best);
-        best = candidate;
-        progress = TRUE;
+      if (shrinker_fails(sh, candidate)) {
+        g_array_unref(*best);
+        *best = candidate;
+        progress = dropped = TRUE;
       } else {
         g_array_unref(candidate);
         start += chunk;
@@ -850,17 +882,47 @@ static GArray *shrink(const CaseSettings *settings, GArray *ops)
       chunk /= 2;
     }
   }
-  for (guint i = 0; i < best->len && attempts < max_attempts; i++) {
+  return dropped;
+}
+
+/* Smaller items and clock steps, no expiry, where the failure stays. TRUE when one changed. */
+static gboolean simplify_ops(Shrinker *sh, GArray *best)
+{
+  gboolean changed = FALSE;
+  for (guint i = 0; i < best->len && sh->attempts < SHRINK_ATTEMPTS; i++) {
     Op *op = &g_array_index(best, Op, i);
-    if (op->ttl == 0)
-      continue;
-    gint64 ttl = op->ttl;
-    op->ttl = 0;
-    attempts++;
-    g_autofree gchar *failure = run_ops(settings, (Op *)best->data, best->len, NULL);
-    if (failure == NULL)
-      op->ttl = ttl;
+    if (op->kind == OP_ADD && op->ttl != 0) {
+      gint64 ttl = op->ttl;
+      op->ttl = 0;
+      if (shrinker_fails(sh, best))
+        changed = TRUE;
+      else
+        op->ttl = ttl;
+    }
+    while ((op->kind == OP_ADD || op->kind == OP_TICK) && op->arg > 0 &&
+           sh->attempts < SHRINK_ATTEMPTS) {
+      gint64 arg = op->arg;
+      op->arg = arg / 2;
+      if (!shrinker_fails(sh, best)) {
+        op->arg = arg;
+        break;
+      }
+      changed = TRUE;
+    }
   }
+  return changed;
+}
+
+static GArray *shrink(const CaseSettings *settings, GArray *ops, const gchar *failure)
+{
+  Shrinker sh = { settings, failure_kind(failure), 0 };
+  GArray *best = g_array_copy(ops);
+  gboolean changed = TRUE;
+  while (changed && sh.attempts < SHRINK_ATTEMPTS) {
+    changed = drop_ops(&sh, &best);
+    changed = simplify_ops(&sh, best) || changed;
+  }
+  g_free(sh.kind);
   return best;
 }
 
@@ -868,7 +930,7 @@ static void report(guint32 seed, const CaseSettings *settings, GArray *ops, cons
 {
   g_printerr("\nmodel test: seed %u failed after %u operations: %s\nshrinking...\n", seed,
              ops->len, failure);
-  g_autoptr(GArray) small = shrink(settings, ops);
+  g_autoptr(GArray) small = shrink(settings, ops, failure);
   GString *t = g_string_new(NULL);
   g_autofree gchar *small_failure = run_ops(settings, (Op *)small->data, small->len, t);
   g_autofree gchar *config = case_config(settings);
