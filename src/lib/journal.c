@@ -158,6 +158,11 @@ gboolean kq_journal_open(KqJournal *j, GError **error)
   return TRUE;
 }
 
+gboolean kq_journal_is_open(KqJournal *j)
+{
+  return j->fd >= 0;
+}
+
 gboolean kq_journal_truncate_file(const gchar *path, gint64 offset, GError **error)
 {
   int fd = open(path, O_WRONLY | O_CLOEXEC);

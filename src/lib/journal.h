@@ -17,6 +17,8 @@ const gchar *kq_journal_get_live_path(KqJournal *journal);
 
 /* Open (creating if needed) the live file for appending. */
 gboolean kq_journal_open(KqJournal *journal, GError **error);
+/* Whether the live file is open (from kq_journal_open until kq_journal_close). */
+gboolean kq_journal_is_open(KqJournal *journal);
 /* Cut `path` at `offset` (torn tail found during replay). */
 gboolean kq_journal_truncate_file(const gchar *path, gint64 offset, GError **error);
 

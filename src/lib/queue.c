@@ -103,6 +103,18 @@ static gboolean is_add_record(const KqJournalRecord *r)
          r->op == KQ_OP_CONTINUE;
 }
 
+/* Where the read-behind reader must stop in its file. The live file, while the journal has it
+ * open, holds reserved space after its records: read only the records. Any other file (the live
+ * file during replay, before the journal opens it; a file rotated since the reader last looked)
+ * is read to its end, so a limit set before a rotation never hides records. */
+static gint64 rb_read_limit_locked(KqQueue *q)
+{
+  if (q->journal != NULL && kq_journal_is_open(q->journal) &&
+      g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0)
+    return kq_journal_size(q->journal);
+  return -1;
+}
+
 /* Read-behind: bring items from the journal into memory until maxMemorySize is held or the
  * reader has caught up with every queued item. */
 static void rb_fill_locked(KqQueue *q)
@@ -115,8 +127,7 @@ static void rb_fill_locked(KqQueue *q)
       if (q->rb_reader == NULL)
         goto lost;
     }
-    if (q->journal != NULL && g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0)
-      kq_journal_reader_set_limit(q->rb_reader, kq_journal_size(q->journal));
+    kq_journal_reader_set_limit(q->rb_reader, rb_read_limit_locked(q));
     KqJournalRecord rec;
     KqReadResult r = kq_journal_reader_next(q->rb_reader, &rec, &error);
     if (r == KQ_READ_RECORD) {

@@ -1197,9 +1197,19 @@ def test_kill9_keeps_items_and_open_reads(kestrel):
     assert c.get_all("k9") == [b"b", b"c"]
 
 
-def test_kill9_under_load_keeps_every_acknowledged_item(kestrel_factory):
-    srv = kestrel_factory()
+# The second case keeps a backlog far beyond maxMemorySize, so the reader works in read-behind
+# while the live file rotates under it.
+@pytest.mark.parametrize("sections,backlog", [
+    (None, 0),
+    ({"queue load": {"maxMemorySize": "1KB"}}, 300),
+], ids=["in-memory", "read-behind"])
+def test_kill9_under_load_keeps_every_acknowledged_item(kestrel_factory, sections, backlog):
+    srv = kestrel_factory(sections=sections)
     acked = []            # indices whose set got STORED
+    with MemcacheClient(srv.memcache_port) as c:
+        for i in range(backlog):
+            c.must_set("load", b"item-%07d" % i)
+            acked.append(i)
     confirmed = []        # items whose confirmation (close) was acknowledged
     delivered = []        # every item the reader received (the last one may be mid-confirm)
     stop = threading.Event()
@@ -1207,7 +1217,7 @@ def test_kill9_under_load_keeps_every_acknowledged_item(kestrel_factory):
     def writer():
         try:
             with MemcacheClient(srv.memcache_port) as c:
-                for i in range(1000000):
+                for i in range(backlog, 1000000):
                     if stop.is_set():
                         return
                     if c.set("load", b"item-%07d" % i) != b"STORED\r\n":
