@@ -571,6 +571,9 @@ static gboolean replay_locked(KqQueue *q, GError **error)
   const gchar *live = kq_journal_get_live_path(q->journal);
   if (g_file_test(live, G_FILE_TEST_EXISTS) && !replay_file(q, live, error))
     return FALSE;
+  /* A read-behind reader in the live file may hold the reserved space replay just cut off,
+   * where new records are about to go: it starts again from its offset. */
+  g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
   if (!kq_journal_open(q->journal, error))
     return FALSE;
   /* Reads left open go back to the head; highest xid first so the oldest ends up in front. */

@@ -609,6 +609,34 @@ static void test_crash_record_mid_copy(Fixture *f, gconstpointer unused)
   kq_collection_close(c);
 }
 
+/* A killed process leaves reserved space (zeros) after the live file's last record, and replay
+ * cuts it off. When read-behind starts inside that file during replay, its reader must not keep
+ * the zeros it read there: the records written after the restart go where they were. */
+static void test_crash_read_behind_in_live_file(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  g_autofree gchar *a = g_strnfill(63, 'a');
+  g_autofree gchar *b = g_strnfill(157, 'b');
+  g_autofree gchar *c = g_strnfill(147, 'c');
+  et_addx(f->b, T0, 0, a);
+  et_addx(f->b, T0, 0, b);
+  flush_to(f, "q.100");
+  et_addx(f->b, T0, 0, c);
+  et_addx(f->b, T0, 0, "d");
+  et_xid_op(f->b, 9, 1);
+  for (int i = 0; i < 4096; i++)
+    et_u8(f->b, 0);
+  flush_to(f, "q");
+  KqCollection *col = et_open(f->dir, "[queue q]\nmaxMemorySize = 256\n");
+  KqQueue *q = et_queue(col, "q");
+  et_add(q, "e");
+  g_autofree gchar *expected = g_strjoin(",", a, b, c, "d", "e", NULL);
+  g_autofree gchar *items = et_drain(q);
+  g_assert_cmpstr(items, ==, expected);
+  kq_queue_unref(q);
+  kq_collection_close(col);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -635,6 +663,7 @@ int main(int argc, char **argv)
   ADD("crash/no-new-live-file", test_crash_before_new_live);
   ADD("crash/killed-writer", test_crash_killed_writer);
   ADD("crash/record-mid-copy", test_crash_record_mid_copy);
+  ADD("crash/read-behind-in-live-file", test_crash_read_behind_in_live_file);
 #undef ADD
   return g_test_run();
 }
