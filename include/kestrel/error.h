@@ -17,6 +17,7 @@ typedef enum {
   KQ_ERROR_BAD_CONFIG,    /* a setting has a bad value or an unknown name */
   KQ_ERROR_NO_SUCH_XID,   /* confirm/abort of an xid that is not open */
   KQ_ERROR_CORRUPT,       /* journal data that cannot be replayed */
+  KQ_ERROR_NOT_JOURNAL,   /* a file named as a queue's journal holds no journal (left alone) */
 } KqErrorCode;
 
 G_END_DECLS

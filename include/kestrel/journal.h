@@ -65,4 +65,13 @@ KqJournalFileKind kq_journal_classify(const gchar *queue, const gchar *filename,
 /* Queue name a file belongs to (NULL if it is no journal file). Caller frees. */
 gchar *kq_journal_queue_of(const gchar *filename);
 
+/* Side files: `<q>~torn~~<ms>` (`-<n>` appended when that name is taken) holds the bytes that
+ * replay found unreadable at the end of a journal file of q and cut off it. No kestreld or
+ * Kestrel takes one for a journal or a temporary: the name is no queue's, holds "~~" and
+ * does not start with `<q>.` or `<q>~~`. */
+#define KQ_JOURNAL_SIDE_MARK "~torn~~"
+
+/* Queue a side file belongs to (NULL if `filename` is no side file). Caller frees. */
+gchar *kq_journal_side_file_queue(const gchar *filename);
+
 G_END_DECLS

@@ -5,11 +5,13 @@
 #include <kestrel/error.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #define LOCK_FILE_NAME ".kestrel.lock"
+#define RESERVED_PREFIX ".kestrel"   /* names of the engine's and the server's own files */
 
 typedef struct {
   gint64 put_items, put_bytes;
@@ -140,6 +142,24 @@ static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, 
   return q;
 }
 
+/* A file of the queue folder that belongs to no queue: left alone, and said once at start-up
+ * (the folder lock and other `.kestrel*` files of the engine and server excepted). */
+static void note_other_file(const gchar *dir, const gchar *file)
+{
+  if (g_str_has_prefix(file, RESERVED_PREFIX))
+    return;
+  g_autofree gchar *path = g_build_filename(dir, file, NULL);
+  g_autofree gchar *side_of = kq_journal_side_file_queue(file);
+  if (side_of != NULL) {
+    GStatBuf st;
+    g_message("%s: %" G_GINT64_FORMAT " bytes cut off an unreadable journal tail of queue '%s' "
+              "by an earlier start-up; left alone (inspect, then delete it)", path,
+              g_stat(path, &st) == 0 ? (gint64)st.st_size : (gint64)-1, side_of);
+    return;
+  }
+  g_warning("%s is not a journal file (its name is no queue's); left alone", path);
+}
+
 KqCollection *kq_collection_open(const gchar *path, KqConfigSet *config, GError **error)
 {
   if (g_mkdir_with_parents(path, 0755) != 0) {
@@ -176,16 +196,23 @@ KqCollection *kq_collection_open(const gchar *path, KqConfigSet *config, GError 
     gchar *queue = kq_journal_queue_of(file);
     if (queue != NULL && kq_queue_name_is_valid(queue, NULL))
       g_ptr_array_add(names, queue);
-    else
+    else {
       g_free(queue);
+      note_other_file(path, file);
+    }
   }
   g_ptr_array_sort(names, name_ptr_compare);  /* parents before their children */
   g_mutex_lock(&c->lock);
   for (guint i = 0; i < names->len; i++) {
     g_autoptr(GError) local = NULL;
-    if (g_hash_table_contains(c->queues, names->pdata[i]))
+    if (g_hash_table_contains(c->queues, names->pdata[i]) ||
+        (i > 0 && strcmp(names->pdata[i], names->pdata[i - 1]) == 0))
       continue;
-    if (get_locked(c, names->pdata[i], TRUE, &local) == NULL) {
+    if (get_locked(c, names->pdata[i], TRUE, &local) == NULL &&
+        g_error_matches(local, KQ_ERROR, KQ_ERROR_NOT_JOURNAL)) {
+      /* a stranger's file under a queue's name: no queue, and nothing of it touched */
+      g_warning("queue '%s' not restored: %s", (gchar *)names->pdata[i], local->message);
+    } else if (local != NULL) {
       g_mutex_unlock(&c->lock);
       g_propagate_prefixed_error(error, g_steal_pointer(&local), "queue '%s': ",
                                  (gchar *)names->pdata[i]);

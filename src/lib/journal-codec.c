@@ -196,3 +196,18 @@ gchar *kq_journal_queue_of(const gchar *filename)
     return NULL;
   return g_steal_pointer(&queue);
 }
+
+gchar *kq_journal_side_file_queue(const gchar *filename)
+{
+  gsize n = queue_part_len(filename);
+  if (n == 0 || !g_str_has_prefix(filename + n, KQ_JOURNAL_SIDE_MARK))
+    return NULL;
+  const gchar *stamp = filename + n + strlen(KQ_JOURNAL_SIDE_MARK);
+  gsize digits = strspn(stamp, "0123456789");
+  if (!all_digits(stamp, digits))
+    return NULL;
+  const gchar *rest = stamp + digits;
+  if (*rest != '\0' && (rest[0] != '-' || !all_digits(rest + 1, strlen(rest + 1))))
+    return NULL;
+  return g_strndup(filename, n);
+}

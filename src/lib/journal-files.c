@@ -1,13 +1,17 @@
 /* Journal files on disk: naming, start-up cleanup and reading (SPEC 7). */
 #include "journal-files.h"
+#include "journal.h"
+#include <kestrel/clock.h>
 #include <kestrel/error.h>
 #include <kestrel/io.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define READ_CHUNK (1024 * 1024)
+#define SIDE_NAME_TRIES 1000  /* side files of one queue made within the same millisecond */
 
 typedef struct {
   gchar *name;
@@ -48,9 +52,70 @@ static GPtrArray *list_kind(const gchar *dir, const gchar *queue, KqJournalFileK
   return files;
 }
 
+gboolean kq_journal_files_check_start(const gchar *path, GError **error)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot open journal %s: %s", path,
+                g_strerror(errno));
+    return FALSE;
+  }
+  struct stat st;
+  guint8 first = 0;
+  ssize_t n = 0;
+  int err = 0;
+  if (fstat(fd, &st) != 0)
+    err = errno;
+  else if (S_ISREG(st.st_mode)) {
+    do
+      n = pread(fd, &first, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+      err = errno;
+  }
+  close(fd);
+  if (err != 0) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot read journal %s: %s", path,
+                g_strerror(err));
+    return FALSE;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_NOT_JOURNAL,
+                "%s is not a regular file, so not a journal; it is left alone", path);
+    return FALSE;
+  }
+  if (n == 1 && first >= KQ_JOURNAL_OP_COUNT && first != KQ_JOURNAL_UNWRITTEN_OP) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_NOT_JOURNAL,
+                "%s does not start with a journal record (first byte 0x%02x); it is left "
+                "alone, and the queue cannot be used until the file is moved away", path, first);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Every file a start-up would replay, settle or delete as a rotated file must be a journal. */
+static gboolean check_starts(const gchar *dir, const gchar *queue, GError **error)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  if (d == NULL)
+    return TRUE;
+  const gchar *name;
+  while ((name = g_dir_read_name(d)) != NULL) {
+    KqJournalFileKind kind = kq_journal_classify(queue, name, NULL);
+    if (kind == KQ_JOURNAL_FILE_NONE || kind == KQ_JOURNAL_FILE_TEMP)
+      continue;
+    g_autofree gchar *path = g_build_filename(dir, name, NULL);
+    if (!kq_journal_files_check_start(path, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean kq_journal_files_cleanup(const gchar *dir, const gchar *queue, GError **error)
 {
   const KqIoOps *io = kq_io_get();
+  if (!check_starts(dir, queue, error))
+    return FALSE;
   g_autoptr(GPtrArray) temps = list_kind(dir, queue, KQ_JOURNAL_FILE_TEMP);
   for (guint i = 0; i < temps->len; i++) {
     TsFile *f = temps->pdata[i];
@@ -106,6 +171,136 @@ void kq_journal_files_erase(const gchar *dir, const gchar *queue)
     g_autofree gchar *path = g_build_filename(dir, name, NULL);
     io->unlink(path);
   }
+}
+
+/* Create a side file for `queue` under a name nobody has taken yet. */
+static int create_side_file(const gchar *dir, const gchar *queue, gchar **path_out,
+                            GError **error)
+{
+  gint64 now = kq_clock_now_ms();
+  for (guint n = 0; n < SIDE_NAME_TRIES; n++) {
+    g_autofree gchar *name =
+      n == 0 ? g_strdup_printf("%s" KQ_JOURNAL_SIDE_MARK "%" G_GINT64_FORMAT, queue, now)
+             : g_strdup_printf("%s" KQ_JOURNAL_SIDE_MARK "%" G_GINT64_FORMAT "-%u", queue, now, n);
+    g_autofree gchar *path = g_build_filename(dir, name, NULL);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      *path_out = g_steal_pointer(&path);
+      return fd;
+    }
+    if (errno != EEXIST) {
+      g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot create %s: %s", path, g_strerror(errno));
+      return -1;
+    }
+  }
+  g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot create a side file for queue '%s' in %s: "
+              "every name for this millisecond is taken", queue, dir);
+  return -1;
+}
+
+/* Copy [offset, end of file) of `from` to `to_fd`. Returns the bytes copied, -1 on error. */
+static gint64 copy_tail(int from_fd, gint64 offset, int to_fd, const gchar *from,
+                        const gchar *to, GError **error)
+{
+  const KqIoOps *io = kq_io_get();
+  g_autofree guint8 *chunk = g_malloc(READ_CHUNK);
+  gint64 at = offset;
+  for (;;) {
+    ssize_t n = pread(from_fd, chunk, READ_CHUNK, (off_t)at);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot read journal %s: %s", from,
+                  g_strerror(errno));
+      return -1;
+    }
+    if (n == 0)
+      return at - offset;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = io->write(to_fd, chunk + done, (size_t)(n - done));
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0) {
+        g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot write %s: %s", to,
+                    g_strerror(w < 0 ? errno : EIO));
+        return -1;
+      }
+      done += w;
+    }
+    at += n;
+  }
+}
+
+/* fsync `path` (a side file's folder, so its name survives a crash too). */
+static gboolean fsync_path(const gchar *path, GError **error)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || kq_io_get()->fsync(fd) != 0) {
+    int err = errno;
+    if (fd >= 0)
+      close(fd);
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot fsync %s: %s", path, g_strerror(err));
+    return FALSE;
+  }
+  close(fd);
+  return TRUE;
+}
+
+/* Write the tail of `path` from `offset` into a new side file, durably. */
+static gboolean keep_tail(const gchar *dir, const gchar *queue, const gchar *path,
+                          gint64 offset, gchar **side_path, gint64 *kept, GError **error)
+{
+  const KqIoOps *io = kq_io_get();
+  int from = open(path, O_RDONLY | O_CLOEXEC);
+  if (from < 0) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot open journal %s: %s", path,
+                g_strerror(errno));
+    return FALSE;
+  }
+  g_autofree gchar *side = NULL;
+  int to = create_side_file(dir, queue, &side, error);
+  if (to < 0) {
+    close(from);
+    return FALSE;
+  }
+  *kept = copy_tail(from, offset, to, path, side, error);
+  gboolean ok = *kept >= 0;
+  close(from);
+  if (ok && io->fsync(to) != 0) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO, "cannot fsync %s: %s", side, g_strerror(errno));
+    ok = FALSE;
+  }
+  close(to);
+  ok = ok && fsync_path(dir, error);
+  if (!ok) {
+    io->unlink(side);
+    return FALSE;
+  }
+  *side_path = g_steal_pointer(&side);
+  return TRUE;
+}
+
+gboolean kq_journal_files_cut_torn_tail(const gchar *dir, const gchar *queue, const gchar *path,
+                                        gint64 offset, GError **error)
+{
+  g_autofree gchar *side = NULL;
+  gint64 kept = 0;
+  g_autoptr(GError) local = NULL;
+  if (!keep_tail(dir, queue, path, offset, &side, &kept, &local)) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_IO,
+                "journal %s: unreadable record at offset %" G_GINT64_FORMAT " (torn write or "
+                "unknown opcode), and its bytes cannot be set aside (%s); the journal is left as "
+                "it is", path, offset, local->message);
+    return FALSE;
+  }
+  if (!kq_journal_truncate_file(path, offset, error)) {
+    kq_io_get()->unlink(side);  /* the journal still holds those bytes */
+    return FALSE;
+  }
+  g_warning("journal %s: unreadable record at offset %" G_GINT64_FORMAT " (torn write or unknown "
+            "opcode); the %" G_GINT64_FORMAT " bytes from there to the end were moved to %s and "
+            "the journal truncated there, keeping what precedes it", path, offset, kept, side);
+  return TRUE;
 }
 
 struct _KqJournalReader {

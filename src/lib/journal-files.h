@@ -5,8 +5,24 @@
 #include <kestrel/journal.h>
 
 /* Delete `<q>~~*` temporaries and settle `<q>.<ts>.pack` files (rotated files with timestamp
- * <= ts are deleted, the pack becomes `<q>.<ts>`), as a restart after a crash must. */
+ * <= ts are deleted, the pack becomes `<q>.<ts>`), as a restart after a crash must. Before
+ * touching anything, refuses with KQ_ERROR_NOT_JOURNAL when a live, rotated or pack file of
+ * the queue is not a journal (kq_journal_files_check_start): such a file is left alone. */
 gboolean kq_journal_files_cleanup(const gchar *dir, const gchar *queue, GError **error);
+
+/* Whether `path` may be a journal file: a regular file that is empty or whose first byte is an
+ * opcode (or the placeholder of a record being written). A file in which the engine never
+ * wrote, such as a text file that happens to have a queue's name, fails with
+ * KQ_ERROR_NOT_JOURNAL; a journal whose later records are torn passes. */
+gboolean kq_journal_files_check_start(const gchar *path, GError **error);
+
+/* Replay found an unreadable record at `offset` of `path`, a journal file of `queue` in `dir`:
+ * copy the bytes from there to the end of the file into a new side file `<q>~torn~~<ms>`
+ * beside it (written and fsynced through the KqIoOps seam), log a warning naming both, the
+ * offset and the size, then cut the journal at `offset`. When the side file cannot be made,
+ * the journal is left untouched and KQ_ERROR_IO is returned. */
+gboolean kq_journal_files_cut_torn_tail(const gchar *dir, const gchar *queue, const gchar *path,
+                                        gint64 offset, GError **error);
 
 /* Rotated files (`<q>.<ts>`, basenames) in timestamp order. */
 GPtrArray *kq_journal_files_rotated(const gchar *dir, const gchar *queue);

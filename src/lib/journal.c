@@ -22,7 +22,6 @@
 
 #define SINK_BUFFER (256 * 1024)
 #define MAP_WINDOW (1024 * 1024) /* bytes of the live file mapped at once (bounds resident pages) */
-#define UNWRITTEN_OP 0xff        /* an opcode no reader accepts, held while a record is copied */
 
 struct _KqJournal {
   gchar *dir;
@@ -225,7 +224,7 @@ static gboolean append(KqJournal *j, const guint8 *rec, gsize len, GError **erro
   if (!make_room(j, len, error))
     return FALSE;
   guint8 *dest = j->map + (j->size - j->map_offset);
-  dest[0] = UNWRITTEN_OP;
+  dest[0] = KQ_JOURNAL_UNWRITTEN_OP;
   atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps these three stores in order */
   memcpy(dest + 1, rec + 1, len - 1);
   atomic_signal_fence(memory_order_seq_cst);

@@ -5,6 +5,9 @@
 #include <glib.h>
 #include <kestrel/journal.h>
 
+/* An opcode no reader accepts, held in a record's first byte while the record is copied. */
+#define KQ_JOURNAL_UNWRITTEN_OP 0xff
+
 typedef struct _KqJournal KqJournal;
 typedef struct _KqJournalSink KqJournalSink;
 

@@ -545,10 +545,9 @@ static gboolean replay_file(KqQueue *q, const gchar *path, GError **error)
       return TRUE;
     if (res == KQ_READ_ERROR)
       return FALSE;
-    g_warning("journal %s: unreadable record at offset %" G_GINT64_FORMAT
-              " (torn write or unknown opcode); truncating there and keeping what precedes it",
-              path, r.offset);
-    return kq_journal_truncate_file(path, r.offset, error);
+    /* the bytes cut off are kept in a side file first: nothing is destroyed */
+    return kq_journal_files_cut_torn_tail(kq_journal_get_dir(q->journal), q->name, path,
+                                          r.offset, error);
   }
 }
 

@@ -46,15 +46,17 @@ static const gchar description[] =
   "takes the folder lock, and refuses to run when a server holds it.\n"
   "\n"
   "Opening the folder replays it as a server start does: every queue's leftover temporaries\n"
-  "are deleted, finished packs settled and torn tails truncated (with a warning). Reads that\n"
-  "were open go back to the head of their queue, as at any server start, so they are kept as\n"
-  "the first items. The result is <QUEUE>.<ts> with the queue's state and an empty live file.\n"
+  "are deleted, finished packs settled and torn tails moved to side files (with a warning).\n"
+  "Reads that were open go back to the head of their queue, as at any server start, so they\n"
+  "are kept as the first items. The result is <QUEUE>.<ts> with the queue's state and an\n"
+  "empty live file.\n"
   "\n"
   "With --check nothing is changed and no lock is taken: the files are listed in replay order\n"
   "and every record is decoded while the queue's state is followed, reporting torn tails and\n"
   "unknown opcodes (with their offsets) and records a replay would ignore: a REMOVE on an\n"
   "empty queue, an open of an empty queue, an UNREMOVE, CONFIRM_REMOVE or CONTINUE of an xid\n"
-  "that is not open.\n"
+  "that is not open; and side files (<QUEUE>~torn~~<ms>) holding bytes an earlier start-up\n"
+  "cut off an unreadable journal tail.\n"
   "\n"
   "Exit status:\n"
   "  0  packed; or, with --check, no problem found.\n"
@@ -235,11 +237,43 @@ static gboolean check_file(const gchar *folder, const QueueFile *f, ToolReplay *
     gint64 size = g_stat(path, &st) == 0 ? (gint64)st.st_size : end;
     g_autofree gchar *reason = tool_torn_reason(path, end);
     printf("  %s: torn tail at offset %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT
-           " bytes unreadable): %s; a start-up truncates it there\n",
+           " bytes unreadable): %s; a start-up moves those bytes to a side file and "
+           "truncates the file there\n",
            f->name, end, size - end, reason);
     (*problems)++;
   }
   return TRUE;
+}
+
+static gint side_name_compare(gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+/* Side files an earlier start-up left for the queue (bytes cut off an unreadable journal
+ * tail): each is a finding, since someone has to look at those bytes. */
+static void check_side_files(const gchar *folder, const gchar *queue, gint64 *problems)
+{
+  g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+  if (dir == NULL)
+    return;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  const gchar *name;
+  while ((name = g_dir_read_name(dir)) != NULL) {
+    g_autofree gchar *owner = kq_journal_side_file_queue(name);
+    if (g_strcmp0(owner, queue) == 0)
+      g_ptr_array_add(names, g_strdup(name));
+  }
+  g_ptr_array_sort(names, side_name_compare);
+  for (guint i = 0; i < names->len; i++) {
+    g_autofree gchar *path = g_build_filename(folder, names->pdata[i], NULL);
+    GStatBuf st;
+    gint64 size = g_stat(path, &st) == 0 ? (gint64)st.st_size : -1;
+    printf("  %s: side file, %" G_GINT64_FORMAT " bytes an earlier start-up cut off an "
+           "unreadable journal tail; not replayed (inspect with kestrel-qdump, then delete it)\n",
+           (gchar *)names->pdata[i], size);
+    (*problems)++;
+  }
 }
 
 static int run_check(const gchar *folder, const gchar *queue, GPtrArray *files)
@@ -262,6 +296,7 @@ static int run_check(const gchar *folder, const gchar *queue, GPtrArray *files)
       return EXIT_USAGE;
     }
   }
+  check_side_files(folder, queue, &problems);
   if (problems == 0)
     printf("  none\n");
   g_autofree gchar *xids = tool_replay_format_xids(&state);

@@ -1515,6 +1515,35 @@ def test_journal_unknown_opcode_ends_replay(kestrel_factory):
     assert drain(srv, "juo") == [b"c"]
 
 
+def test_files_that_are_no_journals_left_alone(kestrel_factory):
+    """Files of the queue folder that are no journals: never truncated, written or served as
+    queues; each logged once at start-up (not on reload); the other queues are served."""
+    text = b"hello, this is not a journal\n"
+    foreign = {"README.txt": text, ".hidden": text, "notes~": text, "fgarbage": text}
+    srv = kestrel_factory(start=False)
+    for name, content in foreign.items():
+        (srv.spool / name).write_bytes(content)
+    (srv.spool / "fgood").write_bytes(j_addx(b"a"))
+    before = {n: (srv.spool / n).stat().st_mtime_ns for n in foreign}
+    srv.start()
+    c = srv.memcache()
+    assert c.get("fgood", "/peek") == b"a"
+    names = {n for n, _ in c.stats()}
+    assert "queue_fgood_items" in names
+    assert not any("fgarbage" in n or "README" in n for n in names), names
+    assert c.request("reload") == b"Reloaded config.\r\n"
+    assert c.set("fgarbage", "x") == b"NOT_STORED\r\n"
+    err = srv.stderr_text()
+    for name in foreign:
+        assert err.count(str(srv.spool / name)) == 1, (name, err)
+    srv.stop()
+    for name, content in foreign.items():
+        path = srv.spool / name
+        assert path.read_bytes() == content, name
+        assert path.stat().st_mtime_ns == before[name], name
+    assert ".kestrel.lock" not in srv.stderr_text()
+
+
 def test_journal_several_queues_restored(kestrel_factory):
     srv = start_with_journals(kestrel_factory, {
         "qa": j_addx(b"1") + j_addx(b"2"),

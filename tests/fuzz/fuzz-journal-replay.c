@@ -1,7 +1,8 @@
 /* libFuzzer target: the input is a queue's journal file. Replay it with a KqCollection (small
  * maxMemorySize, so read-behind is exercised too), close, reopen: the repaired file must now
  * replay without complaint and give the same items, and draining must account for every one
- * of them (delivered or expired). */
+ * of them (delivered or expired). The bytes a repair cuts off must be in side files; a file
+ * that does not start with a record must be refused as a queue and left as it was. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdint.h>
@@ -56,6 +57,44 @@ static void init(void)
   g_log_set_always_fatal(G_LOG_FATAL_MASK);
 }
 
+/* Concatenated contents of the side files in the folder (there is at most one per start). */
+static GByteArray *side_bytes(void)
+{
+  GByteArray *all = g_byte_array_new();
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  const gchar *name;
+  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+    g_autofree gchar *queue = kq_journal_side_file_queue(name);
+    if (queue == NULL)
+      continue;
+    g_autofree gchar *path = g_build_filename(dir, name, NULL);
+    g_autofree gchar *contents = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &contents, &len, NULL))
+      abort();
+    g_byte_array_append(all, (const guint8 *)contents, (guint)len);
+  }
+  return all;
+}
+
+/* A start that refuses the file: no queue, and the file as it was. */
+static void expect_refused(const uint8_t *data, size_t size)
+{
+  g_autoptr(GError) error = NULL;
+  KqCollection *c = kq_collection_open(dir, make_config(), &error);
+  if (c == NULL)
+    abort();
+  KqQueue *q = kq_collection_get(c, "q", TRUE, &error);
+  if (q != NULL || !g_error_matches(error, KQ_ERROR, KQ_ERROR_NOT_JOURNAL))
+    abort();
+  kq_collection_close(c);
+  g_autofree gchar *contents = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(journal_path, &contents, &len, NULL) || len != size ||
+      memcmp(contents, data, size) != 0)
+    abort();
+}
+
 static KqCollection *open_folder(KqQueue **q)
 {
   g_autoptr(GError) error = NULL;
@@ -78,6 +117,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (!g_file_set_contents(journal_path, size ? (const gchar *)data : "", (gssize)size, NULL))
     abort();
 
+  if (size > 0 && data[0] >= KQ_JOURNAL_OP_COUNT && data[0] != 0xff) {
+    expect_refused(data, size);
+    return 0;
+  }
+
   /* first start: repairs the file and puts open reads back */
   KqQueue *q = NULL;
   KqCollection *c = open_folder(&q);
@@ -87,6 +131,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     abort();
   kq_queue_unref(q);
   kq_collection_close(c);
+
+  /* what the repair cut off is in a side file: the input's tail, byte for byte */
+  g_autoptr(GByteArray) kept = side_bytes();
+  if (kept->len > size || (kept->len > 0 && memcmp(kept->data, data + size - kept->len,
+                                                   kept->len) != 0))
+    abort();
 
   /* second start: clean replay of the same items */
   warnings = 0;

@@ -321,6 +321,43 @@ static void test_queue_of(void)
   }
 }
 
+/* Side files of a torn tail: found by their own parser, never taken for any queue's journal
+ * or temporary, and carrying "~~" so that Kestrel makes no queue of them either. */
+static void test_side_file(void)
+{
+  const struct {
+    const gchar *file, *queue;
+  } cases[] = {
+    { "orders~torn~~1700000000123", "orders" },
+    { "orders~torn~~1700000000123-2", "orders" },
+    { "orders+audit~torn~~5", "orders+audit" },
+    { "orders~torn~~", NULL },
+    { "orders~torn~~12x", NULL },
+    { "orders~torn~~12-", NULL },
+    { "orders~torn~~12-x", NULL },
+    { "orders~torn~5", NULL },
+    { "orders", NULL },
+    { "orders~~5", NULL },
+    { "~torn~~5", NULL },
+    { "orders.5~torn~~5", NULL },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autofree gchar *q = kq_journal_side_file_queue(cases[i].file);
+    if (g_strcmp0(q, cases[i].queue) != 0)
+      g_error("side file \"%s\": got %s, expected %s", cases[i].file, q ? q : "NULL",
+              cases[i].queue ? cases[i].queue : "NULL");
+  }
+  const gchar *sides[] = { "orders~torn~~1700000000123", "orders~torn~~1700000000123-2" };
+  for (guint i = 0; i < G_N_ELEMENTS(sides); i++) {
+    g_autofree gchar *owner = kq_journal_queue_of(sides[i]);
+    g_assert_null(owner);
+    g_assert_cmpint(kq_journal_classify("orders", sides[i], NULL), ==, KQ_JOURNAL_FILE_NONE);
+    g_assert_nonnull(strstr(sides[i], "~~"));
+    g_assert_false(g_str_has_prefix(sides[i], "orders."));
+    g_assert_false(g_str_has_prefix(sides[i], "orders~~"));
+  }
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -332,5 +369,6 @@ int main(int argc, char **argv)
   g_test_add_func("/journal-codec/encode", test_encoders);
   g_test_add_func("/journal-codec/classify", test_classify);
   g_test_add_func("/journal-codec/queue-of", test_queue_of);
+  g_test_add_func("/journal-codec/side-file", test_side_file);
   return g_test_run();
 }

@@ -637,6 +637,347 @@ static void test_crash_read_behind_in_live_file(Fixture *f, gconstpointer unused
   kq_collection_close(col);
 }
 
+/* ---------- nothing is destroyed: side files and files that are no journals ---------- */
+
+#define SIDE "q~torn~~1700000000000"
+
+static void assert_file_holds(Fixture *f, const gchar *name, const guint8 *data, gsize len)
+{
+  g_autoptr(GBytes) got = et_read(f->dir, name);
+  gsize got_len = 0;
+  const guint8 *p = g_bytes_get_data(got, &got_len);
+  g_assert_cmpmem(p, got_len, data, len);
+}
+
+/* Open the folder expecting warnings; returns how many were logged. */
+static gint open_warned(Fixture *f, KqCollection **c)
+{
+  et_allow_warnings(TRUE);
+  *c = et_open(f->dir, NULL);
+  gint seen = g_atomic_int_get(&et_warnings_seen);
+  et_allow_warnings(FALSE);
+  return seen;
+}
+
+/* A torn tail: the bytes cut off the journal are kept, exactly, in a side file beside it. */
+static void test_side_file_torn_tail(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_clock_install(T0);
+  et_addx(f->b, T0, 0, "a");
+  et_addx(f->b, T0, 0, "b");
+  guint good = f->b->len;
+  et_addx(f->b, T0, 0, "torn-item");
+  g_byte_array_set_size(f->b, f->b->len - 3);
+  g_autoptr(GBytes) whole = g_bytes_new(f->b->data, f->b->len);
+  flush_to(f, "q");
+  KqCollection *c = NULL;
+  g_assert_cmpint(open_warned(f, &c), ==, 1);
+  g_autofree gchar *files = et_listing(f->dir);
+  g_assert_cmpstr(files, ==, "q " SIDE);
+  g_assert_cmpint(et_file_size(f->dir, "q"), ==, good);
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data(whole, &len);
+  assert_file_holds(f, SIDE, data + good, len - good);
+  KqQueue *q = et_queue(c, "q");
+  g_autofree gchar *items = et_drain(q);
+  g_assert_cmpstr(items, ==, "a,b");
+  kq_queue_unref(q);
+  kq_collection_close(c);
+
+  /* the side file is no queue's: the next start leaves it as it is and warns no more */
+  c = et_open(f->dir, NULL);
+  g_autoptr(GPtrArray) names = kq_collection_queue_names(c);
+  g_assert_cmpuint(names->len, ==, 1);
+  g_assert_cmpstr(names->pdata[0], ==, "q");
+  kq_collection_close(c);
+  assert_file_holds(f, SIDE, data + good, len - good);
+}
+
+/* Two torn tails in the same millisecond: two side files, each with its own bytes. */
+static void test_side_file_twice(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_clock_install(T0);
+  et_addx(f->b, T0, 0, "a");
+  guint good = f->b->len;
+  et_u8(f->b, 2);
+  et_u32(f->b, 100);
+  flush_to(f, "q");
+  KqCollection *c = NULL;
+  open_warned(f, &c);
+  kq_collection_close(c);
+
+  et_addx(f->b, T0, 0, "a");
+  et_xid_op(f->b, 6, 7);
+  et_u8(f->b, 9);
+  et_u8(f->b, 1);
+  flush_to(f, "q");
+  g_assert_cmpint(open_warned(f, &c), ==, 1);
+  kq_collection_close(c);
+  g_autofree gchar *files = et_listing(f->dir);
+  g_assert_cmpstr(files, ==, "q " SIDE " " SIDE "-1");
+  static const guint8 first[] = { 2, 100, 0, 0, 0 };
+  static const guint8 second[] = { 9, 1 };
+  assert_file_holds(f, SIDE, first, sizeof(first));
+  assert_file_holds(f, SIDE "-1", second, sizeof(second));
+  g_assert_cmpint(et_file_size(f->dir, "q"), ==, good + 5);
+}
+
+/* An unknown opcode, in a rotated file and in the live file: one side file each. */
+static void test_side_file_unknown_opcode(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_clock_install(T0);
+  et_addx(f->b, T0, 0, "r1");
+  guint good = f->b->len;
+  et_u8(f->b, 0xee);
+  et_addx(f->b, T0, 0, "kept aside");
+  g_autoptr(GBytes) rotated = g_bytes_new(f->b->data + good, f->b->len - good);
+  flush_to(f, "q.5");
+  et_addx(f->b, T0, 0, "live");
+  et_u8(f->b, 10);
+  flush_to(f, "q");
+  KqCollection *c = NULL;
+  g_assert_cmpint(open_warned(f, &c), ==, 2);
+  KqQueue *q = et_queue(c, "q");
+  g_autofree gchar *items = et_drain(q);
+  g_assert_cmpstr(items, ==, "r1,live");
+  kq_queue_unref(q);
+  kq_collection_close(c);
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data(rotated, &len);
+  assert_file_holds(f, SIDE, data, len);  /* q.5 is replayed first */
+  static const guint8 ten[] = { 10 };
+  assert_file_holds(f, SIDE "-1", ten, 1);
+}
+
+/* Reserved space (zeros) after the last record is no data: cut without a side file. */
+static void test_side_file_not_for_reserved(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_addx(f->b, T0, 0, "a");
+  guint good = f->b->len;
+  for (int i = 0; i < 4096; i++)
+    et_u8(f->b, 0);
+  flush_to(f, "q");
+  KqCollection *c = et_open(f->dir, NULL);  /* fails on any warning */
+  g_autofree gchar *files = et_listing(f->dir);
+  g_assert_cmpstr(files, ==, "q");
+  g_assert_cmpint(et_file_size(f->dir, "q"), ==, good);
+  kq_collection_close(c);
+}
+
+/* A record caught mid-copy at the very start of a file (its placeholder opcode first): a
+ * journal with a torn tail, not a stranger's file. */
+static void test_side_file_placeholder_first(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_clock_install(T0);
+  et_addx(f->b, T0, 0, "half-copied");
+  f->b->data[0] = 0xff;
+  for (int i = 0; i < 64; i++)
+    et_u8(f->b, 0);
+  g_autoptr(GBytes) whole = g_bytes_new(f->b->data, f->b->len);
+  flush_to(f, "q");
+  KqCollection *c = NULL;
+  g_assert_cmpint(open_warned(f, &c), ==, 1);
+  g_assert_cmpint(et_file_size(f->dir, "q"), ==, 0);
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data(whole, &len);
+  assert_file_holds(f, SIDE, data, len);
+  KqQueue *q = et_queue(c, "q");
+  et_add(q, "x");
+  kq_queue_unref(q);
+  kq_collection_close(c);
+  g_autofree gchar *items = et_replay_drain(f->dir, "q");
+  g_assert_cmpstr(items, ==, "x");
+}
+
+/* I/O seam that fails one kind of call on the side file. */
+static const KqIoOps *real_io;
+static gint fail_write, fail_fsync;
+
+static ssize_t failing_write(int fd, const void *buf, size_t len)
+{
+  if (fail_write) {
+    errno = ENOSPC;
+    return -1;
+  }
+  return real_io->write(fd, buf, len);
+}
+
+static int failing_fsync(int fd)
+{
+  if (fail_fsync) {
+    errno = EIO;
+    return -1;
+  }
+  return real_io->fsync(fd);
+}
+
+static const KqIoOps failing_ops = { .write = failing_write, .fsync = failing_fsync };
+
+/* When the side file cannot be written or made durable, the journal is not cut: the queue
+ * fails to load with an error that says so, and the files are as they were. */
+static void check_side_file_failure(Fixture *f, gint *which, const gchar *what)
+{
+  et_clock_install(T0);
+  et_addx(f->b, T0, 0, "a");
+  et_addx(f->b, T0, 0, "torn");
+  g_byte_array_set_size(f->b, f->b->len - 1);
+  g_autoptr(GBytes) before = g_bytes_new(f->b->data, f->b->len);
+  flush_to(f, "q");
+  kq_io_set(NULL);
+  real_io = kq_io_get();
+  kq_io_set(&failing_ops);
+  *which = 1;
+  g_autoptr(GError) error = NULL;
+  et_allow_warnings(TRUE);
+  KqCollection *c = kq_collection_open(f->dir, NULL, &error);
+  et_allow_warnings(FALSE);
+  *which = 0;
+  kq_io_set(NULL);
+  g_assert_null(c);
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  if (strstr(error->message, "left as it is") == NULL || strstr(error->message, what) == NULL)
+    g_error("unclear error: %s", error->message);
+  g_autofree gchar *files = et_listing(f->dir);
+  g_assert_cmpstr(files, ==, "q");
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data(before, &len);
+  assert_file_holds(f, "q", data, len);
+
+  /* once the disk works again, the next start sets the tail aside */
+  c = NULL;
+  open_warned(f, &c);
+  kq_collection_close(c);
+  g_assert_true(et_exists(f->dir, SIDE));
+}
+
+static void test_side_file_write_fails(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  check_side_file_failure(f, &fail_write, "cannot write");
+}
+
+static void test_side_file_fsync_fails(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  check_side_file_failure(f, &fail_fsync, "cannot fsync");
+}
+
+typedef struct {
+  const gchar *name;
+  GBytes *bytes;
+  struct timespec mtime;
+} Snapshot;
+
+static void snapshot_take(Fixture *f, Snapshot *s, const gchar *name)
+{
+  g_autofree gchar *path = g_build_filename(f->dir, name, NULL);
+  struct stat st;
+  g_assert_cmpint(stat(path, &st), ==, 0);
+  s->name = name;
+  s->bytes = et_read(f->dir, name);
+  s->mtime = st.st_mtim;
+}
+
+static void snapshot_check(Fixture *f, Snapshot *s)
+{
+  g_autofree gchar *path = g_build_filename(f->dir, s->name, NULL);
+  struct stat st;
+  g_assert_cmpint(stat(path, &st), ==, 0);
+  g_autoptr(GBytes) now = et_read(f->dir, s->name);
+  if (!g_bytes_equal(now, s->bytes))
+    g_error("%s was changed", s->name);
+  if (st.st_mtim.tv_sec != s->mtime.tv_sec || st.st_mtim.tv_nsec != s->mtime.tv_nsec)
+    g_error("%s was written to (mtime changed)", s->name);
+  g_bytes_unref(s->bytes);
+}
+
+/* Files that are no journal: bad names, and a file under a queue's name that holds no
+ * journal. None is touched or served as a queue; each is logged once, at start-up only; the
+ * other queues are restored. */
+static void test_foreign_files_left_alone(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  static const gchar text[] = "hello, this is not a journal\n";
+  const gchar *names[] = { "README.txt", ".hidden", "notes~", "foo", "bar.5", "bar" };
+  et_write(f->dir, "README.txt", text, strlen(text));
+  et_write(f->dir, ".hidden", "\x02secret", 7);
+  et_write(f->dir, "notes~", text, strlen(text));
+  et_write(f->dir, "foo", text, strlen(text));
+  et_write(f->dir, "bar.5", text, strlen(text));   /* a queue's rotated file: bar is refused */
+  et_addx(f->b, T0, 0, "bar-item");
+  flush_to(f, "bar");
+  et_addx(f->b, T0, 0, "a");
+  flush_to(f, "q");
+  g_autofree gchar *subdir = g_build_filename(f->dir, "sub", NULL);
+  g_assert_cmpint(g_mkdir(subdir, 0755), ==, 0);
+  Snapshot snaps[G_N_ELEMENTS(names)];
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+    snapshot_take(f, &snaps[i], names[i]);
+
+  KqCollection *c = NULL;
+  /* README.txt, .hidden, notes~: bad names; foo, bar, sub: no journal */
+  g_assert_cmpint(open_warned(f, &c), ==, 6);
+  g_autoptr(GPtrArray) queues = kq_collection_queue_names(c);
+  g_assert_cmpuint(queues->len, ==, 1);
+  g_assert_cmpstr(queues->pdata[0], ==, "q");
+  KqCollectionStats stats;
+  kq_collection_get_stats(c, &stats);
+  g_assert_cmpint(stats.curr_items, ==, 1);
+
+  /* no warning again on reload */
+  et_allow_warnings(TRUE);
+  kq_collection_reload(c, NULL);
+  g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 0);
+  et_allow_warnings(FALSE);
+
+  /* referring to them as queues is refused, and nothing is written or deleted */
+  const gchar *refused[] = { "foo", "bar", "sub", "foo+child" };
+  for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+    g_autoptr(GError) error = NULL;
+    KqQueue *q = kq_collection_get(c, refused[i], TRUE, &error);
+    g_assert_null(q);
+    g_assert_error(error, KQ_ERROR, KQ_ERROR_NOT_JOURNAL);
+    g_clear_error(&error);
+    g_assert_false(kq_collection_add(c, refused[i], "x", 1, 0, &error));
+    g_assert_error(error, KQ_ERROR, KQ_ERROR_NOT_JOURNAL);
+    g_clear_error(&error);
+    g_assert_false(kq_collection_flush(c, refused[i], &error));
+    g_assert_error(error, KQ_ERROR, KQ_ERROR_NOT_JOURNAL);
+    g_clear_error(&error);
+    g_assert_true(kq_collection_delete(c, refused[i], &error));
+    g_assert_no_error(error);
+  }
+  kq_collection_flush_all(c);
+  kq_collection_sweep(c);
+  kq_collection_close(c);
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+    snapshot_check(f, &snaps[i]);
+  g_assert_true(g_file_test(subdir, G_FILE_TEST_IS_DIR));
+  g_autofree gchar *files = et_listing(f->dir);
+  g_assert_cmpstr(files, ==, ".hidden README.txt bar bar.5 foo notes~ q sub");
+}
+
+/* An empty file is an empty journal, and the folder lock and the engine's other `.kestrel*`
+ * files are never reported. */
+static void test_empty_file_is_a_journal(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_write(f->dir, "empty", "", 0);
+  et_write(f->dir, ".kestrel.status", "UP", 2);
+  KqCollection *c = et_open(f->dir, NULL);  /* fails on any warning */
+  g_autoptr(GPtrArray) queues = kq_collection_queue_names(c);
+  g_assert_cmpuint(queues->len, ==, 1);
+  g_assert_cmpstr(queues->pdata[0], ==, "empty");
+  kq_collection_close(c);
+  g_autoptr(GBytes) status = et_read(f->dir, ".kestrel.status");
+  g_assert_cmpmem(g_bytes_get_data(status, NULL), g_bytes_get_size(status), "UP", 2);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -664,6 +1005,15 @@ int main(int argc, char **argv)
   ADD("crash/killed-writer", test_crash_killed_writer);
   ADD("crash/record-mid-copy", test_crash_record_mid_copy);
   ADD("crash/read-behind-in-live-file", test_crash_read_behind_in_live_file);
+  ADD("side-file/torn-tail", test_side_file_torn_tail);
+  ADD("side-file/twice", test_side_file_twice);
+  ADD("side-file/unknown-opcode", test_side_file_unknown_opcode);
+  ADD("side-file/not-for-reserved-space", test_side_file_not_for_reserved);
+  ADD("side-file/placeholder-first", test_side_file_placeholder_first);
+  ADD("side-file/write-fails", test_side_file_write_fails);
+  ADD("side-file/fsync-fails", test_side_file_fsync_fails);
+  ADD("foreign/left-alone", test_foreign_files_left_alone);
+  ADD("foreign/empty-file-is-a-journal", test_empty_file_is_a_journal);
 #undef ADD
   return g_test_run();
 }
