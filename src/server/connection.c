@@ -1029,9 +1029,8 @@ gboolean
 kq_name_init(KqName *name, const char *data, gsize len, GError **error)
 {
   name->len = len;
-  if (memchr(data, '\0', len) != NULL) {
+  if (!kq_queue_name_is_valid_len(data, len, error)) {
     name->str = NULL;
-    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME, "queue name contains a NUL byte");
     return FALSE;
   }
   name->str = len < sizeof name->inline_buf ? name->inline_buf : g_malloc(len + 1);

@@ -112,7 +112,8 @@ typedef struct {
   gchar inline_buf[KQ_NAME_INLINE];
 } KqName;
 
-/* FALSE (with an error naming why) when the name cannot be a queue name at all (embedded NUL). */
+/* FALSE (with an error naming why) when the bytes are not a valid queue name, checked on their
+ * full length (kq_queue_name_is_valid_len: a NUL byte inside is refused, not cut at). */
 gboolean kq_name_init(KqName *name, const char *data, gsize len, GError **error);
 void kq_name_clear(KqName *name);
 

@@ -454,12 +454,24 @@ mc_dump_stats(KqConnection *conn, const KqMcRequest *req)
   g_autoptr(GPtrArray) names = NULL;
 
   if (req->args_len > 0) {
-    g_autofree gchar *args = g_strndup(req->args, req->args_len);
-    g_auto(GStrv) words = g_strsplit(args, " ", -1);
+    /* Split the raw bytes: a NUL byte inside a name must be seen, not cut at. */
+    const char *p = req->args, *end = req->args + req->args_len;
     names = g_ptr_array_new_with_free_func(g_free);
-    for (gchar **w = words; *w != NULL; w++)
-      if (**w != '\0')
-        g_ptr_array_add(names, g_strdup(*w));
+    while (p < end) {
+      const char *space = memchr(p, ' ', (gsize) (end - p));
+      const char *word_end = space != NULL ? space : end;
+      if (word_end > p) {
+        KqName name;
+        g_autoptr(GError) error = NULL;
+        if (!kq_name_init(&name, p, (gsize) (word_end - p), &error)) {
+          reply_client_error(conn, error->message, FALSE);
+          return;
+        }
+        g_ptr_array_add(names, g_strdup(name.str));
+        kq_name_clear(&name);
+      }
+      p = word_end + 1;
+    }
   } else {
     names = kq_stats_report_names(collection);
   }
