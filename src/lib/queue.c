@@ -198,6 +198,20 @@ static guint32 next_xid_locked(KqQueue *q)
   return q->last_xid;
 }
 
+/* The journal could not record a removal: the item stays queued and the read fails. Counted
+ * each time; logged once per episode (until a removal is recorded again), not once per read. */
+static KqItem *remove_failed_locked(KqQueue *q, GError *local, GError **error)
+{
+  g_prefix_error(&local, "cannot take an item from queue '%s': ", q->name);
+  q->remove_failures++;
+  if (!q->remove_failing)
+    g_warning("%s; reads of the queue fail until the journal can record them (items kept: %"
+              G_GINT64_FORMAT ")", local->message, q->items);
+  q->remove_failing = TRUE;
+  g_propagate_error(error, local);
+  return NULL;
+}
+
 /* Take the head for a remove/open/peek. Journal failure leaves the queue unchanged. */
 static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GError **error)
 {
@@ -210,16 +224,21 @@ static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GEr
     return kq_item_new(head.data, head.len, head.add_time, head.expiry);
   }
   guint32 xid = 0;
+  GError *local = NULL;
   if (flags & KQ_REMOVE_OPEN) {
     guint32 saved = q->last_xid;
     xid = next_xid_locked(q);
     if (has_journal(q) &&
-        !kq_journal_write_xid(q->journal, KQ_OP_REMOVE_TENTATIVE_XID, xid, error)) {
+        !kq_journal_write_xid(q->journal, KQ_OP_REMOVE_TENTATIVE_XID, xid, &local)) {
       q->last_xid = saved;
-      return NULL;
+      return remove_failed_locked(q, local, error);
     }
-  } else if (has_journal(q) && !kq_journal_write_remove(q->journal, error)) {
-    return NULL;
+  } else if (has_journal(q) && !kq_journal_write_remove(q->journal, &local)) {
+    return remove_failed_locked(q, local, error);
+  }
+  if (q->remove_failing) {
+    q->remove_failing = FALSE;
+    g_message("queue '%s': the journal records removals again; reads are served", q->name);
   }
   KqItem *item;
   if (head.front_item != NULL && xid == 0 && head.front_item->xid == 0)
@@ -983,6 +1002,7 @@ void kq_queue_get_op_stats(KqQueue *q, KqQueueOpStats *s)
   s->add_latency = q->add_latency;
   s->read_latency = q->read_latency;
   s->items_read = q->items_read;
+  s->remove_failures = q->remove_failures;
   g_mutex_unlock(&q->lock);
 }
 
