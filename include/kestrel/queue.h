@@ -59,7 +59,8 @@ KqItem *kq_queue_remove(KqQueue *queue, KqRemoveFlags flags, GError **error);
  * When an item is available now, returns NULL and sets *item_out (func is not called).
  * Waiters are served in arrival order. On error returns NULL with *item_out NULL.
  * An item the journal cannot hand to a waiter stays queued and the waiter keeps waiting: func
- * gets NULL at the deadline, and a kq_queue_remove then tells an error from an empty queue. */
+ * gets NULL at the deadline. The next read tries the hand-off again and, when it still fails,
+ * fails with the error itself, so a last kq_queue_remove tells an error from an empty queue. */
 KqWaiter *kq_queue_remove_wait(KqQueue *queue, KqRemoveFlags flags, gint64 timeout_ms,
                                KqWaitFunc func, gpointer user_data, KqItem **item_out,
                                GError **error);

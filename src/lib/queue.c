@@ -809,8 +809,13 @@ KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_m
   if (!check_open_locked(q, error))
     goto out;
   discard_expired_locked(q, now, -1, &d);
-  /* earlier waiters come first: a new caller only gets an item when nobody is waiting */
-  if (q->waiters.length == 0)
+  /* earlier waiters come first: a new caller only gets an item when nobody is waiting. Items
+   * queued while readers wait are ones the journal could not hand over: try again, and when
+   * that fails still, this caller gets the error rather than "empty". */
+  KqStoreHead head;
+  if (q->waiters.length > 0 && head_locked(q, &head))
+    serve_waiters_locked(q, now, &d);
+  if (q->waiters.length == 0 || head_locked(q, &head))
     *item_out = take_head_locked(q, flags, now, error);
   if (*item_out == NULL && (error == NULL || *error == NULL) && func != NULL && timeout_ms != 0) {
     w = kq_waiter_new(q, flags, func, user_data);

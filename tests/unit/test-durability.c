@@ -547,13 +547,20 @@ static void test_remove_enospc_episodes(Fixture *f, gconstpointer unused)
   g_assert_cmpint(stats_of(f->q).items, ==, 1);
   g_assert_cmpint(remove_failures_of(f->q), ==, 6);
   g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 3);
+  /* another reader retries the hand-off, then fails itself: an error, not "empty" */
+  assert_remove_fails(f->q, KQ_REMOVE_PLAIN);
+  g_assert_null(handed);
+  g_assert_cmpint(remove_failures_of(f->q), ==, 8);
+  g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 3);
+  /* room again: the next read serves the waiter first, in arrival order */
   io_set_removals_enospc(FALSE);
-  et_add(f->q, "d");
+  et_expect(f->q, NULL);
   g_assert_nonnull(handed);
   g_assert_cmpmem(handed->data, handed->len, "c", 1);
   kq_item_unref(handed);
-  g_assert_cmpint(remove_failures_of(f->q), ==, 6);
+  g_assert_cmpint(remove_failures_of(f->q), ==, 8);
   g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 3);
+  et_add(f->q, "d");
 
   /* nothing was lost or taken twice: the journal replays to what is left */
   close_fixture(f);
