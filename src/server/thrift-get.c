@@ -185,8 +185,13 @@ step(KqThriftGet *get)
       kq_thrift_handler_inflight_dec(get->handler);
     }
     if (item == NULL) {
-      if (error != NULL)
-        g_debug("thrift get on '%s': %s", get->queue_name, error->message);
+      /* An item the journal could not let go of is an error, never "empty"; but items
+       * already taken are handed out (the next get meets the error). A queue closed under
+       * us (deleted, server stopping) reads as empty. */
+      if (error != NULL && !g_error_matches(error, KQ_ERROR, KQ_ERROR_CLOSED) &&
+          get->items->len == 0)
+        g_set_error(&get->error, THRIFT_APPLICATION_EXCEPTION_ERROR,
+                    THRIFT_APPLICATION_EXCEPTION_ERROR_INTERNAL_ERROR, "%s", error->message);
       break;
     }
     add_item(get, item);
@@ -222,7 +227,10 @@ wake_on_loop(gpointer data)
     add_item(get, item);
     step(get);
   } else {
-    finish(get);
+    /* The wait ended empty-handed, maybe because the journal could not record handing an
+     * item over (it stays queued): one more look at once tells that from an empty queue. */
+    get->deadline_us = 0;
+    step(get);
   }
   return G_SOURCE_REMOVE;
 }

@@ -117,6 +117,14 @@ handler_put(KqThriftKestrelIf *iface, gint32 *_return, const gchar *queue_name,
         APP_ERROR(error, "Bad queue name: %s", local->message);
         return FALSE;
       }
+      if (g_error_matches(local, KQ_ERROR, KQ_ERROR_IO)) {
+        g_warning("thrift put on '%s': %s", queue_name, local->message);
+        /* The journal cannot be written: an error, unless items were stored before. */
+        if (stored == 0) {
+          APP_ERROR(error, "%s", local->message);
+          return FALSE;
+        }
+      }
       break; /* full, too large, shutting down: stop at the first refused item */
     }
     stored++;

@@ -21,7 +21,7 @@ GLOBAL_STATS = [
 QUEUE_STATS = [
     "items", "bytes", "total_items", "logsize", "expired_items", "mem_items", "mem_bytes", "age",
     "discarded", "waiters", "open_transactions", "transactions", "canceled_transactions",
-    "total_flushes", "journal_rewrites", "journal_rotations",
+    "total_flushes", "journal_rewrites", "journal_rotations", "remove_failures",
 ]
 QUEUE_OPTIONS = [
     "maxItems", "maxSize", "maxItemSize", "maxAge", "defaultJournalSize", "maxMemorySize",
