@@ -21,7 +21,11 @@ KqCollection *kq_collection_open(const gchar *path, KqConfigSet *config, GError 
 /* Stop: wake every waiter with no item, make journals durable, release the lock, free. */
 void kq_collection_close(KqCollection *collection);
 
-/* Validate a queue name (SPEC 1). */
+/* Validate the `len` bytes at `name` as a queue name (SPEC 1); FALSE + KQ_ERROR_BAD_NAME saying
+ * why. Every front-end checks names received with a length here, so a NUL byte inside them is
+ * refused instead of cutting the name short. */
+gboolean kq_queue_name_is_valid_len(const gchar *name, gsize len, GError **error);
+/* The same for a NUL-terminated name. */
 gboolean kq_queue_name_is_valid(const gchar *name, GError **error);
 
 /* The queue named `name`, created (with its journal) when absent and create is TRUE.

@@ -28,6 +28,8 @@ typedef struct {
   KqLatency add_latency;  /* kq_queue_add, lock wait and journal write included */
   KqLatency read_latency; /* reads answered at once, hit or miss (a parked read is not timed) */
   gint64 items_read;      /* items taken by reads (not peeks), hand-offs to waiters included */
+  gint64 remove_failures; /* reads (hand-offs to waiters included) that failed because the
+                           * journal could not record the removal (disk full, I/O error) */
 } KqQueueOpStats;
 
 /* Called exactly once for a waiter that was not cancelled, on whichever thread completed it
@@ -46,13 +48,19 @@ const gchar *kq_queue_get_name(KqQueue *queue);
  * use kq_collection_add() for fanout and aliases. FALSE + KQ_ERROR_FULL / TOO_LARGE / IO / CLOSED. */
 gboolean kq_queue_add(KqQueue *queue, const void *data, gsize len, gint64 expiry, GError **error);
 
-/* Take (or open, or peek at) the head item. NULL with no error when empty. */
+/* Take (or open, or peek at) the head item. NULL with no error when empty; NULL +
+ * KQ_ERROR_IO when the journal cannot record the removal (the item stays queued: a caller must
+ * not report this as empty), KQ_ERROR_CLOSED. Such failures are counted (remove_failures) and
+ * logged once until a removal succeeds again. */
 KqItem *kq_queue_remove(KqQueue *queue, KqRemoveFlags flags, GError **error);
 
 /* Like kq_queue_remove, but when the queue is empty, park a waiter: returns it and calls
  * `func` later (item, or NULL when timeout_ms passes; timeout_ms < 0 waits until close).
  * When an item is available now, returns NULL and sets *item_out (func is not called).
- * Waiters are served in arrival order. On error returns NULL with *item_out NULL. */
+ * Waiters are served in arrival order. On error returns NULL with *item_out NULL.
+ * An item the journal cannot hand to a waiter stays queued and the waiter keeps waiting: func
+ * gets NULL at the deadline. The next read tries the hand-off again and, when it still fails,
+ * fails with the error itself, so a last kq_queue_remove tells an error from an empty queue. */
 KqWaiter *kq_queue_remove_wait(KqQueue *queue, KqRemoveFlags flags, gint64 timeout_ms,
                                KqWaitFunc func, gpointer user_data, KqItem **item_out,
                                GError **error);

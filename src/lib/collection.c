@@ -31,12 +31,13 @@ struct _KqCollection {
   gboolean closed;
 };
 
-gboolean kq_queue_name_is_valid(const gchar *name, GError **error)
+gboolean kq_queue_name_is_valid_len(const gchar *name, gsize len, GError **error)
 {
   const gchar *why = NULL;
-  gsize len = name != NULL ? strlen(name) : 0;
-  if (len == 0)
+  if (name == NULL || len == 0)
     why = "queue name is empty";
+  else if (memchr(name, '\0', len) != NULL)
+    why = "queue name contains a NUL byte";
   else if (len > 200)
     why = "queue name is longer than 200 bytes";
   else {
@@ -55,6 +56,11 @@ gboolean kq_queue_name_is_valid(const gchar *name, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean kq_queue_name_is_valid(const gchar *name, GError **error)
+{
+  return kq_queue_name_is_valid_len(name, name != NULL ? strlen(name) : 0, error);
 }
 
 /* g_ptr_array_sort passes pointers to the elements: compare the strings they point to. */

@@ -48,6 +48,8 @@ struct _KqQueue {
   gint64 total_flushes, journal_rewrites, journal_rotations, age_ms;
   gint64 create_time, last_compact_ms;
   gint64 items_read;         /* items taken by reads (not peeks), waiters' included */
+  gint64 remove_failures;    /* reads failed because the journal could not record them */
+  gboolean remove_failing;   /* the last removal failed so: the next success ends the episode */
   KqLatency add_latency;     /* kq_queue_add calls */
   KqLatency read_latency;    /* reads answered at once (hit or miss); parked ones excluded */
 };

@@ -209,6 +209,20 @@ static guint32 next_xid_locked(KqQueue *q)
   return q->last_xid;
 }
 
+/* The journal could not record a removal: the item stays queued and the read fails. Counted
+ * each time; logged once per episode (until a removal is recorded again), not once per read. */
+static KqItem *remove_failed_locked(KqQueue *q, GError *local, GError **error)
+{
+  g_prefix_error(&local, "cannot take an item from queue '%s': ", q->name);
+  q->remove_failures++;
+  if (!q->remove_failing)
+    g_warning("%s; reads of the queue fail until the journal can record them (items kept: %"
+              G_GINT64_FORMAT ")", local->message, q->items);
+  q->remove_failing = TRUE;
+  g_propagate_error(error, local);
+  return NULL;
+}
+
 /* Take the head for a remove/open/peek. Journal failure leaves the queue unchanged. */
 static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GError **error)
 {
@@ -221,16 +235,21 @@ static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GEr
     return kq_item_new(head.data, head.len, head.add_time, head.expiry);
   }
   guint32 xid = 0;
+  GError *local = NULL;
   if (flags & KQ_REMOVE_OPEN) {
     guint32 saved = q->last_xid;
     xid = next_xid_locked(q);
     if (has_journal(q) &&
-        !kq_journal_write_xid(q->journal, KQ_OP_REMOVE_TENTATIVE_XID, xid, error)) {
+        !kq_journal_write_xid(q->journal, KQ_OP_REMOVE_TENTATIVE_XID, xid, &local)) {
       q->last_xid = saved;
-      return NULL;
+      return remove_failed_locked(q, local, error);
     }
-  } else if (has_journal(q) && !kq_journal_write_remove(q->journal, error)) {
-    return NULL;
+  } else if (has_journal(q) && !kq_journal_write_remove(q->journal, &local)) {
+    return remove_failed_locked(q, local, error);
+  }
+  if (q->remove_failing) {
+    q->remove_failing = FALSE;
+    g_message("queue '%s': the journal records removals again; reads are served", q->name);
   }
   KqItem *item;
   if (head.front_item != NULL && xid == 0 && head.front_item->xid == 0)
@@ -804,8 +823,13 @@ KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_m
   if (!check_open_locked(q, error))
     goto out;
   discard_expired_locked(q, now, -1, &d);
-  /* earlier waiters come first: a new caller only gets an item when nobody is waiting */
-  if (q->waiters.length == 0)
+  /* earlier waiters come first: a new caller only gets an item when nobody is waiting. Items
+   * queued while readers wait are ones the journal could not hand over: try again, and when
+   * that fails still, this caller gets the error rather than "empty". */
+  KqStoreHead head;
+  if (q->waiters.length > 0 && head_locked(q, &head))
+    serve_waiters_locked(q, now, &d);
+  if (q->waiters.length == 0 || head_locked(q, &head))
     *item_out = take_head_locked(q, flags, now, error);
   if (*item_out == NULL && (error == NULL || *error == NULL) && func != NULL && timeout_ms != 0) {
     w = kq_waiter_new(q, flags, func, user_data);
@@ -1016,6 +1040,7 @@ void kq_queue_get_op_stats(KqQueue *q, KqQueueOpStats *s)
   s->add_latency = q->add_latency;
   s->read_latency = q->read_latency;
   s->items_read = q->items_read;
+  s->remove_failures = q->remove_failures;
   g_mutex_unlock(&q->lock);
 }
 

@@ -346,16 +346,38 @@ return_item(KqQueue *queue, KqRemoveFlags flags, KqItem *item)
   kq_item_unref(item);
 }
 
+/* A queue closed under a read (deleted, or the server stopping) reads as empty; any other
+ * error (the journal cannot record the removal: the item is still there) goes to the caller. */
+static void
+keep_read_failure(GError *local, GError **error)
+{
+  if (local != NULL && !g_error_matches(local, KQ_ERROR, KQ_ERROR_CLOSED))
+    g_propagate_error(error, local);
+  else
+    g_clear_error(&local);
+}
+
+static KqItem *
+remove_now(KqQueue *queue, KqRemoveFlags flags, GError **error)
+{
+  GError *local = NULL;
+  KqItem *item = kq_queue_remove(queue, flags, &local);
+
+  keep_read_failure(local, error);
+  return item;
+}
+
 gboolean
 kq_connection_remove(KqConnection *conn, KqQueue *queue, KqRemoveFlags flags, gint64 timeout_ms,
                      KqItem **item_out, GError **error)
 {
   KqItem *item = NULL;
   KqWaiter *waiter;
+  GError *local = NULL;
 
   *item_out = NULL;
   if (timeout_ms <= 0) {
-    *item_out = kq_queue_remove(queue, flags, error);
+    *item_out = remove_now(queue, flags, error);
     return TRUE;
   }
   g_return_val_if_fail(conn->wait_queue == NULL, TRUE);
@@ -363,9 +385,10 @@ kq_connection_remove(KqConnection *conn, KqQueue *queue, KqRemoveFlags flags, gi
   /* The callback may fire on another thread before remove_wait returns: it only touches
    * hub-locked fields, and the loop (this thread) handles it after we return. */
   conn_ref(conn);
-  waiter = kq_queue_remove_wait(queue, flags, timeout_ms, conn_wait_cb, conn, &item, error);
+  waiter = kq_queue_remove_wait(queue, flags, timeout_ms, conn_wait_cb, conn, &item, &local);
   if (waiter == NULL) {
     conn_unref(conn);
+    keep_read_failure(local, error);
     *item_out = item;
     return TRUE;
   }
@@ -432,7 +455,7 @@ monitor_hand_out(KqConnection *conn, KqQueue *queue, KqMonitor *monitor, KqItem 
 
 gboolean
 kq_connection_monitor_run(KqConnection *conn, KqQueue *queue, KqMonitor *monitor,
-                          KqMonitorEmit emit)
+                          KqMonitorEmit emit, GError **error)
 {
   const gchar *name = kq_queue_get_name(queue);
   gint max_open = kq_server_get_config(conn->server)->max_open_transactions;
@@ -440,13 +463,18 @@ kq_connection_monitor_run(KqConnection *conn, KqQueue *queue, KqMonitor *monitor
   for (;;) {
     gint64 remaining = monitor->deadline_ms - kq_clock_now_ms();
     KqItem *item = NULL;
+    GError *local = NULL;
 
     if (monitor->left <= 0 || remaining <= 0 ||
         kq_connection_count_open_reads(conn, name) >= (guint) max_open ||
         !kq_connection_check_reads(conn, "monitorUntil", NULL))
       return TRUE;
-    if (!kq_connection_remove(conn, queue, KQ_REMOVE_OPEN, remaining, &item, NULL))
+    if (!kq_connection_remove(conn, queue, KQ_REMOVE_OPEN, remaining, &item, &local))
       return FALSE;
+    if (local != NULL) {
+      g_propagate_error(error, local);
+      return TRUE;
+    }
     if (item == NULL) {
       monitor_count(conn, FALSE);
       return TRUE;
@@ -457,14 +485,14 @@ kq_connection_monitor_run(KqConnection *conn, KqQueue *queue, KqMonitor *monitor
 
 gboolean
 kq_connection_monitor_resume(KqConnection *conn, KqQueue *queue, KqMonitor *monitor,
-                             KqItem *item, KqMonitorEmit emit)
+                             KqItem *item, KqMonitorEmit emit, GError **error)
 {
   if (item == NULL) {
     monitor_count(conn, FALSE);
     return TRUE;
   }
   monitor_hand_out(conn, queue, monitor, item, emit);
-  return kq_connection_monitor_run(conn, queue, monitor, emit);
+  return kq_connection_monitor_run(conn, queue, monitor, emit, error);
 }
 
 /* ---- durability -------------------------------------------------------------------------- */
@@ -515,8 +543,14 @@ conn_run_completion(KqConnection *conn)
     if (conn->closing || conn->fd < 0) {
       return_item(queue, conn->wait_flags, item);
     } else {
+      g_autoptr(GError) error = NULL;
+      /* A wait can end empty-handed because the journal could not record handing an item
+       * over (the item stays queued, the waiter waits on): one more look tells that failure
+       * from an empty queue. */
+      if (item == NULL)
+        item = remove_now(queue, conn->wait_flags, &error);
       conn->parked = FALSE;
-      conn->fe->wait_finished(conn, queue, item);
+      conn->fe->wait_finished(conn, queue, item, error);
     }
     kq_queue_unref(queue);
     conn_unref(conn); /* the callback's reference */
@@ -985,7 +1019,7 @@ kq_connection_hub_close_all(KqConnectionHub *hub)
       gsize mark = conn_enter(conn);
       conn->wait_queue = NULL;
       conn->parked = FALSE;
-      conn->fe->wait_finished(conn, queue, NULL);
+      conn->fe->wait_finished(conn, queue, NULL, NULL);
       kq_queue_unref(queue);
       conn_unref(conn); /* the callback's reference */
       conn_leave(conn, mark);
@@ -1029,9 +1063,8 @@ gboolean
 kq_name_init(KqName *name, const char *data, gsize len, GError **error)
 {
   name->len = len;
-  if (memchr(data, '\0', len) != NULL) {
+  if (!kq_queue_name_is_valid_len(data, len, error)) {
     name->str = NULL;
-    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME, "queue name contains a NUL byte");
     return FALSE;
   }
   name->str = len < sizeof name->inline_buf ? name->inline_buf : g_malloc(len + 1);

@@ -22,8 +22,10 @@ typedef struct {
    * early (returning what it used so far) when the connection parks or starts closing. */
   gsize (*handle_input)(KqConnection *conn, const char *buf, gsize len);
   /* The parked request's wait ended with `item` (transfer full) or NULL (timeout, shutdown,
-   * queue deleted). May park again. */
-  void (*wait_finished)(KqConnection *conn, KqQueue *queue, KqItem *item);
+   * queue deleted), or NULL and `error` when the queue's item could not be taken (the journal
+   * cannot record the removal): reply with the error, not as for an empty queue. May park
+   * again. */
+  void (*wait_finished)(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error);
   /* Front-end state stored in the connection (kq_connection_get_data), zero-filled. */
   gsize data_size;
 } KqFrontEnd;
@@ -60,7 +62,9 @@ gboolean kq_connection_takes_requests(KqConnection *conn);
 
 /* Take (flags) the head of `queue`. timeout_ms <= 0: at once. Otherwise, when the queue is
  * empty, park the connection and return FALSE: wait_finished runs later on the loop. Returns
- * TRUE when done now (*item_out may be NULL; NULL with *error set on failure). */
+ * TRUE when done now: *item_out, or NULL for an empty (or closed, or deleted) queue, or NULL
+ * with *error set when the item could not be taken (the journal cannot record the removal),
+ * which must not be answered as "empty". */
 gboolean kq_connection_remove(KqConnection *conn, KqQueue *queue, KqRemoveFlags flags,
                               gint64 timeout_ms, KqItem **item_out, GError **error);
 
@@ -74,15 +78,16 @@ typedef struct {
 /* Writes one handed-out item in the front-end's reply format. */
 typedef void (*KqMonitorEmit)(KqConnection *conn, KqQueue *queue, KqItem *item);
 
-/* Hand out what `queue` has for the monitor. TRUE when the monitor is over (the front-end
- * writes its end marker); FALSE when the connection parked: wait_finished then calls
- * kq_connection_monitor_resume. */
+/* Hand out what `queue` has for the monitor. TRUE when the monitor is over: the front-end
+ * writes its end marker, or, when *error is set (an item could not be taken), the error
+ * instead. FALSE when the connection parked: wait_finished then calls
+ * kq_connection_monitor_resume (or reports its error). */
 gboolean kq_connection_monitor_run(KqConnection *conn, KqQueue *queue, KqMonitor *monitor,
-                                   KqMonitorEmit emit);
+                                   KqMonitorEmit emit, GError **error);
 /* A parked monitor's wait ended with `item` (transfer full), or NULL: the monitor is over.
  * Returns as kq_connection_monitor_run. */
 gboolean kq_connection_monitor_resume(KqConnection *conn, KqQueue *queue, KqMonitor *monitor,
-                                      KqItem *item, KqMonitorEmit emit);
+                                      KqItem *item, KqMonitorEmit emit, GError **error);
 
 /* Replies written from now on are held until the writes made so far to `name` are durable. */
 void kq_connection_hold_until_durable(KqConnection *conn, const gchar *name);
@@ -112,7 +117,8 @@ typedef struct {
   gchar inline_buf[KQ_NAME_INLINE];
 } KqName;
 
-/* FALSE (with an error naming why) when the name cannot be a queue name at all (embedded NUL). */
+/* FALSE (with an error naming why) when the bytes are not a valid queue name, checked on their
+ * full length (kq_queue_name_is_valid_len: a NUL byte inside is refused, not cut at). */
 gboolean kq_name_init(KqName *name, const char *data, gsize len, GError **error);
 void kq_name_clear(KqName *name);
 

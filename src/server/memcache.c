@@ -75,6 +75,18 @@ reply_error_and_close(KqConnection *conn)
   kq_connection_close_after_output(conn);
 }
 
+/* The engine failed a request that was valid (the journal cannot be written): "SERVER_ERROR
+ * <why>", which a client tells from "not stored" and from "empty". The connection stays. */
+static void
+reply_server_error(KqConnection *conn, const char *why)
+{
+  struct evbuffer *out = kq_connection_output(conn);
+
+  OUT_LITERAL(out, "SERVER_ERROR ");
+  add_message(out, why);
+  OUT_LITERAL(out, "\r\n");
+}
+
 /* An availability refusal: Kestrel answered a bare SERVER_ERROR (clients retry on it). */
 static void
 reply_unavailable(KqConnection *conn)
@@ -207,9 +219,10 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
     OUT_LITERAL(kq_connection_output(conn), "STORED\r\n");
   } else if (g_error_matches(error, KQ_ERROR, KQ_ERROR_BAD_NAME)) {
     reply_client_error(conn, error->message, FALSE);
+  } else if (g_error_matches(error, KQ_ERROR, KQ_ERROR_IO)) {
+    g_warning("set on '%s': %s", name.str, error->message);
+    reply_server_error(conn, error->message);
   } else {
-    if (g_error_matches(error, KQ_ERROR, KQ_ERROR_IO))
-      g_warning("set on '%s': %s", name.str, error->message);
     OUT_LITERAL(kq_connection_output(conn), "NOT_STORED\r\n");
   }
   kq_name_clear(&name);
@@ -217,12 +230,17 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
 
 /* ---- get --------------------------------------------------------------------------------- */
 
-/* Reply for an item (or none) a get obtained; records an opened item as this connection's. */
+/* Reply for an item (or none, or the error that kept it from being taken) a get obtained;
+ * records an opened item as this connection's. */
 static void
-finish_get(KqConnection *conn, KqQueue *queue, KqItem *item)
+finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error)
 {
   struct evbuffer *out = kq_connection_output(conn);
 
+  if (error != NULL) {
+    reply_server_error(conn, error->message);
+    return;
+  }
   if (item == NULL) {
     STAT_INC(conn, get_misses);
     OUT_LITERAL(out, "END\r\n");
@@ -297,11 +315,7 @@ mc_get(KqConnection *conn, const KqMcRequest *req)
   state->kind = MC_WAIT_GET;
   if (!kq_connection_remove(conn, queue, flags, req->timeout_ms, &item, &error))
     goto out; /* parked: finish_get runs when the wait ends */
-  if (error != NULL) {
-    /* The queue was deleted or the server is stopping under us: nothing to hand out. */
-    g_debug("get on '%s': %s", name.str, error->message);
-  }
-  finish_get(conn, queue, item);
+  finish_get(conn, queue, item, error);
 
 out:
   if (queue != NULL)
@@ -317,11 +331,23 @@ emit_monitor_value(KqConnection *conn, KqQueue *queue, KqItem *item)
   add_value(kq_connection_output(conn), kq_queue_get_name(queue), item);
 }
 
+/* After the VALUE blocks: END, or the error that stopped the monitor (an item it could not
+ * take) in its place. */
+static void
+end_monitor(KqConnection *conn, const GError *error)
+{
+  if (error != NULL)
+    reply_server_error(conn, error->message);
+  else
+    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+}
+
 static void
 mc_monitor(KqConnection *conn, const KqMcRequest *req)
 {
   KqServer *server = kq_connection_get_server(conn);
   McState *state = kq_connection_get_data(conn);
+  g_autoptr(GError) error = NULL;
   KqQueue *queue;
   KqName name;
 
@@ -342,24 +368,28 @@ mc_monitor(KqConnection *conn, const KqMcRequest *req)
   state->monitor.left =
     req->count >= 0 ? req->count : kq_server_get_config(server)->max_open_transactions;
   state->kind = MC_WAIT_MONITOR;
-  if (kq_connection_monitor_run(conn, queue, &state->monitor, emit_monitor_value))
-    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+  if (kq_connection_monitor_run(conn, queue, &state->monitor, emit_monitor_value, &error))
+    end_monitor(conn, error);
   kq_queue_unref(queue);
 out:
   kq_name_clear(&name);
 }
 
 static void
-mc_wait_finished(KqConnection *conn, KqQueue *queue, KqItem *item)
+mc_wait_finished(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *wait_error)
 {
   McState *state = kq_connection_get_data(conn);
+  g_autoptr(GError) error = NULL;
 
   if (state->kind == MC_WAIT_GET) {
-    finish_get(conn, queue, item);
+    finish_get(conn, queue, item, wait_error);
     return;
   }
-  if (kq_connection_monitor_resume(conn, queue, &state->monitor, item, emit_monitor_value))
-    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+  if (wait_error != NULL)
+    end_monitor(conn, wait_error);
+  else if (kq_connection_monitor_resume(conn, queue, &state->monitor, item, emit_monitor_value,
+                                        &error))
+    end_monitor(conn, error);
 }
 
 /* ---- queue management -------------------------------------------------------------------- */
@@ -454,12 +484,24 @@ mc_dump_stats(KqConnection *conn, const KqMcRequest *req)
   g_autoptr(GPtrArray) names = NULL;
 
   if (req->args_len > 0) {
-    g_autofree gchar *args = g_strndup(req->args, req->args_len);
-    g_auto(GStrv) words = g_strsplit(args, " ", -1);
+    /* Split the raw bytes: a NUL byte inside a name must be seen, not cut at. */
+    const char *p = req->args, *end = req->args + req->args_len;
     names = g_ptr_array_new_with_free_func(g_free);
-    for (gchar **w = words; *w != NULL; w++)
-      if (**w != '\0')
-        g_ptr_array_add(names, g_strdup(*w));
+    while (p < end) {
+      const char *space = memchr(p, ' ', (gsize) (end - p));
+      const char *word_end = space != NULL ? space : end;
+      if (word_end > p) {
+        KqName name;
+        g_autoptr(GError) error = NULL;
+        if (!kq_name_init(&name, p, (gsize) (word_end - p), &error)) {
+          reply_client_error(conn, error->message, FALSE);
+          return;
+        }
+        g_ptr_array_add(names, g_strdup(name.str));
+        kq_name_clear(&name);
+      }
+      p = word_end + 1;
+    }
   } else {
     names = kq_stats_report_names(collection);
   }

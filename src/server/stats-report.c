@@ -161,6 +161,7 @@ kq_stats_report_queue(KqCollection *collection, const gchar *name, gboolean with
   g_autoptr(KqQueue) queue = NULL;
   GPtrArray *list;
   KqQueueStats s;
+  KqQueueOpStats ops;
 
   if (kq_collection_is_alias(collection, name)) {
     gint64 put_items = 0, put_bytes = 0;
@@ -200,6 +201,11 @@ kq_stats_report_queue(KqCollection *collection, const gchar *name, gboolean with
   add_int(list, "journal_rewrites", KQ_STAT_COUNTER, "Journal rewrites.", s.journal_rewrites);
   add_int(list, "journal_rotations", KQ_STAT_COUNTER, "Journal rotations.",
           s.journal_rotations);
+  /* Beyond Kestrel: reads refused because the item could not be taken for good. */
+  kq_queue_get_op_stats(queue, &ops);
+  add_int(list, "remove_failures", KQ_STAT_COUNTER,
+          "Reads that failed because the journal could not record the removal (disk full, "
+          "I/O error); the items stayed queued.", ops.remove_failures);
   /* Only a fanout parent lists its children. */
   g_autofree gchar *children = kq_collection_children(collection, name);
   if (children != NULL && *children != '\0')

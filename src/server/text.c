@@ -139,6 +139,15 @@ text_put(KqConnection *conn, const KqTextRequest *req)
     } else if (g_error_matches(add_error, KQ_ERROR, KQ_ERROR_BAD_NAME)) {
       reply_error(conn, add_error->message);
       goto out;
+    } else if (g_error_matches(add_error, KQ_ERROR, KQ_ERROR_IO)) {
+      /* The journal cannot be written: the rest would fail too. Stop; the reply counts the
+       * items stored before, or is the error when there were none. */
+      g_warning("put on '%s': %s", name.str, add_error->message);
+      if (stored == 0) {
+        reply_error(conn, add_error->message);
+        goto out;
+      }
+      break;
     }
   }
   if (stored > 0)
@@ -176,9 +185,14 @@ put_may_be_complete(TextState *state, const char *buf, gsize len)
 
 /* ---- reads ------------------------------------------------------------------------------- */
 
+/* The item, "*" for none, or "-<why>" when the item could not be taken (never "*"). */
 static void
-finish_get(KqConnection *conn, KqQueue *queue, KqItem *item)
+finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error)
 {
+  if (error != NULL) {
+    reply_error(conn, error->message);
+    return;
+  }
   if (item == NULL) {
     STAT_INC(conn, get_misses);
     OUT_LITERAL(kq_connection_output(conn), "*\n");
@@ -226,7 +240,7 @@ text_get(KqConnection *conn, const KqTextRequest *req, gboolean peek)
   if (!kq_connection_remove(conn, queue, peek ? KQ_REMOVE_PEEK : KQ_REMOVE_OPEN, req->number,
                             &item, &error))
     goto out; /* parked */
-  finish_get(conn, queue, item);
+  finish_get(conn, queue, item, error);
 out:
   if (queue != NULL)
     kq_queue_unref(queue);
@@ -238,6 +252,16 @@ static void
 emit_monitor_item(KqConnection *conn, KqQueue *queue, KqItem *item)
 {
   reply_item(conn, item);
+}
+
+/* After the items: "*", or the error that stopped the monitor in its place. */
+static void
+end_monitor(KqConnection *conn, const GError *error)
+{
+  if (error != NULL)
+    reply_error(conn, error->message);
+  else
+    OUT_LITERAL(kq_connection_output(conn), "*\n");
 }
 
 static void
@@ -261,24 +285,28 @@ text_monitor(KqConnection *conn, const KqTextRequest *req)
   state->monitor.deadline_ms = kq_clock_now_ms() + req->number;
   state->monitor.left = kq_server_get_config(kq_connection_get_server(conn))->max_open_transactions;
   state->kind = TEXT_WAIT_MONITOR;
-  if (kq_connection_monitor_run(conn, queue, &state->monitor, emit_monitor_item))
-    OUT_LITERAL(kq_connection_output(conn), "*\n");
+  if (kq_connection_monitor_run(conn, queue, &state->monitor, emit_monitor_item, &error))
+    end_monitor(conn, error);
   kq_queue_unref(queue);
 out:
   kq_name_clear(&name);
 }
 
 static void
-text_wait_finished(KqConnection *conn, KqQueue *queue, KqItem *item)
+text_wait_finished(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *wait_error)
 {
   TextState *state = kq_connection_get_data(conn);
+  g_autoptr(GError) error = NULL;
 
   if (state->kind == TEXT_WAIT_GET) {
-    finish_get(conn, queue, item);
+    finish_get(conn, queue, item, wait_error);
     return;
   }
-  if (kq_connection_monitor_resume(conn, queue, &state->monitor, item, emit_monitor_item))
-    OUT_LITERAL(kq_connection_output(conn), "*\n");
+  if (wait_error != NULL)
+    end_monitor(conn, wait_error);
+  else if (kq_connection_monitor_resume(conn, queue, &state->monitor, item, emit_monitor_item,
+                                        &error))
+    end_monitor(conn, error);
 }
 
 /* ---- the rest ---------------------------------------------------------------------------- */

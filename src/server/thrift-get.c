@@ -1,6 +1,8 @@
 /* A Thrift `get` in progress: see thrift-get.h. */
 #include "config.h"
 
+#include <string.h>
+
 #include <thrift/c_glib/thrift_application_exception.h>
 
 #include "thrift-get.h"
@@ -10,6 +12,7 @@ struct _KqThriftGet {
   KqThriftHandler *handler;
   guint64 owner;
   gchar *queue_name;
+  gsize queue_name_len;   /* on the wire: a NUL byte inside makes the name invalid */
   KqQueue *queue;         /* NULL for an alias or after an error */
   gint32 max_items;
   gint64 deadline_us;     /* monotonic; 0: no waiting */
@@ -62,7 +65,11 @@ kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_na
   get->ref_count = 1;
   get->handler = g_object_ref(handler);
   get->owner = owner;
-  get->queue_name = g_strdup(queue_name);
+  if (queue_name != NULL) {
+    get->queue_name_len = kq_thrift_handler_name_length(handler, queue_name);
+    get->queue_name = g_malloc(get->queue_name_len + 1);
+    memcpy(get->queue_name, queue_name, get->queue_name_len + 1);
+  }
   get->max_items = MAX(max_items, 0);
   if (timeout_msec > 0)
     get->deadline_us = g_get_monotonic_time() + (gint64)timeout_msec * 1000;
@@ -178,8 +185,13 @@ step(KqThriftGet *get)
       kq_thrift_handler_inflight_dec(get->handler);
     }
     if (item == NULL) {
-      if (error != NULL)
-        g_debug("thrift get on '%s': %s", get->queue_name, error->message);
+      /* An item the journal could not let go of is an error, never "empty"; but items
+       * already taken are handed out (the next get meets the error). A queue closed under
+       * us (deleted, server stopping) reads as empty. */
+      if (error != NULL && !g_error_matches(error, KQ_ERROR, KQ_ERROR_CLOSED) &&
+          get->items->len == 0)
+        g_set_error(&get->error, THRIFT_APPLICATION_EXCEPTION_ERROR,
+                    THRIFT_APPLICATION_EXCEPTION_ERROR_INTERNAL_ERROR, "%s", error->message);
       break;
     }
     add_item(get, item);
@@ -215,7 +227,10 @@ wake_on_loop(gpointer data)
     add_item(get, item);
     step(get);
   } else {
-    finish(get);
+    /* The wait ended empty-handed, maybe because the journal could not record handing an
+     * item over (it stays queued): one more look at once tells that from an empty queue. */
+    get->deadline_us = 0;
+    step(get);
   }
   return G_SOURCE_REMOVE;
 }
@@ -248,7 +263,7 @@ kq_thrift_get_start(KqThriftGet *get, KqThriftGetDone done, gpointer user_data)
   get->done_data = user_data;
   KQ_THRIFT_STAT_ADD(env, cmd_get, 1);
 
-  if (!kq_thrift_handler_check_name(get->queue_name, &get->error) ||
+  if (!kq_thrift_handler_check_name(get->queue_name, get->queue_name_len, &get->error) ||
       !kq_thrift_handler_check_reads(handler, &get->error)) {
     get->finished = TRUE;
     return TRUE;

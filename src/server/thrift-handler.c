@@ -1,6 +1,8 @@
 /* The Kestrel Thrift methods on the engine: see thrift-handler.h. */
 #include "config.h"
 
+#include <string.h>
+
 #include <thrift/c_glib/thrift_application_exception.h>
 
 #include "thrift-get.h"
@@ -11,6 +13,7 @@ struct _KqThriftHandler {
   KqThriftEnv env;
   GMainContext *context;
   KqThriftReads *reads;
+  KqThriftProtocol *input;       /* not owned: the protocol requests are read with */
   guint64 owner;
   gboolean owner_refuses_reads;  /* the requesting connection is over a connection limit */
   gboolean owner_refuses_writes;
@@ -27,7 +30,7 @@ G_DEFINE_TYPE(KqThriftHandler, kq_thrift_handler, KQ_THRIFT_TYPE_KESTREL_HANDLER
               THRIFT_APPLICATION_EXCEPTION_ERROR_INTERNAL_ERROR, __VA_ARGS__)
 
 gboolean
-kq_thrift_handler_check_name(const gchar *queue_name, GError **error)
+kq_thrift_handler_check_name(const gchar *queue_name, gsize len, GError **error)
 {
   g_autoptr(GError) local = NULL;
 
@@ -35,11 +38,28 @@ kq_thrift_handler_check_name(const gchar *queue_name, GError **error)
     APP_ERROR(error, "Queue name required.");
     return FALSE;
   }
-  if (!kq_queue_name_is_valid(queue_name, &local)) {
-    APP_ERROR(error, "Bad queue name: %s", local != NULL ? local->message : queue_name);
+  if (!kq_queue_name_is_valid_len(queue_name, len, &local)) {
+    APP_ERROR(error, "Bad queue name: %s", local->message);
     return FALSE;
   }
   return TRUE;
+}
+
+gsize
+kq_thrift_handler_name_length(KqThriftHandler *self, const gchar *queue_name)
+{
+  if (queue_name == NULL)
+    return 0;
+  return self->input != NULL ? kq_thrift_protocol_string_length(self->input, queue_name)
+                             : strlen(queue_name);
+}
+
+/* The queue name argument of the request being handled, checked on its length on the wire. */
+static gboolean
+check_request_name(KqThriftHandler *self, const gchar *queue_name, GError **error)
+{
+  return kq_thrift_handler_check_name(queue_name, kq_thrift_handler_name_length(self, queue_name),
+                                      error);
 }
 
 gboolean
@@ -79,7 +99,7 @@ handler_put(KqThriftKestrelIf *iface, gint32 *_return, const gchar *queue_name,
   gint32 stored = 0;
 
   *_return = 0;
-  if (!kq_thrift_handler_check_name(queue_name, error) ||
+  if (!check_request_name(self, queue_name, error) ||
       !kq_thrift_handler_check_writes(self, error))
     return FALSE;
   /* Kestrel: any non-zero expiration counts from now (a negative one is already expired). */
@@ -96,6 +116,14 @@ handler_put(KqThriftKestrelIf *iface, gint32 *_return, const gchar *queue_name,
       if (local != NULL && local->domain == KQ_ERROR && local->code == KQ_ERROR_BAD_NAME) {
         APP_ERROR(error, "Bad queue name: %s", local->message);
         return FALSE;
+      }
+      if (g_error_matches(local, KQ_ERROR, KQ_ERROR_IO)) {
+        g_warning("thrift put on '%s': %s", queue_name, local->message);
+        /* The journal cannot be written: an error, unless items were stored before. */
+        if (stored == 0) {
+          APP_ERROR(error, "%s", local->message);
+          return FALSE;
+        }
       }
       break; /* full, too large, shutting down: stop at the first refused item */
     }
@@ -142,7 +170,7 @@ finish_reads(KqThriftHandler *self, gint32 *_return, const gchar *queue_name,
   gpointer key;
 
   *_return = 0;
-  if (!kq_thrift_handler_check_name(queue_name, error))
+  if (!check_request_name(self, queue_name, error))
     return FALSE;
   if (ids == NULL)
     return TRUE;
@@ -180,7 +208,7 @@ handler_peek(KqThriftKestrelIf *iface, KqThriftQueueInfo **_return, const gchar 
   g_autoptr(GError) local = NULL;
   KqQueueStats stats = {0};
 
-  if (!kq_thrift_handler_check_name(queue_name, error) ||
+  if (!check_request_name(self, queue_name, error) ||
       !kq_thrift_handler_check_reads(self, error))
     return FALSE;
   KQ_THRIFT_STAT_ADD(&self->env, cmd_peek, 1);
@@ -222,7 +250,7 @@ handler_flush_queue(KqThriftKestrelIf *iface, const gchar *queue_name, GError **
   KqThriftHandler *self = KQ_THRIFT_HANDLER(iface);
   g_autoptr(GError) local = NULL;
 
-  if (!kq_thrift_handler_check_name(queue_name, error) ||
+  if (!check_request_name(self, queue_name, error) ||
       !kq_thrift_handler_check_writes(self, error))
     return FALSE;
   if (!kq_collection_flush(self->env.collection, queue_name, &local) && local != NULL) {
@@ -249,7 +277,7 @@ handler_delete_queue(KqThriftKestrelIf *iface, const gchar *queue_name, GError *
   KqThriftHandler *self = KQ_THRIFT_HANDLER(iface);
   g_autoptr(GError) local = NULL;
 
-  if (!kq_thrift_handler_check_name(queue_name, error) ||
+  if (!check_request_name(self, queue_name, error) ||
       !kq_thrift_handler_check_writes(self, error))
     return FALSE;
   if (!kq_collection_delete(self->env.collection, queue_name, &local) && local != NULL) {
@@ -363,6 +391,12 @@ GMainContext *
 kq_thrift_handler_get_context(KqThriftHandler *self)
 {
   return self->context;
+}
+
+void
+kq_thrift_handler_set_input(KqThriftHandler *self, KqThriftProtocol *input)
+{
+  self->input = input;
 }
 
 void

@@ -6,6 +6,7 @@
 #include <kestrel/kestrel.h>
 
 #include "thrift-autoptr.h"
+#include "thrift-protocol.h"
 #include "server.h"
 #include "thrift-reads.h"
 
@@ -33,6 +34,10 @@ const KqThriftEnv *kq_thrift_handler_get_env(KqThriftHandler *self);
 KqThriftReads *kq_thrift_handler_get_reads(KqThriftHandler *self);
 GMainContext *kq_thrift_handler_get_context(KqThriftHandler *self);
 
+/* The protocol requests are read with (not owned), so that names are checked on their length
+ * on the wire (kq_thrift_protocol_string_length). */
+void kq_thrift_handler_set_input(KqThriftHandler *self, KqThriftProtocol *input);
+
 /* The connection whose request is being handled (its serial owns open reads), and whether it
  * is over connectionLimitRefuseReads / connectionLimitRefuseWrites. */
 void kq_thrift_handler_set_owner(KqThriftHandler *self, guint64 owner, gboolean refuses_reads,
@@ -59,7 +64,10 @@ void kq_thrift_handler_set_drained_func(KqThriftHandler *self, GSourceFunc drain
 /* Checks shared by every method: a valid queue name, reads/writes allowed (SPEC 1, 1.6, and the
  * requesting connection's connection limits, SPEC 8).
  * Errors are in THRIFT_APPLICATION_EXCEPTION_ERROR so the client gets a TApplicationException. */
-gboolean kq_thrift_handler_check_name(const gchar *queue_name, GError **error);
+gboolean kq_thrift_handler_check_name(const gchar *queue_name, gsize len, GError **error);
+/* Length on the wire of a queue name argument of the request being handled (NUL bytes
+ * included); strlen for a name the input protocol did not read. */
+gsize kq_thrift_handler_name_length(KqThriftHandler *self, const gchar *queue_name);
 gboolean kq_thrift_handler_check_reads(KqThriftHandler *self, GError **error);
 gboolean kq_thrift_handler_check_writes(KqThriftHandler *self, GError **error);
 

@@ -283,6 +283,7 @@ kq_thrift_processor_handle(KqThriftProcessor *self, KqThriftConn *conn, const gu
   *reply = NULL;
   kq_thrift_frame_transport_set_input(self->in_transport, frame, len);
   kq_thrift_frame_transport_reset_output(self->out_transport);
+  kq_thrift_handler_set_input(handler, KQ_THRIFT_PROTOCOL(self->in));
   kq_thrift_handler_set_owner(handler, kq_thrift_conn_get_serial(conn),
                               kq_thrift_conn_refuses_reads(conn),
                               kq_thrift_conn_refuses_writes(conn));

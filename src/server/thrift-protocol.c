@@ -1,6 +1,8 @@
 /* The hardened binary protocol of the Thrift front-end: see thrift-protocol.h. */
 #include "config.h"
 
+#include <string.h>
+
 #include <thrift/c_glib/thrift.h>
 #include <thrift/c_glib/protocol/thrift_protocol.h>
 
@@ -9,6 +11,9 @@
 struct _KqThriftProtocol {
   ThriftBinaryProtocol parent;
   guint depth; /* structs and containers currently open while reading */
+  /* Strings of the current message that hold a NUL byte (GBytes, as on the wire): what
+   * strlen would cut short in the gchar * the generated code hands on. */
+  GPtrArray *nul_strings;
 };
 
 G_DEFINE_TYPE(KqThriftProtocol, kq_thrift_protocol, THRIFT_TYPE_BINARY_PROTOCOL)
@@ -215,6 +220,7 @@ kq_read_binary(ThriftProtocol *protocol, gpointer *buf, guint32 *len, GError **e
 static gint32
 kq_read_string(ThriftProtocol *protocol, gchar **str, GError **error)
 {
+  KqThriftProtocol *self = KQ_THRIFT_PROTOCOL(protocol);
   gint32 n, xfer, ret;
 
   *str = NULL;
@@ -228,6 +234,8 @@ kq_read_string(ThriftProtocol *protocol, gchar **str, GError **error)
     return -1;
   }
   (*str)[n] = '\0';
+  if (n > 0 && memchr(*str, '\0', (gsize)n) != NULL)
+    g_ptr_array_add(self->nul_strings, g_bytes_new(*str, (gsize)n + 1));
   return xfer + n;
 }
 
@@ -242,6 +250,8 @@ kq_read_message_begin(ThriftProtocol *protocol, gchar **name, ThriftMessageType 
   *message_type = 0;
   *seqid = 0;
   self->depth = 0;
+  if (self->nul_strings->len > 0)
+    g_ptr_array_set_size(self->nul_strings, 0);
 
   if ((ret = thrift_protocol_read_i32(protocol, &header, error)) < 0)
     return -1;
@@ -282,9 +292,20 @@ kq_read_message_begin(ThriftProtocol *protocol, gchar **name, ThriftMessageType 
 }
 
 static void
+kq_thrift_protocol_finalize(GObject *object)
+{
+  KqThriftProtocol *self = KQ_THRIFT_PROTOCOL(object);
+
+  g_ptr_array_unref(self->nul_strings);
+  G_OBJECT_CLASS(kq_thrift_protocol_parent_class)->finalize(object);
+}
+
+static void
 kq_thrift_protocol_class_init(KqThriftProtocolClass *klass)
 {
   ThriftProtocolClass *protocol_class = THRIFT_PROTOCOL_CLASS(klass);
+
+  G_OBJECT_CLASS(klass)->finalize = kq_thrift_protocol_finalize;
 
   protocol_class->read_message_begin = kq_read_message_begin;
   protocol_class->read_struct_begin = kq_read_struct_begin;
@@ -303,10 +324,26 @@ kq_thrift_protocol_class_init(KqThriftProtocolClass *klass)
 static void
 kq_thrift_protocol_init(KqThriftProtocol *self)
 {
+  self->nul_strings = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 }
 
 KqThriftProtocol *
 kq_thrift_protocol_new(ThriftTransport *transport)
 {
   return g_object_new(KQ_TYPE_THRIFT_PROTOCOL, "transport", transport, NULL);
+}
+
+gsize
+kq_thrift_protocol_string_length(KqThriftProtocol *self, const gchar *str)
+{
+  if (str == NULL)
+    return 0;
+  /* By content, not address: the generated dispatch hands on copies (g_object_get). */
+  for (guint i = 0; i < self->nul_strings->len; i++) {
+    gsize size;
+    const gchar *wire = g_bytes_get_data(self->nul_strings->pdata[i], &size);
+    if (strcmp(wire, str) == 0)
+      return size - 1;
+  }
+  return strlen(str);
 }

@@ -20,4 +20,9 @@ G_DECLARE_FINAL_TYPE(KqThriftProtocol, kq_thrift_protocol, KQ, THRIFT_PROTOCOL, 
 /* A protocol over `transport` (a new reference is taken). */
 KqThriftProtocol *kq_thrift_protocol_new(ThriftTransport *transport);
 
+/* The length on the wire of `str`, a string (or a copy of one) this protocol read in the
+ * current message: such a string may hold NUL bytes, where strlen would stop. When a string of
+ * the message held a NUL byte and reads as `str` up to it, its full length; else strlen. */
+gsize kq_thrift_protocol_string_length(KqThriftProtocol *self, const gchar *str);
+
 G_END_DECLS

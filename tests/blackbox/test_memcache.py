@@ -21,7 +21,7 @@ GLOBAL_STATS = [
 QUEUE_STATS = [
     "items", "bytes", "total_items", "logsize", "expired_items", "mem_items", "mem_bytes", "age",
     "discarded", "waiters", "open_transactions", "transactions", "canceled_transactions",
-    "total_flushes", "journal_rewrites", "journal_rotations",
+    "total_flushes", "journal_rewrites", "journal_rotations", "remove_failures",
 ]
 QUEUE_OPTIONS = [
     "maxItems", "maxSize", "maxItemSize", "maxAge", "defaultJournalSize", "maxMemorySize",
@@ -276,6 +276,30 @@ def test_empty_queue_name_in_get(kestrel, line):
     c.send_line(line)
     assert_client_error_and_closed(c)
     assert_still_serving(kestrel)
+
+
+NUL_NAMES = [b"a\x00/../../x", b"a\x00", b"\x00a", b"health\x00x"]
+
+
+@pytest.mark.parametrize("name", NUL_NAMES, ids=["traversal", "trailing", "leading", "existing"])
+def test_queue_name_with_nul_byte_is_refused(kestrel, name):
+    """A name is checked on all its bytes: a NUL inside is refused with CLIENT_ERROR on every
+    command that takes a name, the connection stays, and no queue (nor file) comes into being."""
+    mc = kestrel.memcache()
+    mc.must_set("health", b"kept")
+    before = kestrel.spool_files()
+    for request in (b"set %s 0 0 1\r\nx\r\n", b"get %s\r\n", b"get %s/open\r\n",
+                    b"get %s/peek\r\n", b"get %s/t=10\r\n", b"monitor %s 1\r\n",
+                    b"confirm %s 1\r\n", b"flush %s\r\n", b"flush_expired %s\r\n",
+                    b"delete %s\r\n", b"dump_stats %s\r\n"):
+        mc.send(request % name)
+        assert mc.read_line() == b"CLIENT_ERROR queue name contains a NUL byte\r\n", request
+    assert kestrel.spool_files() == before
+    assert not (kestrel.workdir.parent / "x").exists()
+    assert [line for line in mc.block("dump_stats") if line.startswith("queue ")] == [
+        "queue 'health' {"]
+    assert mc.qstat("health", "items") == 1
+    assert mc.get("health") == b"kept"
 
 
 def test_plain_get_while_holding_open_read(kestrel):

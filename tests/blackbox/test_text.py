@@ -332,6 +332,28 @@ def test_bad_queue_names(kestrel, name):
     assert_still_serving(kestrel)
 
 
+@pytest.mark.parametrize("name", [b"a\x00/../../x", b"a\x00", b"\x00a", b"thealth\x00x"],
+                         ids=["traversal", "trailing", "leading", "existing"])
+def test_queue_name_with_nul_byte_is_refused(kestrel, name):
+    """A name is checked on all its bytes: a NUL inside is refused by every command that takes
+    a name, the connection stays, and nothing is stored in any queue."""
+    t = kestrel.text()
+    assert t.put("thealth", ["kept"]) == b"+1\n"
+    before = kestrel.spool_files()
+    for request in (b"put %s:\nx\n\n", b"put %s 1000:\nx\n\n", b"get %s\n", b"get %s 10\n",
+                    b"peek %s\n", b"monitor %s 10\n", b"confirm %s 1\n", b"flush %s\n",
+                    b"delete %s\n"):
+        t.send(request % name)
+        assert t.read_line() == b"-queue name contains a NUL byte\n", request
+    assert kestrel.spool_files() == before
+    assert not (kestrel.workdir.parent / "x").exists()
+    mc = kestrel.memcache()
+    assert [line for line in mc.block("dump_stats") if line.startswith("queue ")] == [
+        "queue 'thealth' {"]
+    assert mc.qstat("thealth", "items") == 1
+    assert t.request("get thealth") == b":kept\n"
+
+
 def test_client_vanishing_mid_put(kestrel):
     t = kestrel.text()
     t.send(b"put tvan:\nitem1\nitem2\n")

@@ -223,6 +223,31 @@ def test_bad_queue_names_fail_the_call(srv, tc, name):
     assert not any(f.startswith("a") and len(f) < 4 for f in srv.spool_files())
 
 
+@pytest.mark.parametrize("name", ["a\0/../../x", "a\0", "\0a", "kept\0x"],
+                         ids=["traversal", "trailing", "leading", "existing"])
+def test_queue_name_with_nul_byte_is_refused(srv, tc, name):
+    """A Thrift string carries its length: the name is checked on all of it, so a NUL inside is
+    refused by every method instead of cutting the name (put("a\\0/../../x") must not store
+    into queue "a")."""
+    assert tc.put("kept", [b"k"], 0) == 1
+    before = srv.spool_files()
+    for call in (lambda: tc.put(name, [b"x"], 0), lambda: tc.get(name, 1, 0, 0),
+                 lambda: tc.get(name, 1, 10, 0), lambda: tc.get(name, 1, 0, 1000),
+                 lambda: tc.peek(name), lambda: tc.flush_queue(name),
+                 lambda: tc.delete_queue(name), lambda: tc.confirm(name, {1}),
+                 lambda: tc.abort(name, {1})):
+        with pytest.raises(TApplicationException) as exc:
+            call()
+        assert exc.value.message == "Bad queue name: queue name contains a NUL byte"
+    assert tc.get_version()  # same connection still works
+    assert srv.spool_files() == before
+    assert not (srv.workdir.parent / "x").exists()
+    mc = srv.memcache()
+    assert [line for line in mc.block("dump_stats") if line.startswith("queue ")] == [
+        "queue 'kept' {"]
+    assert [i.data for i in tc.get("kept", 5, 0, 0)] == [b"k"]
+
+
 # ---- open reads
 
 def test_open_reads_have_unique_nonzero_ids_and_confirm(tc):

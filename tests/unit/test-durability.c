@@ -19,6 +19,7 @@ static struct {
   gboolean short_written;  /* WRITE_SHORT: the partial write or reservation happened, next call
                               fails */
   WriteMode write_mode;
+  gboolean removals_enospc; /* reservations of removal-sized records (<= 5 bytes) fail */
   gulong fsync_delay_us;   /* simulated device latency */
 } io;
 
@@ -60,6 +61,15 @@ static ssize_t fake_write(int fd, const void *buf, size_t len)
 static int fake_allocate(int fd, off_t offset, off_t len)
 {
   gboolean first_short;
+  g_mutex_lock(&io.lock);
+  /* REMOVE is 1 byte and REMOVE_TENTATIVE_XID 5; an add is at least 21: a disk with room
+   * for neither lets the add that fills it through, and then no removal */
+  gboolean removal_fails = io.removals_enospc && len <= 5;
+  g_mutex_unlock(&io.lock);
+  if (removal_fails) {
+    errno = ENOSPC;
+    return -1;
+  }
   switch (take_write_mode(&first_short)) {
   case WRITE_OK:
     return io.real->allocate(fd, offset, len);
@@ -141,6 +151,13 @@ static void io_set_write(WriteMode mode)
   g_mutex_unlock(&io.lock);
 }
 
+static void io_set_removals_enospc(gboolean fail)
+{
+  g_mutex_lock(&io.lock);
+  io.removals_enospc = fail;
+  g_mutex_unlock(&io.lock);
+}
+
 typedef struct {
   gchar *dir;
   KqCollection *c;
@@ -169,6 +186,7 @@ static void fixture_teardown(Fixture *f, gconstpointer unused)
   io.fsync_delay_us = 0;
   g_mutex_unlock(&io.lock);
   io_set_write(WRITE_OK);
+  io_set_removals_enospc(FALSE);
   g_clear_pointer(&f->q, kq_queue_unref);
   if (f->c != NULL)
     kq_collection_close(f->c);
@@ -416,6 +434,7 @@ static void test_add_short_write(Fixture *f, gconstpointer unused)
 static void test_remove_eio(Fixture *f, gconstpointer unused)
 {
   (void)unused;
+  et_allow_warnings(TRUE);
   et_add(f->q, "a");
   et_add(f->q, "b");
   KqQueueStats before = stats_of(f->q);
@@ -454,6 +473,101 @@ static void test_remove_eio(Fixture *f, gconstpointer unused)
   g_assert_cmpstr(items, ==, "b");
 }
 
+static gint64 remove_failures_of(KqQueue *q)
+{
+  KqQueueOpStats s;
+  kq_queue_get_op_stats(q, &s);
+  return s.remove_failures;
+}
+
+static void assert_remove_fails(KqQueue *q, KqRemoveFlags flags)
+{
+  GError *error = NULL;
+  g_assert_null(kq_queue_remove(q, flags, &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_assert_nonnull(strstr(error->message, "cannot take an item from queue 'q'"));
+  g_assert_nonnull(strstr(error->message, g_strerror(ENOSPC)));
+  g_clear_error(&error);
+}
+
+static void wait_keep(KqQueue *q, KqItem *item, gpointer user_data)
+{
+  (void)q;
+  *(KqItem **)user_data = item;
+}
+
+/* A disk too full to record a removal: every read fails with an error (never "empty"), the
+ * item stays, each failure is counted, the warning comes once per episode, and reads are
+ * served again once a removal can be recorded. */
+static void test_remove_enospc_episodes(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  et_allow_warnings(TRUE);
+  et_add(f->q, "a");
+  et_add(f->q, "b");
+  io_set_removals_enospc(TRUE);
+  assert_remove_fails(f->q, KQ_REMOVE_PLAIN);
+  assert_remove_fails(f->q, KQ_REMOVE_OPEN);
+  assert_remove_fails(f->q, KQ_REMOVE_PLAIN);
+  /* a read that would wait fails at once too: there is an item, it cannot be taken */
+  KqItem *handed = NULL;
+  GError *error = NULL;
+  g_assert_null(kq_queue_remove_wait(f->q, KQ_REMOVE_PLAIN, 60000, wait_keep, &handed, &handed,
+                                     &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_clear_error(&error);
+  g_assert_null(handed);
+  g_assert_cmpint(remove_failures_of(f->q), ==, 4);
+  g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 1);
+  g_assert_cmpint(stats_of(f->q).items, ==, 2);
+  g_assert_cmpint(stats_of(f->q).open_transactions, ==, 0);
+  g_autoptr(KqItem) head = kq_queue_remove(f->q, KQ_REMOVE_PEEK, &error);
+  g_assert_no_error(error);
+  g_assert_cmpmem(head->data, head->len, "a", 1);
+
+  /* the fault stops: the item is served, and the episode is over */
+  io_set_removals_enospc(FALSE);
+  et_expect(f->q, "a");
+  io_set_removals_enospc(TRUE);
+  assert_remove_fails(f->q, KQ_REMOVE_PLAIN);
+  g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 2);
+  g_assert_cmpint(remove_failures_of(f->q), ==, 5);
+  io_set_removals_enospc(FALSE);
+  et_expect(f->q, "b");
+  et_expect(f->q, NULL);
+
+  /* an item that cannot be handed to a waiter stays queued; the waiter keeps waiting */
+  KqWaiter *w = kq_queue_remove_wait(f->q, KQ_REMOVE_PLAIN, -1, wait_keep, &handed, &handed,
+                                     &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(w);
+  io_set_removals_enospc(TRUE);
+  et_add(f->q, "c");
+  g_assert_null(handed);
+  g_assert_cmpint(stats_of(f->q).items, ==, 1);
+  g_assert_cmpint(remove_failures_of(f->q), ==, 6);
+  g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 3);
+  /* another reader retries the hand-off, then fails itself: an error, not "empty" */
+  assert_remove_fails(f->q, KQ_REMOVE_PLAIN);
+  g_assert_null(handed);
+  g_assert_cmpint(remove_failures_of(f->q), ==, 8);
+  g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 3);
+  /* room again: the next read serves the waiter first, in arrival order */
+  io_set_removals_enospc(FALSE);
+  et_expect(f->q, NULL);
+  g_assert_nonnull(handed);
+  g_assert_cmpmem(handed->data, handed->len, "c", 1);
+  kq_item_unref(handed);
+  g_assert_cmpint(remove_failures_of(f->q), ==, 8);
+  g_assert_cmpint(g_atomic_int_get(&et_warnings_seen), ==, 3);
+  et_add(f->q, "d");
+
+  /* nothing was lost or taken twice: the journal replays to what is left */
+  close_fixture(f);
+  g_autofree gchar *items = et_replay_drain(f->dir, "q");
+  g_assert_cmpstr(items, ==, "d");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -468,6 +582,7 @@ int main(int argc, char **argv)
   ADD("add-enospc", NULL, test_add_enospc);
   ADD("add-short-write", NULL, test_add_short_write);
   ADD("remove-eio", NULL, test_remove_eio);
+  ADD("remove-enospc-episodes", NULL, test_remove_enospc_episodes);
 #undef ADD
   return g_test_run();
 }

@@ -111,6 +111,48 @@ static void test_bad_name(Fixture *f, gconstpointer unused)
   g_assert_no_error(error);
 }
 
+/* Names that arrive with a length are checked on all of it: a NUL byte inside does not cut the
+ * name short (a client sending "a\0/../x" must not reach queue "a"). */
+static void test_name_with_length(void)
+{
+  static const struct {
+    const gchar *name;
+    gsize len;
+    const gchar *why;  /* NULL: valid */
+  } cases[] = {
+    { "a\0/../../x", 10, "queue name contains a NUL byte" },
+    { "a\0", 2, "queue name contains a NUL byte" },
+    { "\0a", 2, "queue name contains a NUL byte" },
+    { "ok", 2, NULL },
+    { "ok+child", 8, NULL },
+    { "okay", 2, NULL },  /* only the bytes given count */
+    { "", 0, "queue name is empty" },
+    { NULL, 0, "queue name is empty" },
+    { "a/b", 3, "queue name must not contain '/', '~' or '.'" },
+    { "a b", 3, "queue name must be printable ASCII without spaces" },
+    { "+x", 2, "queue name must not start or end with '+'" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    GError *error = NULL;
+    gboolean ok = kq_queue_name_is_valid_len(cases[i].name, cases[i].len, &error);
+    if (cases[i].why == NULL) {
+      g_assert_no_error(error);
+      g_assert_true(ok);
+    } else {
+      g_assert_false(ok);
+      g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME);
+      g_assert_cmpstr(error->message, ==, cases[i].why);
+      g_clear_error(&error);
+    }
+  }
+  g_autofree gchar *long_name = g_strnfill(201, 'x');
+  g_assert_true(kq_queue_name_is_valid_len(long_name, 200, NULL));
+  g_assert_false(kq_queue_name_is_valid_len(long_name, 201, NULL));
+  /* the NUL-terminated form is the same check */
+  g_assert_true(kq_queue_name_is_valid("ok", NULL));
+  g_assert_false(kq_queue_name_is_valid("a/b", NULL));
+}
+
 static void test_open_confirm_abort(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -950,6 +992,7 @@ int main(int argc, char **argv)
 #define ADD(path, fn) g_test_add("/queue/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD("fifo", test_fifo);
   ADD("bad-name", test_bad_name);
+  g_test_add_func("/queue/name-with-length", test_name_with_length);
   ADD("open-confirm-abort", test_open_confirm_abort);
   ADD("xids-unique", test_xids_unique);
   ADD("limits", test_limits);
