@@ -404,19 +404,12 @@ static GArray *model_expected_if_done(Model *m)
   if (m->inflight == NULL)
     return model_expected(m);
   gchar **f = g_strsplit(m->inflight, " ", -1);
-  if (g_strcmp0(f[1], "add") == 0) {
-    g_queue_push_tail(&m->queue, GINT_TO_POINTER(atoi(f[2])));
-  } else if (g_strcmp0(f[1], "get") == 0 && m->queue.length > 0) {
+  /* a plain read takes the head; an add, confirm, abort or flush line carries what
+   * model_apply needs */
+  if (g_strcmp0(f[1], "get") == 0)
     g_queue_pop_head(&m->queue);
-  } else if (g_strcmp0(f[1], "confirm") == 0) {
-    g_hash_table_remove(m->open, GUINT_TO_POINTER((guint)atol(f[2])));
-  } else if (g_strcmp0(f[1], "abort") == 0) {
-    gpointer key = GUINT_TO_POINTER((guint)atol(f[2]));
-    g_queue_push_head(&m->queue, g_hash_table_lookup(m->open, key));
-    g_hash_table_remove(m->open, key);
-  } else if (g_strcmp0(f[1], "flush") == 0) {
-    g_queue_clear(&m->queue);
-  }
+  else if (g_strcmp0(f[1], "open") != 0)
+    model_apply(m, f);
   /* open, compact, close, start: a restart delivers the same either way */
   g_strfreev(f);
   return model_expected(m);
