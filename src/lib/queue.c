@@ -405,9 +405,11 @@ static gboolean dump_state(KqJournalSink *sink, const gchar *rotated_path, gpoin
   return s->ok;
 }
 
-static gboolean rewrite_locked(KqQueue *q, GError **error)
+/* Rewrite the journal to the queue's state: open reads, then the queued items unless `queued`
+ * is FALSE (a flush, which drops them once this succeeded). */
+static gboolean rewrite_locked(KqQueue *q, gboolean queued, GError **error)
 {
-  DumpState s = { .q = q, .queued = TRUE };
+  DumpState s = { .q = q, .queued = queued };
   g_autofree gchar *state_path = NULL;
   g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
   if (!kq_journal_rewrite(q->journal, dump_state, &s, &state_path, error))
@@ -434,10 +436,10 @@ static void check_journal_locked(KqQueue *q)
   gint64 total = live + kq_journal_archived_size(q->journal);
   gboolean ok = TRUE;
   if (q->items == 0 && live >= q->settings.default_journal_size) {
-    ok = rewrite_locked(q, &error);
+    ok = rewrite_locked(q, TRUE, &error);
   } else if (total > q->settings.max_journal_size && (q->rb_path == NULL || q->rb_pack_wanted) &&
              kq_clock_now_ms() - q->last_compact_ms >= q->settings.min_journal_compact_delay_ms) {
-    ok = rewrite_locked(q, &error);
+    ok = rewrite_locked(q, TRUE, &error);
   } else if (live > q->settings.max_memory_size) {
     g_autofree gchar *rotated = NULL;
     ok = kq_journal_rotate(q->journal, &rotated, &error);
@@ -932,16 +934,7 @@ gboolean kq_queue_try_flush(KqQueue *q, GError **error)
   g_mutex_lock(&q->lock);
   gboolean ok = check_open_locked(q, error);
   if (ok && q->items > 0) {
-    if (has_journal(q)) {
-      DumpState s = { .q = q, .queued = FALSE };
-      g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
-      ok = kq_journal_rewrite(q->journal, dump_state, &s, NULL, error);
-      if (ok) {
-        q->journal_rewrites++;
-        q->last_compact_ms = kq_clock_now_ms();
-        q->rb_pack_wanted = FALSE;
-      }
-    }
+    ok = !has_journal(q) || rewrite_locked(q, FALSE, error);
     if (ok) {
       kq_item_store_clear(&q->store);
       rb_stop_locked(q);
@@ -1161,7 +1154,7 @@ void kq_queue_close(KqQueue *q, gboolean erase)
   }
   if (q->journal != NULL) {
     if (!erase && q->items == 0 && q->rb_path == NULL)
-      rewrite_locked(q, NULL);  /* a clean stop with an empty queue leaves an empty journal */
+      rewrite_locked(q, TRUE, NULL);  /* a clean stop with an empty queue leaves an empty journal */
     kq_journal_close(q->journal, erase);
     q->synced = kq_journal_written(q->journal);
   }
@@ -1213,7 +1206,7 @@ gboolean kq_queue_compact(KqQueue *q, GError **error)
   g_mutex_lock(&q->lock);
   gboolean ok = check_open_locked(q, error);
   if (ok && has_journal(q))
-    ok = rewrite_locked(q, error);
+    ok = rewrite_locked(q, TRUE, error);
   g_mutex_unlock(&q->lock);
   return ok;
 }
