@@ -3,18 +3,22 @@
 #pragma once
 #include <glib.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 G_BEGIN_DECLS
 
 typedef struct {
   ssize_t (*write)(int fd, const void *buf, size_t len);
+  /* pwritev(2): how the live journal writes records too large to copy through its mapping. */
+  ssize_t (*pwritev)(int fd, const struct iovec *iov, int iovcnt, off_t offset);
   int (*fsync)(int fd);
   int (*ftruncate)(int fd, off_t len);
   int (*rename)(const char *from, const char *to);
   int (*unlink)(const char *path);
   /* Reserve [offset, offset + len) of a file (posix_fallocate); 0, or -1 with errno set. The
-   * live journal is written through a shared mapping of space reserved this way, so running
-   * out of disk shows up here, before a record is written, and never as a fault. */
+   * live journal is written (through a shared mapping, or by pwritev) only into space
+   * reserved this way, so running out of disk shows up here, before a record is written, and
+   * never as a fault. */
   int (*allocate)(int fd, off_t offset, off_t len);
   /* Bytes the journal reserves beyond the record that needs more room. 0 reserves exactly
    * each record, so every append calls allocate (what failure-injection tests want). */

@@ -45,11 +45,15 @@ const gchar *kq_journal_op_name(KqJournalOp op);
 /* Encoders: append one record to `out`. */
 void kq_journal_encode_addx(GByteArray *out, gint64 add_time, gint64 expiry,
                             const guint8 *data, gsize len);
+/* The part of an ADDX before its `len` data bytes (opcode, size, times). */
+#define KQ_JOURNAL_ADDX_HEAD 21
+void kq_journal_encode_addx_head(guint8 head[KQ_JOURNAL_ADDX_HEAD], gint64 add_time,
+                                 gint64 expiry, gsize len);
 void kq_journal_encode_remove(GByteArray *out);
 void kq_journal_encode_xid_op(GByteArray *out, KqJournalOp op, guint32 xid);
 
 /* Bytes an ADDX of `len` data bytes takes on disk (len + 21). */
-#define KQ_JOURNAL_ADDX_SIZE(len) ((gsize)(len) + 21)
+#define KQ_JOURNAL_ADDX_SIZE(len) ((gsize)(len) + KQ_JOURNAL_ADDX_HEAD)
 
 /* Journal files of `queue` in `dir`: classify a file name. */
 typedef enum {

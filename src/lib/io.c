@@ -8,6 +8,10 @@
 #define DEFAULT_ALLOCATE_AHEAD (1024 * 1024)
 
 static ssize_t posix_write(int fd, const void *buf, size_t len) { return write(fd, buf, len); }
+static ssize_t posix_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+  return pwritev(fd, iov, iovcnt, offset);
+}
 static int posix_fsync(int fd) { return fdatasync(fd); }
 static int posix_ftruncate(int fd, off_t len) { return ftruncate(fd, len); }
 static int posix_rename(const char *from, const char *to) { return rename(from, to); }
@@ -25,6 +29,7 @@ static int posix_allocate(int fd, off_t offset, off_t len)
 
 static const KqIoOps posix_ops = {
   .write = posix_write,
+  .pwritev = posix_pwritev,
   .fsync = posix_fsync,
   .ftruncate = posix_ftruncate,
   .rename = posix_rename,
@@ -52,6 +57,7 @@ void kq_io_set(const KqIoOps *ops)
   if (replaced_ops.name == NULL) \
     replaced_ops.name = posix_ops.name
   DEFAULT_OP(write);
+  DEFAULT_OP(pwritev);
   DEFAULT_OP(fsync);
   DEFAULT_OP(ftruncate);
   DEFAULT_OP(rename);

@@ -118,14 +118,20 @@ KqDecodeResult kq_journal_decode(const guint8 *buf, gsize len, KqJournalRecord *
   }
 }
 
-void kq_journal_encode_addx(GByteArray *out, gint64 add_time, gint64 expiry,
-                            const guint8 *data, gsize len)
+void kq_journal_encode_addx_head(guint8 head[KQ_JOURNAL_ADDX_HEAD], gint64 add_time,
+                                 gint64 expiry, gsize len)
 {
-  guint8 head[21];
   head[0] = KQ_OP_ADDX;
   put_u32(head + 1, (guint32)(len + 16));
   put_i64(head + 5, add_time);
   put_i64(head + 13, expiry);
+}
+
+void kq_journal_encode_addx(GByteArray *out, gint64 add_time, gint64 expiry,
+                            const guint8 *data, gsize len)
+{
+  guint8 head[KQ_JOURNAL_ADDX_HEAD];
+  kq_journal_encode_addx_head(head, add_time, expiry, len);
   g_byte_array_append(out, head, sizeof(head));
   if (len > 0)
     g_byte_array_append(out, data, (guint)len);

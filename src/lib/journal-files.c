@@ -286,6 +286,15 @@ gboolean kq_journal_files_cut_torn_tail(const gchar *dir, const gchar *queue, co
   g_autofree gchar *side = NULL;
   gint64 kept = 0;
   g_autoptr(GError) local = NULL;
+  /* A record whose opcode is still the placeholder was cut short by a stop in the middle of an
+   * append: no client was told it was stored, so this is not damage. */
+  gboolean unfinished = FALSE;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    guint8 op = 0;
+    unfinished = pread(fd, &op, 1, (off_t)offset) == 1 && op == KQ_JOURNAL_UNWRITTEN_OP;
+    close(fd);
+  }
   if (!keep_tail(dir, queue, path, offset, &side, &kept, &local)) {
     g_set_error(error, KQ_ERROR, KQ_ERROR_IO,
                 "journal %s: unreadable record at offset %" G_GINT64_FORMAT " (torn write or "
@@ -297,9 +306,15 @@ gboolean kq_journal_files_cut_torn_tail(const gchar *dir, const gchar *queue, co
     kq_io_get()->unlink(side);  /* the journal still holds those bytes */
     return FALSE;
   }
-  g_warning("journal %s: unreadable record at offset %" G_GINT64_FORMAT " (torn write or unknown "
-            "opcode); the %" G_GINT64_FORMAT " bytes from there to the end were moved to %s and "
-            "the journal truncated there, keeping what precedes it", path, offset, kept, side);
+  if (unfinished)
+    g_message("journal %s: a record at offset %" G_GINT64_FORMAT " was still being written when "
+              "the server stopped (never acknowledged); its %" G_GINT64_FORMAT " bytes were moved "
+              "to %s and the journal truncated there", path, offset, kept, side);
+  else
+    g_warning("journal %s: unreadable record at offset %" G_GINT64_FORMAT " (torn write or "
+              "unknown opcode); the %" G_GINT64_FORMAT " bytes from there to the end were moved "
+              "to %s and the journal truncated there, keeping what precedes it", path, offset,
+              kept, side);
   return TRUE;
 }
 

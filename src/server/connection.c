@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include "connection.h"
+#include "input-buffer.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,10 +29,15 @@
 #define OUTPUT_LIMIT (4 * 1024 * 1024)
 /* A closing connection whose client does not read its last replies is dropped after this. */
 #define CLOSE_FLUSH_TIMEOUT_S 10
-/* Socket reads: room reserved per read(2), and reads per callback before other sockets get
- * their turn. A read that does not fill its room drained the socket: no read to see EAGAIN. */
+/* Socket reads: least room offered to read(2), and bytes read per turn before other sockets
+ * get theirs. A read that does not fill its room drained the socket: no read to see EAGAIN. */
 #define READ_CHUNK 16384
-#define READS_PER_CALLBACK 8
+#define READ_PER_TURN (128 * 1024)
+/* Requests, and bytes of requests, one connection gets handled per loop turn. Past either, the
+ * connection waits for the next turn (other sockets are polled first): a client pipelining
+ * thousands of requests or sending a large item does not hold up the others. */
+#define REQUESTS_PER_TURN 64
+#define REQUEST_BYTES_PER_TURN (128 * 1024)
 
 typedef struct {
   KqQueue *queue;
@@ -61,7 +67,8 @@ struct _KqConnection {
   evutil_socket_t fd;        /* -1 once the socket is closed */
   struct event *read_event;  /* persistent; its timeout is clientTimeout */
   struct event *write_event; /* pending while `unsent` holds bytes */
-  struct evbuffer *in;       /* bytes read and not yet handled */
+  struct event *resume_event; /* next turn for buffered requests; made on first use */
+  KqInputBuffer in;          /* bytes read and not yet handled */
   struct evbuffer *unsent;   /* replies the socket has not taken yet */
   guint64 id;
   gint refs;
@@ -69,6 +76,10 @@ struct _KqConnection {
   gboolean closing;          /* no more requests; socket freed once replies are out */
   gboolean in_process;       /* a front-end callback is running: defer closing */
   gsize unprocessed;         /* input bytes already counted in bytes_read */
+  guint turn_requests;       /* requests still to be handled this turn */
+  gsize turn_bytes;          /* bytes of requests still to be handled this turn */
+  gboolean resume_pending;   /* its turn ended with requests buffered: resume_event is set */
+  gboolean peer_done;        /* the client shut down its side: close once its input is handled */
   gboolean read_paused;      /* the socket is not being read (see conn_update_reading) */
   gboolean output_blocked;   /* requests wait until the client reads its replies */
   gboolean refuse_writes;    /* connectionLimitRefuseWrites was exceeded at accept */
@@ -636,7 +647,8 @@ conn_update_reading(KqConnection *conn)
 
   if (conn->fd < 0 || conn->closing)
     return;
-  want = !conn->output_blocked && !(conn->parked && conn->unprocessed > PARKED_INPUT_LIMIT);
+  want = !conn->output_blocked && !conn->resume_pending && !conn->peer_done &&
+         !(conn->parked && conn->unprocessed > PARKED_INPUT_LIMIT);
   if (want == !conn->read_paused)
     return; /* already so */
   conn->read_paused = !want;
@@ -649,81 +661,125 @@ conn_update_reading(KqConnection *conn)
 gboolean
 kq_connection_takes_requests(KqConnection *conn)
 {
-  return !conn->parked && !conn->closing && conn_output_length(conn) < OUTPUT_LIMIT;
+  return !conn->parked && !conn->closing && conn->turn_requests > 0 && conn->turn_bytes > 0 &&
+         conn_output_length(conn) < OUTPUT_LIMIT;
 }
 
-/* Handle every whole request buffered, in one pass, then send the replies together. */
+void
+kq_connection_count_request(KqConnection *conn, gsize len)
+{
+  if (conn->turn_requests > 0)
+    conn->turn_requests--;
+  conn->turn_bytes = len < conn->turn_bytes ? conn->turn_bytes - len : 0;
+}
+
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The turn ended with requests still buffered: take them up after the loop has polled the
+ * other sockets (a zero timeout runs after the poll, an activated event before it). */
+static void
+conn_schedule_resume(KqConnection *conn)
+{
+  static const struct timeval now = { 0, 0 };
+
+  if (conn->resume_pending)
+    return;
+  if (conn->resume_event == NULL)
+    conn->resume_event = evtimer_new(conn->hub->base, conn_resume_cb, conn);
+  conn->resume_pending = TRUE;
+  event_add(conn->resume_event, &now);
+}
+
+/* Handle the whole requests buffered, up to one turn's worth, then send the replies together. */
 static void
 conn_process_input(KqConnection *conn)
 {
-  gboolean full;
+  gboolean full, turn_over = FALSE;
 
   if (conn->in_process || conn->fd < 0 || conn->hub->stopping)
     return;
   conn_ref(conn);
+  conn->turn_requests = REQUESTS_PER_TURN;
+  conn->turn_bytes = REQUEST_BYTES_PER_TURN;
   do {
     gsize mark = conn_enter(conn);
-    struct evbuffer *input = conn->in;
 
     full = FALSE;
     while (!conn->parked && !conn->closing) {
-      gsize len = evbuffer_get_length(input);
+      gsize len = kq_input_buffer_length(&conn->in);
       if (len == 0)
         break;
       if (conn_output_length(conn) >= OUTPUT_LIMIT) {
         full = TRUE;
         break;
       }
-      /* One contiguous view of everything buffered: requests are parsed in place. */
-      const char *buf = (const char *) evbuffer_pullup(input, -1);
-      gsize used = conn->fe->handle_input(conn, buf, len);
+      if (conn->turn_requests == 0 || conn->turn_bytes == 0) {
+        turn_over = TRUE;
+        break;
+      }
+      /* The input is one block: requests are parsed in place. */
+      gsize used = conn->fe->handle_input(conn, kq_input_buffer_data(&conn->in), len);
       if (used == 0)
         break;
-      evbuffer_drain(input, used);
+      kq_input_buffer_consume(&conn->in, used);
     }
-    conn->unprocessed = evbuffer_get_length(input);
+    conn->unprocessed = kq_input_buffer_length(&conn->in);
     conn_leave(conn, mark); /* sends the replies */
     /* Go on if the socket took them all; otherwise wait for the write event. */
   } while (full && conn->fd >= 0 && conn_output_length(conn) < OUTPUT_LIMIT);
   conn->output_blocked = full && conn->fd >= 0;
+  if (turn_over && !conn->output_blocked && conn->fd >= 0 && !conn->closing)
+    conn_schedule_resume(conn);
+  else if (conn->peer_done && !conn->resume_pending && conn->fd >= 0)
+    /* The client left and what it sent has had its turns: close once the replies are out. */
+    kq_connection_close_after_output(conn);
+  conn_update_reading(conn);
+  conn_unref(conn);
+}
+
+static void
+conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+  KqConnection *conn = arg;
+
+  conn->resume_pending = FALSE;
+  conn->hub->activity++;
+  conn_ref(conn);
+  conn_process_input(conn);
   conn_update_reading(conn);
   conn_unref(conn);
 }
 
 #define SOCKET_OPEN (-1)
 
-/* What the socket has, up to READS_PER_CALLBACK reads, appended to conn->in. Returns the
- * bytes read. *end is SOCKET_OPEN while the client is there, 0 at end of stream, or the errno
- * of a failed read. */
+/* What the socket has, up to READ_PER_TURN bytes, appended to conn->in. Returns the bytes
+ * read. *end is SOCKET_OPEN while the client is there, 0 at end of stream, or the errno of a
+ * failed read. */
 static gsize
 conn_read_socket(KqConnection *conn, int *end)
 {
   gsize total = 0;
 
   *end = SOCKET_OPEN;
-  for (int i = 0; i < READS_PER_CALLBACK; i++) {
-    struct evbuffer_iovec vec;
+  while (total < READ_PER_TURN) {
+    gsize room;
+    guint8 *dst = kq_input_buffer_reserve(&conn->in, READ_CHUNK, &room);
     ssize_t n;
 
-    if (evbuffer_reserve_space(conn->in, READ_CHUNK, &vec, 1) != 1) {
-      *end = ENOMEM;
-      break;
-    }
+    room = MIN(room, READ_PER_TURN - total);
     do
-      n = read(conn->fd, vec.iov_base, vec.iov_len);
+      n = read(conn->fd, dst, room);
     while (n < 0 && errno == EINTR);
     if (n == 0)
       *end = 0;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
       *end = errno;
+    kq_input_buffer_commit(&conn->in, n > 0 ? (gsize) n : 0);
     if (n <= 0)
       break;
-    gboolean drained = (gsize) n < vec.iov_len;
-    vec.iov_len = (gsize) n;
-    evbuffer_commit_space(conn->in, &vec, 1);
     total += (gsize) n;
-    if (drained)
-      break;
+    if ((gsize) n < room)
+      break; /* drained */
   }
   return total;
 }
@@ -759,19 +815,23 @@ conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
     __atomic_add_fetch(&stats->bytes_read, (gint64) n, __ATOMIC_RELAXED);
   }
   conn_ref(conn);
+  if (end == 0)
+    conn->peer_done = TRUE;
   if (conn->closing) {
     /* Nothing more is answered: drop it. */
-    evbuffer_drain(conn->in, evbuffer_get_length(conn->in));
+    kq_input_buffer_clear(&conn->in);
     conn->unprocessed = 0;
   } else if (n > 0) {
-    conn->unprocessed = evbuffer_get_length(conn->in);
+    conn->unprocessed = kq_input_buffer_length(&conn->in);
     conn_process_input(conn);
   }
-  if (end == 0 && conn->fd >= 0)
-    /* The client may only have shut down its sending side: answer what it sent, then close. */
+  if (end == 0 && conn->fd >= 0 && !conn->resume_pending)
+    /* The client may only have shut down its sending side: answer what it sent, then close
+     * (after the turns its buffered requests still need, if any). */
     kq_connection_close_after_output(conn);
-  else if (end != SOCKET_OPEN && conn->fd >= 0)
+  else if (end != SOCKET_OPEN && end != 0 && conn->fd >= 0)
     conn_close_now(conn);
+  conn_update_reading(conn);
   conn_unref(conn);
 }
 
@@ -820,7 +880,6 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
   conn->id = ++hub->next_id;
   conn->fd = fd;
   conn->out = evbuffer_new();
-  conn->in = evbuffer_new();
   conn->unsent = evbuffer_new();
   conn->read_event = event_new(hub->base, fd, EV_READ | EV_PERSIST, conn_read_event_cb, conn);
   conn->write_event = event_new(hub->base, fd, EV_WRITE | EV_PERSIST, conn_write_event_cb, conn);
@@ -903,9 +962,11 @@ conn_close_now(KqConnection *conn)
   event_free(conn->read_event);
   event_free(conn->write_event);
   conn->read_event = conn->write_event = NULL;
+  g_clear_pointer(&conn->resume_event, event_free);
+  conn->resume_pending = FALSE;
   evutil_closesocket(conn->fd);
   conn->fd = -1;
-  g_clear_pointer(&conn->in, evbuffer_free);
+  kq_input_buffer_clear(&conn->in);
   g_clear_pointer(&conn->unsent, evbuffer_free);
   conn_unref(conn); /* the socket's reference */
 }

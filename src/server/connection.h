@@ -57,8 +57,11 @@ void kq_connection_close_after_output(KqConnection *conn);
 gboolean kq_connection_is_closing(KqConnection *conn);
 gboolean kq_connection_is_parked(KqConnection *conn);
 /* FALSE once the front-end must stop handling requests for now: the connection parked or is
- * closing, or the client has too many replies still to read. */
+ * closing, the client has too many replies still to read, or the connection has had its turn
+ * (the rest is handled after other connections have been served). */
 gboolean kq_connection_takes_requests(KqConnection *conn);
+/* The front-end took one request of `len` bytes off the input: counts against the turn. */
+void kq_connection_count_request(KqConnection *conn, gsize len);
 
 /* Take (flags) the head of `queue`. timeout_ms <= 0: at once. Otherwise, when the queue is
  * empty, park the connection and return FALSE: wait_finished runs later on the loop. Returns

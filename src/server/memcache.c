@@ -679,6 +679,7 @@ mc_handle_input(KqConnection *conn, const char *buf, gsize len)
       break;
     }
     pos += used;
+    kq_connection_count_request(conn, used);
     switch (result) {
     case KQ_PARSE_OK:
       mc_dispatch(conn, &req);

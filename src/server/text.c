@@ -449,6 +449,7 @@ text_handle_input(KqConnection *conn, const char *buf, gsize len)
       break;
     }
     pos += used;
+    kq_connection_count_request(conn, used);
     switch (result) {
     case KQ_PARSE_OK:
       text_dispatch(conn, &req);

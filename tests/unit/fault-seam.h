@@ -39,8 +39,11 @@ typedef enum {
   FS_RENAME = 1 << 3,
   FS_UNLINK = 1 << 4,
   FS_ALLOCATE = 1 << 5,
-  FS_ALL_KINDS = (1 << 6) - 1,
+  FS_PWRITEV = 1 << 6,
+  FS_ALL_KINDS = (1 << 7) - 1,
 } FsKind;
+
+#define FS_KINDS 7 /* bits of FsKind */
 
 typedef enum { FS_COUNT, FS_CRASH_BEFORE, FS_CRASH_AFTER, FS_FAIL } FsMode;
 
@@ -54,7 +57,7 @@ static struct {
   guint fail_kinds;
   int fail_errno;
   guint64 failed;       /* calls made to fail */
-  guint64 per_kind[6];  /* calls of each kind, in FsKind bit order */
+  guint64 per_kind[FS_KINDS];  /* calls of each kind, in FsKind bit order */
   gchar *shadow;        /* power-loss copies, NULL: off */
 } fs;
 
@@ -67,6 +70,7 @@ static inline const gchar *fs_kind_name(FsKind kind)
   case FS_RENAME: return "rename";
   case FS_UNLINK: return "unlink";
   case FS_ALLOCATE: return "allocate";
+  case FS_PWRITEV: return "pwritev";
   default: return "?";
   }
 }
@@ -128,6 +132,16 @@ static ssize_t fs_write(int fd, const void *buf, size_t len)
   if (call < 0)
     return -1;
   ssize_t n = write(fd, buf, len);
+  fs_leave(call);
+  return n;
+}
+
+static ssize_t fs_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+  gint64 call = fs_enter(FS_PWRITEV);
+  if (call < 0)
+    return -1;
+  ssize_t n = pwritev(fd, iov, iovcnt, offset);
   fs_leave(call);
   return n;
 }
@@ -222,6 +236,7 @@ static inline void fs_install(FsMode mode, guint64 target, const gchar *shadow)
   fs.shadow = g_strdup(shadow);
   static KqIoOps ops = {
     .write = fs_write,
+    .pwritev = fs_pwritev,
     .fsync = fs_fsync,
     .ftruncate = fs_ftruncate,
     .rename = fs_rename,

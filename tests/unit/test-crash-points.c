@@ -162,10 +162,16 @@ static void child_finish(Child *ch, GRand *rand, gboolean confirm)
 static gsize random_len(GRand *rand)
 {
   /* mostly small, some around and beyond maxMemorySize (256 bytes in these configs) */
-  switch (g_rand_int_range(rand, 0, 8)) {
+  switch (g_rand_int_range(rand, 0, 24)) {
+  case 23: /* big enough to be written by pwritev rather than through the mapping */
+    return (gsize)g_rand_int_range(rand, 16 * 1024, 20 * 1024);
   case 0:
-    return (gsize)g_rand_int_range(rand, 200, 700);
   case 1:
+  case 2:
+    return (gsize)g_rand_int_range(rand, 200, 700);
+  case 3:
+  case 4:
+  case 5:
     return 256;
   default:
     return (gsize)g_rand_int_range(rand, 8, 80);
@@ -267,10 +273,11 @@ static void G_GNUC_NORETURN run_workload(const Workload *w, const gchar *dir, in
     logf_line(&ch, "ok close");
   }
   logf_line(&ch, "failed %" G_GUINT64_FORMAT, fs.failed);
-  logf_line(&ch, "end %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
-            " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %"
-            G_GUINT64_FORMAT, fs.calls, fs.per_kind[0], fs.per_kind[1], fs.per_kind[2],
-            fs.per_kind[3], fs.per_kind[4], fs.per_kind[5]);
+  g_autoptr(GString) counts = g_string_new(NULL);
+  g_string_printf(counts, "end %" G_GUINT64_FORMAT, fs.calls);
+  for (int k = 0; k < FS_KINDS; k++)
+    g_string_append_printf(counts, " %" G_GUINT64_FORMAT, fs.per_kind[k]);
+  logf_line(&ch, "%s", counts->str);
   _exit(0);
 }
 
@@ -285,7 +292,7 @@ typedef struct {
   gboolean ended;
   guint64 calls;       /* I/O calls of a run that ended */
   gint64 stats[4];     /* rotations, rewrites, operations behind, rewrites behind */
-  guint64 per_kind[6]; /* I/O calls of each kind (fault-seam.h FsKind order) */
+  guint64 per_kind[FS_KINDS]; /* I/O calls of each kind (fault-seam.h FsKind order) */
   guint64 failed;      /* I/O calls the seam made to fail */
 } Model;
 
@@ -363,7 +370,7 @@ static void model_load(Model *m, const gchar *log_path)
     } else if (g_strcmp0(f[0], "end") == 0) {
       m->ended = TRUE;
       m->calls = g_ascii_strtoull(f[1], NULL, 10);
-      for (int k = 0; k < 6 && f[1] != NULL && f[k + 2] != NULL; k++)
+      for (int k = 0; k < FS_KINDS && f[1] != NULL && f[k + 2] != NULL; k++)
         m->per_kind[k] = g_ascii_strtoull(f[k + 2], NULL, 10);
     } else {
       g_clear_pointer(&m->inflight, g_free);
@@ -799,12 +806,12 @@ static void io_error_windows(const Workload *wp, int err)
   Workload w = *wp;
   Model m;
   workload_counts(&w, &m);
-  guint64 per_kind[6];
+  guint64 per_kind[FS_KINDS];
   memcpy(per_kind, m.per_kind, sizeof(per_kind));
   model_clear(&m);
   guint cases = 0;
   guint64 failed_calls = 0;
-  for (int k = 0; k < 6; k++) {
+  for (int k = 0; k < FS_KINDS; k++) {
     if (per_kind[k] == 0)
       continue;
     /* one call, an outage, and a fault that lasts to the end of the run */
@@ -837,12 +844,12 @@ static void io_error_windows(const Workload *wp, int err)
       }
     }
   }
-  g_test_message("%s: %u fault windows, %" G_GUINT64_FORMAT " calls failed; calls per kind: write %"
-                 G_GUINT64_FORMAT ", fsync %" G_GUINT64_FORMAT ", ftruncate %" G_GUINT64_FORMAT
-                 ", rename %" G_GUINT64_FORMAT ", unlink %" G_GUINT64_FORMAT ", allocate %"
-                 G_GUINT64_FORMAT, w.abrupt_end ? "abrupt end" : "clean close", cases,
-                 failed_calls, per_kind[0], per_kind[1], per_kind[2],
-                 per_kind[3], per_kind[4], per_kind[5]);
+  g_autoptr(GString) kinds = g_string_new(NULL);
+  for (int k = 0; k < FS_KINDS; k++)
+    g_string_append_printf(kinds, "%s %s %" G_GUINT64_FORMAT, k ? "," : "",
+                           fs_kind_name(1u << k), per_kind[k]);
+  g_test_message("%s: %u fault windows, %" G_GUINT64_FORMAT " calls failed; calls per kind:%s",
+                 w.abrupt_end ? "abrupt end" : "clean close", cases, failed_calls, kinds->str);
 }
 
 int main(int argc, char **argv)

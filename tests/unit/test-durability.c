@@ -20,6 +20,8 @@ static struct {
                               fails */
   WriteMode write_mode;
   gboolean removals_enospc; /* reservations of removal-sized records (<= 5 bytes) fail */
+  WriteMode pwritev_mode;  /* large records only: their space is reserved, their write fails */
+  gboolean pwritev_short_done;
   gulong fsync_delay_us;   /* simulated device latency */
 } io;
 
@@ -55,6 +57,28 @@ static ssize_t fake_write(int fd, const void *buf, size_t len)
     errno = EIO;
     return -1;
   }
+  return -1;
+}
+
+/* Large journal records are written with pwritev; WRITE_SHORT writes part of the first call's
+ * first buffer, then fails. */
+static ssize_t fake_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+  g_mutex_lock(&io.lock);
+  WriteMode mode = io.pwritev_mode;
+  gboolean first_short = mode == WRITE_SHORT && !io.pwritev_short_done;
+  if (first_short)
+    io.pwritev_short_done = TRUE;
+  else if (mode != WRITE_OK)
+    io.writes_failed++;
+  g_mutex_unlock(&io.lock);
+  if (mode == WRITE_OK)
+    return io.real->pwritev(fd, iov, iovcnt, offset);
+  if (first_short) {
+    struct iovec part = { iov[0].iov_base, MAX(iov[0].iov_len / 2, 1) };
+    return io.real->pwritev(fd, &part, 1, offset);
+  }
+  errno = mode == WRITE_EIO ? EIO : ENOSPC;
   return -1;
 }
 
@@ -127,6 +151,7 @@ static int fake_unlink(const char *path)
 
 static const KqIoOps fake_ops = {
   .write = fake_write,
+  .pwritev = fake_pwritev,
   .fsync = fake_fsync,
   .ftruncate = fake_ftruncate,
   .rename = fake_rename,
@@ -158,6 +183,14 @@ static void io_set_removals_enospc(gboolean fail)
   g_mutex_unlock(&io.lock);
 }
 
+static void io_set_pwritev(WriteMode mode)
+{
+  g_mutex_lock(&io.lock);
+  io.pwritev_mode = mode;
+  io.pwritev_short_done = FALSE;
+  g_mutex_unlock(&io.lock);
+}
+
 typedef struct {
   gchar *dir;
   KqCollection *c;
@@ -172,6 +205,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
   io.fsync_fail = FALSE;
   io.fsync_delay_us = 0;
   io_set_write(WRITE_OK);
+  io_set_pwritev(WRITE_OK);
   kq_io_set(&fake_ops);
   f->dir = et_tmpdir();
   f->c = et_open(f->dir, data);
@@ -187,6 +221,7 @@ static void fixture_teardown(Fixture *f, gconstpointer unused)
   g_mutex_unlock(&io.lock);
   io_set_write(WRITE_OK);
   io_set_removals_enospc(FALSE);
+  io_set_pwritev(WRITE_OK);
   g_clear_pointer(&f->q, kq_queue_unref);
   if (f->c != NULL)
     kq_collection_close(f->c);
@@ -431,6 +466,57 @@ static void test_add_short_write(Fixture *f, gconstpointer unused)
   check_failed_add(f, WRITE_SHORT);
 }
 
+/* Items of 64 KB: written by system call, not through the journal's mapping. */
+#define LARGE_ITEM (64 * 1024)
+
+/* A large record whose write fails part-way leaves nothing of itself in the journal: not when
+ * smaller records are written over its start, not after a restart. */
+static void check_failed_large_add(Fixture *f, WriteMode mode)
+{
+  g_autofree gchar *large = g_strnfill(LARGE_ITEM, 'L');
+  /* the lost item's bytes would parse as records if they stayed behind a shorter one */
+  g_autofree gchar *lost = g_strnfill(LARGE_ITEM, KQ_OP_REMOVE);
+  GError *error = NULL;
+
+  et_add(f->q, "a");
+  g_assert_true(kq_queue_add(f->q, large, LARGE_ITEM, 0, NULL));
+  gint64 size = et_records_size(f->dir, "q");
+  KqQueueStats before = stats_of(f->q);
+  io_set_pwritev(mode);
+  g_assert_false(kq_queue_add(f->q, lost, LARGE_ITEM, 0, &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_IO);
+  g_clear_error(&error);
+  g_assert_cmpint(io_get(&io.writes_failed), >, 0);
+  KqQueueStats after = stats_of(f->q);
+  assert_same_counts(&before, &after);
+  g_assert_cmpint(et_records_size(f->dir, "q"), ==, size);
+  /* nothing past the last record but zeros (reserved space) or the end of the file */
+  g_autoptr(GBytes) bytes = et_read(f->dir, "q");
+  gsize len;
+  const guint8 *p = g_bytes_get_data(bytes, &len);
+  for (gsize i = (gsize)size; i < len; i++)
+    g_assert_cmpint(p[i], ==, 0);
+  io_set_pwritev(WRITE_OK);
+  et_add(f->q, "d");
+  g_assert_cmpint(et_records_size(f->dir, "q"), ==, size + (gint64)KQ_JOURNAL_ADDX_SIZE(1));
+  close_fixture(f);
+  g_autofree gchar *items = et_replay_drain(f->dir, "q");
+  g_autofree gchar *want = g_strconcat("a,", large, ",d", NULL);
+  g_assert_cmpstr(items, ==, want);
+}
+
+static void test_large_add_eio(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  check_failed_large_add(f, WRITE_EIO);
+}
+
+static void test_large_add_short_write(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  check_failed_large_add(f, WRITE_SHORT);
+}
+
 static void test_remove_eio(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -583,6 +669,8 @@ int main(int argc, char **argv)
   ADD("add-short-write", NULL, test_add_short_write);
   ADD("remove-eio", NULL, test_remove_eio);
   ADD("remove-enospc-episodes", NULL, test_remove_enospc_episodes);
+  ADD("large-add-eio", NULL, test_large_add_eio);
+  ADD("large-add-short-write", NULL, test_large_add_short_write);
 #undef ADD
   return g_test_run();
 }

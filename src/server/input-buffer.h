@@ -1,0 +1,39 @@
+/* The bytes a client sent that are not handled yet, kept in one contiguous block so requests
+ * (a large set's data included) are parsed in place without gathering pieces first: reads go
+ * straight to the end, handled requests are dropped from the front. Holds no memory while
+ * empty, so idle connections cost nothing here. */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint8 *data; /* NULL while empty */
+  gsize start;  /* first byte not handled yet */
+  gsize end;    /* end of the bytes read */
+  gsize cap;
+} KqInputBuffer;
+
+/* Room for at least `min` more bytes after the last one read: its start, *room its size. Grows
+ * the block by doubling, so a request that arrives in many reads is copied O(1) times. */
+guint8 *kq_input_buffer_reserve(KqInputBuffer *b, gsize min, gsize *room);
+/* `n` bytes were written at what kq_input_buffer_reserve returned. */
+void kq_input_buffer_commit(KqInputBuffer *b, gsize n);
+/* Drop `n` handled bytes from the front; frees the block once nothing is left. */
+void kq_input_buffer_consume(KqInputBuffer *b, gsize n);
+/* Free everything. */
+void kq_input_buffer_clear(KqInputBuffer *b);
+
+static inline gsize
+kq_input_buffer_length(const KqInputBuffer *b)
+{
+  return b->end - b->start;
+}
+
+static inline const char *
+kq_input_buffer_data(const KqInputBuffer *b)
+{
+  return (const char *) b->data + b->start;
+}
+
+G_END_DECLS
