@@ -21,12 +21,12 @@
 #include <event2/thread.h>
 #include <event2/util.h>
 
-#include "admin-http.h"
+#include "admin/admin-http.h"
 #include "connection.h"
 #include "log.h"
-#include "memcache.h"
-#include "text.h"
-#include "thrift-service.h"
+#include "memcache/memcache.h"
+#include "text/text.h"
+#include "thrift/thrift-service.h"
 
 /* After an accept error (out of file descriptors, say) a listener rests this long. */
 #define ACCEPT_RETRY_MS 100

@@ -145,7 +145,7 @@ def test_sanitizer_reports_are_recognised():
     m = script_module()
     for report in ("==12==ERROR: LeakSanitizer: detected memory leaks",
                    "==12==ERROR: AddressSanitizer: heap-use-after-free on address 0x6020",
-                   "src/server/thrift-protocol.c:88:9: runtime error: signed integer overflow"):
+                   "src/server/thrift/thrift-protocol.c:88:9: runtime error: signed integer overflow"):
         assert m.SANITIZER_REPORT.search(report), report
     assert not m.SANITIZER_REPORT.search("MESSAGE kestreld 1.0.0 listening on thrift")
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memcache-parse.h"
+#include "memcache/memcache-parse.h"
 
 /* Small, so that "object too large" is reached as well as real data blocks. */
 #define MAX_DATA 4096

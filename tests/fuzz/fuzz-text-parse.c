@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text-parse.h"
+#include "text/text-parse.h"
 
 /* Prefix checks are quadratic: only for requests up to this size. */
 #define PREFIX_CHECK_MAX 256

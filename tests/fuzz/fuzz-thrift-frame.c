@@ -10,10 +10,10 @@
 #include <glib.h>
 #include <kestrel/kestrel.h>
 
-#include "thrift-connection.h"
-#include "thrift-handler.h"
-#include "thrift-processor.h"
-#include "thrift-types.h"
+#include "thrift/thrift-connection.h"
+#include "thrift/thrift-handler.h"
+#include "thrift/thrift-processor.h"
+#include "thrift/thrift-types.h"
 
 /* Small enough that the fuzzer reaches the oversized-frame path. */
 #define FUZZ_MAX_FRAME (1 << 20)

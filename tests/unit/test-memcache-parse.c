@@ -1,7 +1,7 @@
 /* Unit tests of the memcache request parser (SPEC 2). */
 #include <string.h>
 
-#include "memcache-parse.h"
+#include "memcache/memcache-parse.h"
 
 #define MAX_DATA 1024
 

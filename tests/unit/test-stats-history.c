@@ -2,7 +2,7 @@
  * queues losing their history. Samples are taken by hand with made-up timestamps. */
 #include "engine-test.h"
 
-#include "stats-history.h"
+#include "admin/stats-history.h"
 
 #define T0 G_GINT64_CONSTANT(1700000000)
 

@@ -1,7 +1,7 @@
 /* Unit tests of the text protocol request parser (SPEC 3). */
 #include <string.h>
 
-#include "text-parse.h"
+#include "text/text-parse.h"
 
 static KqParseResult
 parse_len(const char *buf, gsize len, KqTextRequest *req, gsize *consumed)

@@ -1,5 +1,5 @@
 /* The dashboard page served at `/` by the admin HTTP service: admin-dashboard.html, built into
- * the binary as a byte array (src/server/admin.am). */
+ * the binary as a byte array (src/server/admin/include.am). */
 #pragma once
 #include <glib.h>
 

@@ -1,7 +1,7 @@
 /* Text protocol request parser (SPEC 3): a pure function over a byte buffer. */
 #pragma once
 #include <glib.h>
-#include "memcache-parse.h" /* KqParseResult */
+#include "memcache/memcache-parse.h" /* KqParseResult */
 
 G_BEGIN_DECLS
 
