@@ -32,6 +32,7 @@ typedef struct {
   gchar *admin_port;
   gchar *queue_path;
   gchar *log_file;
+  gchar *worker_threads;
   gboolean daemonize;
   gchar *pidfile;
   gboolean version;
@@ -48,6 +49,7 @@ options_clear(Options *o)
   g_free(o->admin_port);
   g_free(o->queue_path);
   g_free(o->log_file);
+  g_free(o->worker_threads);
   g_free(o->pidfile);
 }
 
@@ -100,6 +102,9 @@ parse_options(int *argc, char ***argv, Options *o, GError **error)
       "Keep queue journals in DIR (overrides queuePath; default /var/spool/kestrel).", "DIR" },
     { "log-file", 0, 0, G_OPTION_ARG_FILENAME, &o->log_file,
       "Write the log to FILE (overrides logFile; default stderr).", "FILE" },
+    { "worker-threads", 0, 0, G_OPTION_ARG_STRING, &o->worker_threads,
+      "Serve memcache and text clients on N threads (overrides workerThreads; default auto: one "
+      "per core, at most 4).", "N" },
     { "daemonize", 0, 0, G_OPTION_ARG_NONE, &o->daemonize,
       "Run in the background; returns once the server is listening, or fails with its error.",
       NULL },
@@ -169,6 +174,15 @@ apply_overrides(KqServerConfig *config, const Options *o, GError **error)
     }
     g_free(config->log_file);
     config->log_file = g_strdup(o->log_file);
+  }
+  if (o->worker_threads != NULL) {
+    g_autoptr(GError) local = NULL;
+    if (!kq_server_config_parse_worker_threads(o->worker_threads, &config->worker_threads,
+                                               &local)) {
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--worker-threads: %s",
+                  local->message);
+      return FALSE;
+    }
   }
   return override_port(&config->memcache_port, o->memcache_port, "memcache-port", error) &&
          override_port(&config->text_port, o->text_port, "text-port", error) &&

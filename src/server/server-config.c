@@ -34,6 +34,7 @@ kq_server_config_new_defaults(void)
   c->connection_limit_refuse_writes = KQ_UNSET;     /* writes never refused for load */
   c->connection_limit_refuse_reads = KQ_UNSET;      /* reads never refused for load */
   c->thrift_max_frame_size = 16 * 1024 * 1024;      /* largest Thrift frame accepted */
+  c->worker_threads = 0;                            /* one per core, at most 4 */
   c->log_file = NULL;                               /* log to stderr */
   c->log_level = g_strdup("info");                  /* Kestrel's Level.INFO */
   c->log_roll = g_strdup("never");                  /* Kestrel's Policy.Never */
@@ -93,6 +94,7 @@ typedef enum {
   KEY_BOOL,           /* gboolean */
   KEY_FRAME_SIZE,     /* gint64 bytes, 1 .. 2^31-1 */
   KEY_MICROSECONDS,   /* gint64, 0 .. 1000000 */
+  KEY_THREADS,        /* gint, "auto" -> 0, or 1 .. 64 */
   KEY_STATUS,         /* gchar*, UP / READONLY / QUIESCENT, stored upper-case */
   KEY_LOG_LEVEL,      /* gchar*, stored lower-case */
   KEY_LOG_ROLL,       /* gchar*, stored lower-case */
@@ -127,6 +129,7 @@ static const ServerKey server_keys[] = {
   { "adminListenAddress", KEY_ADDRESS, FIELD(admin_listen_address) },
   { "thriftMaxFrameSize", KEY_FRAME_SIZE, FIELD(thrift_max_frame_size) },
   { "busyPollMicros", KEY_MICROSECONDS, FIELD(busy_poll_us) },
+  { "workerThreads", KEY_THREADS, FIELD(worker_threads) },
   { "logFile", KEY_PATH_OR_NONE, FIELD(log_file) },
   { "logLevel", KEY_LOG_LEVEL, FIELD(log_level) },
   { "logRoll", KEY_LOG_ROLL, FIELD(log_roll) },
@@ -205,6 +208,8 @@ parse_server_value(KqServerConfig *config, const ServerKey *key, const gchar *te
       return expected(error, "microseconds from 0 to 1000000", text);
     *(gint64 *) field = number;
     return TRUE;
+  case KEY_THREADS:
+    return kq_server_config_parse_worker_threads(text, field, error);
   case KEY_STATUS:
     if (g_ascii_strcasecmp(text, "UP") != 0 && g_ascii_strcasecmp(text, "READONLY") != 0 &&
         g_ascii_strcasecmp(text, "QUIESCENT") != 0)
@@ -223,6 +228,21 @@ parse_server_value(KqServerConfig *config, const ServerKey *key, const gchar *te
     return TRUE;
   }
   g_assert_not_reached();
+}
+
+gboolean
+kq_server_config_parse_worker_threads(const gchar *text, gint *threads_out, GError **error)
+{
+  gint64 number;
+
+  if (g_ascii_strcasecmp(text, "auto") == 0) {
+    *threads_out = 0;
+    return TRUE;
+  }
+  if (!kq_parse_count(text, FALSE, &number, NULL) || number < 1 || number > 64)
+    return expected(error, "a number of threads from 1 to 64, or 'auto'", text);
+  *threads_out = (gint) number;
+  return TRUE;
 }
 
 static const ServerKey *

@@ -27,6 +27,7 @@ typedef struct {
   gint64 connection_limit_refuse_reads;  /* -1 none */
   gint64 thrift_max_frame_size;  /* 16MB */
   gint64 busy_poll_us;           /* 0: the loop sleeps as soon as it is idle */
+  gint worker_threads;           /* memcache/text threads; 0: one per core, at most 4 */
   gchar *log_file;               /* NULL: stderr */
   gchar *log_level;              /* "info" */
   gchar *log_roll;               /* "never" */
@@ -41,6 +42,9 @@ KqServerConfig *kq_server_config_load(const gchar *path, GError **error);
 KqConfigSet *kq_server_config_load_queues(const gchar *path, GError **error);
 void kq_server_config_free(KqServerConfig *config);
 
+/* workerThreads: "auto" (0) or 1..64. */
+gboolean kq_server_config_parse_worker_threads(const gchar *text, gint *threads_out,
+                                               GError **error);
 /* A port number 0..65535 ("none" = 0 = listener disabled), for config values and options. */
 gboolean kq_server_config_parse_port(const gchar *text, gint *port_out, GError **error);
 /* Make queuePath, statusFile and logFile absolute against the current directory, so a

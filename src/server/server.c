@@ -1,11 +1,12 @@
 /* kestreld's server: owns the config, the queue collection, global counters and the server
- * status, and runs the libevent loop of the memcache and text listeners on the main thread
- * (the Thrift front-end runs its own loop on another thread, see thrift-service.h).
+ * status. The main thread's libevent loop accepts memcache and text clients and hands them to
+ * the worker threads (workers.h), and runs the admin service, signals and timers; the Thrift
+ * front-end runs its own loop on another thread (see thrift-service.h).
  *
- * Shutdown (a signal, or `shutdown` from a client on any thread) is one event on the loop:
- * stop accepting, stop Thrift, answer parked requests with "no item" and close connections
- * (their open reads go back to the queues), then close the collection, which makes every
- * journal durable. */
+ * Shutdown (a signal, or `shutdown` from a client on any thread) is one event on the main loop:
+ * stop accepting, stop Thrift, have every worker answer its parked requests with "no item" and
+ * close its connections (their open reads go back to the queues), then close the collection,
+ * which makes every journal durable. */
 #include "config.h"
 
 #include "server.h"
@@ -24,6 +25,7 @@
 #include "admin/admin-http.h"
 #include "connection.h"
 #include "log.h"
+#include "workers.h"
 #include "memcache/memcache.h"
 #include "text/text.h"
 #include "thrift/thrift-service.h"
@@ -55,7 +57,7 @@ struct _KqServer {
   gint enforced;         /* atomic KqStatus */
 
   struct event_base *base;
-  KqConnectionHub *hub;
+  KqWorkers *workers;
   Listener memcache, text;
   KqThriftService *thrift;
   KqAdminHttp *admin;
@@ -269,6 +271,26 @@ kq_server_get_collection(KqServer *server)
   return server->collection;
 }
 
+void
+kq_server_read_stats(KqServer *server, KqServerStats *out)
+{
+  KqServerStats *st = &server->stats;
+
+#define LOAD(field) out->field = __atomic_load_n(&st->field, __ATOMIC_RELAXED)
+  LOAD(curr_connections);
+  LOAD(total_connections);
+  LOAD(cmd_get);
+  LOAD(cmd_set);
+  LOAD(cmd_peek);
+  LOAD(get_hits);
+  LOAD(get_misses);
+  LOAD(bytes_read);
+  LOAD(bytes_written);
+#undef LOAD
+  if (server->workers != NULL)
+    kq_workers_add_stats(server->workers, out);
+}
+
 KqServerStats *
 kq_server_get_stats(KqServer *server)
 {
@@ -323,7 +345,7 @@ accept_cb(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *
 {
   Listener *l = arg;
 
-  kq_connection_accept(l->server->hub, l->front_end, fd, addr, socklen);
+  kq_workers_hand_over(l->server->workers, l->front_end, fd, addr, socklen);
 }
 
 static void
@@ -423,12 +445,11 @@ stop(KqServer *server)
   g_clear_pointer(&server->admin, kq_admin_http_free);
   if (server->thrift != NULL)
     kq_thrift_service_stop(g_steal_pointer(&server->thrift));
-  if (server->hub != NULL)
-    kq_connection_hub_close_all(server->hub);
+  kq_workers_stop(server->workers);
   if (server->collection != NULL) {
     kq_collection_close(g_steal_pointer(&server->collection));
     /* Durability callbacks the close ran still hold connections: release them. */
-    kq_connection_hub_drain(server->hub);
+    kq_workers_drain(server->workers);
   }
   g_message("journals closed; goodbye");
 }
@@ -540,7 +561,11 @@ kq_server_new(KqServerConfig *config, GError **error)
     g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_LISTEN, "cannot create an event loop");
     goto fail;
   }
-  server->hub = kq_connection_hub_new(server, server->base);
+  guint threads = config->worker_threads > 0 ? (guint) config->worker_threads
+                                             : kq_workers_default_count();
+  server->workers = kq_workers_start(server, threads, config->busy_poll_us, error);
+  if (server->workers == NULL)
+    goto fail;
   server->shutdown_event = event_new(server->base, -1, 0, shutdown_cb, server);
   server->status_timer = evtimer_new(server->base, status_timer_cb, server);
 
@@ -580,37 +605,10 @@ fail:
   return NULL;
 }
 
-/* busyPollMicros: for that long after the loop last served a client, poll the sockets without
- * sleeping. A client whose next request comes within the window finds the loop awake, which
- * spares a thread wake-up on each side of the round trip: lower latency for clients that send
- * one request at a time, paid for with CPU time while they do. */
-static void
-run_busy_polling(KqServer *server, gint64 window_us)
-{
-  guint64 seen = kq_connection_hub_activity(server->hub);
-  gint64 served_at = g_get_monotonic_time();
-
-  while (!event_base_got_break(server->base) && !event_base_got_exit(server->base)) {
-    gint64 now = g_get_monotonic_time();
-    guint64 activity = kq_connection_hub_activity(server->hub);
-
-    if (activity != seen) {
-      seen = activity;
-      served_at = now;
-    }
-    if (event_base_loop(server->base, now - served_at < window_us ? EVLOOP_NONBLOCK
-                                                                  : EVLOOP_ONCE) < 0)
-      break;
-  }
-}
-
 int
 kq_server_run(KqServer *server)
 {
-  if (server->config->busy_poll_us > 0)
-    run_busy_polling(server, server->config->busy_poll_us);
-  else
-    event_base_dispatch(server->base);
+  event_base_dispatch(server->base);
   /* The loop only ends through shutdown_cb; make sure the journals are closed regardless. */
   stop(server);
   return 0;
@@ -626,11 +624,10 @@ kq_server_free(KqServer *server)
   listener_clear(&server->memcache);
   listener_clear(&server->text);
   g_clear_pointer(&server->admin, kq_admin_http_free);
-  if (server->hub != NULL)
-    kq_connection_hub_close_all(server->hub);
+  kq_workers_stop(server->workers);
   if (server->collection != NULL)
     kq_collection_close(g_steal_pointer(&server->collection));
-  g_clear_pointer(&server->hub, kq_connection_hub_free);
+  g_clear_pointer(&server->workers, kq_workers_free);
   g_clear_pointer(&server->sigterm, event_free);
   g_clear_pointer(&server->sigint, event_free);
   g_clear_pointer(&server->sighup, event_free);

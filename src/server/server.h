@@ -8,7 +8,9 @@ struct event_base;
 
 G_BEGIN_DECLS
 
-/* Global counters of SPEC 6, updated atomically by every front-end. */
+/* Global counters of SPEC 6, updated atomically. The server keeps one set (connections, and
+ * what Thrift counts); each worker thread keeps its own for its requests, so threads never
+ * write the same cache line. kq_server_read_stats sums them. */
 typedef struct {
   gint64 curr_connections, total_connections;
   gint64 cmd_get, cmd_set, cmd_peek, get_hits, get_misses;
@@ -43,6 +45,8 @@ void kq_server_free(KqServer *server);
 /* Accessors for front-ends (thread-safe). */
 KqCollection *kq_server_get_collection(KqServer *server);
 KqServerStats *kq_server_get_stats(KqServer *server);
+/* The counters of the server and of every worker thread, summed. */
+void kq_server_read_stats(KqServer *server, KqServerStats *out);
 const KqServerConfig *kq_server_get_config(KqServer *server);
 KqStatus kq_server_get_status(KqServer *server);
 gboolean kq_server_set_status(KqServer *server, KqStatus status, GError **error);

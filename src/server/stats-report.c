@@ -67,11 +67,12 @@ GPtrArray *
 kq_stats_report_global(KqServer *server)
 {
   KqCollection *collection = kq_server_get_collection(server);
-  KqServerStats *st = kq_server_get_stats(server);
+  KqServerStats sum, *st = &sum;
   GPtrArray *list = stat_list_new();
   KqCollectionStats cs;
 
   kq_collection_get_stats(collection, &cs);
+  kq_server_read_stats(server, &sum);
 #define LOAD(field) __atomic_load_n(&st->field, __ATOMIC_RELAXED)
   add_int(list, "uptime", KQ_STAT_GAUGE, "Seconds since the server started.",
           kq_server_uptime_s(server));

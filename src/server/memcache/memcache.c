@@ -35,7 +35,7 @@ typedef struct {
 static KqServerStats *
 stats_of(KqConnection *conn)
 {
-  return kq_server_get_stats(kq_connection_get_server(conn));
+  return kq_connection_stats(conn);
 }
 
 #define STAT_INC(conn, field) \

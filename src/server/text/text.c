@@ -28,8 +28,7 @@ typedef struct {
 } TextState;
 
 #define STAT_INC(conn, field) \
-  __atomic_add_fetch(&kq_server_get_stats(kq_connection_get_server(conn))->field, 1, \
-                     __ATOMIC_RELAXED)
+  __atomic_add_fetch(&kq_connection_stats(conn)->field, 1, __ATOMIC_RELAXED)
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
