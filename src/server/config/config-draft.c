@@ -167,8 +167,17 @@ kq_config_draft_set(KqConfigDraft *draft, const KqConfigPos *pos, const gchar *s
   g_autoptr(GError) local = NULL;
   DraftGroup *g;
 
-  if (!check_value(group, key, value, &local))
-    return kq_config_error(error, pos, "%s: %s", setting, local->message);
+  if (strlen(value) > KQ_CONFIG_MAX_VALUE)
+    return kq_config_error(error, pos, "%s: a value of more than %d bytes is not accepted",
+                           setting, KQ_CONFIG_MAX_VALUE);
+  if (!check_value(group, key, value, &local)) {
+    /* libkestrel's messages start with the option's name already */
+    const gchar *reason = local->message;
+    gsize key_len = strlen(key);
+    if (strncmp(reason, key, key_len) == 0 && strncmp(reason + key_len, ": ", 2) == 0)
+      reason += key_len + 2;
+    return kq_config_error(error, pos, "%s: %s", setting, reason);
+  }
   g = draft_group(draft, group);
   g_string_append_printf(g->body, "# %s:%d: %s\n%s = ", pos->file, pos->line, setting,
                          key);

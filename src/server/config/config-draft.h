@@ -9,6 +9,8 @@ G_BEGIN_DECLS
 
 /* Nesting deeper than this (blocks, lists, parentheses, includes) is refused with an error. */
 #define KQ_CONFIG_MAX_DEPTH 64
+/* Longer values (a path is at most 4096 bytes) are refused, so messages stay readable. */
+#define KQ_CONFIG_MAX_VALUE 4096
 
 typedef struct {
   const gchar *file;  /* label used in messages */

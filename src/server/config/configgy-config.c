@@ -299,7 +299,7 @@ translate(Reader *r, ScopeKind scope, const gchar *group, const gchar *name,
                          name);
     return TRUE;
   }
-  return kq_config_error(error, name_pos, "unknown Kestrel 1.x setting '%s'%s", name,
+  return kq_config_error(error, name_pos, "unknown Kestrel 1.x setting '%.60s'%s", name,
                          scope == SCOPE_QUEUE ? " in a queue block" : "");
 }
 

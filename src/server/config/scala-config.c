@@ -604,7 +604,7 @@ value_text(const Value *v, const gchar *setting, gchar **out, GError **error)
   case VALUE_PATH: {
     const gchar *text = path_value(v->text);
     if (text == NULL)
-      return kq_config_error(error, &v->pos, "%s: '%s' is not a value kestreld knows",
+      return kq_config_error(error, &v->pos, "%s: '%.60s' is not a value kestreld knows",
                              setting, v->text);
     *out = g_strdup(text);
     return TRUE;
@@ -674,7 +674,7 @@ queue_field(Translator *tr, const Assignment *a, const gchar *field, const gchar
     return set_value(tr, a, group, field, error);
   if (in_list(ignored_queue_fields, field))
     return warn_ignored(tr, a);
-  return kq_config_error(error, &a->pos, "unknown QueueBuilder setting '%s'", field);
+  return kq_config_error(error, &a->pos, "unknown QueueBuilder setting '%.60s'", field);
 }
 
 /* queues / aliases: one builder, or a list of them. */
@@ -779,7 +779,7 @@ translate_aliases(Translator *tr, const Assignment *a, GError **error)
       if (strcmp(field->target, "name") == 0)
         continue;
       if (strcmp(field->target, "destinationQueues") != 0)
-        return kq_config_error(error, &field->pos, "unknown AliasBuilder setting '%s'",
+        return kq_config_error(error, &field->pos, "unknown AliasBuilder setting '%.60s'",
                                field->target);
       if (v->kind == VALUE_STRING) {
         g_string_append(names, v->text);
@@ -920,7 +920,7 @@ translate_root(Translator *tr, const Value *root, GError **error)
       else if (a->value->kind == VALUE_LIST && a->value->items->len > 0)
         warn_ignored(tr, a);
     } else {
-      ok = kq_config_error(error, &a->pos, "unknown KestrelConfig setting '%s'", t);
+      ok = kq_config_error(error, &a->pos, "unknown KestrelConfig setting '%.60s'", t);
     }
     if (!ok)
       return FALSE;
