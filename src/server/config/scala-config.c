@@ -722,6 +722,10 @@ builder_name(const Value *builder, gchar **name, GError **error)
                              kind_name(a->value));
     if (!kq_queue_name_is_valid(a->value->text, &local))
       return kq_config_error(error, &a->value->pos, "name: %s", local->message);
+    /* [queue NAME] must stay one key file group header */
+    if (strpbrk(a->value->text, "[]") != NULL)
+      return kq_config_error(error, &a->value->pos, "name: '[' and ']' are not accepted in "
+                             "queue names");
     *name = g_strdup(a->value->text);
     return TRUE;
   }
