@@ -277,6 +277,7 @@ test_scala_warnings(void)
     "new KestrelConfig {\n"
     "  admin.statsNodes = new StatsConfig { reporters = new TimeSeriesCollectorConfig }\n"
     "  zookeeper = Some(new ZooKeeperBuilder { host = \"zk\" })\n"
+    "  admin = new AdminServiceConfig { httpPort = 9990; statsNodes = Nil }\n"
     "  default.checkpointTimer = 1.second\n"
     "  loggers = new LoggerConfig {\n"
     "    handlers = new SyslogHandlerConfig { server = \"localhost\" }\n"
@@ -286,9 +287,10 @@ test_scala_warnings(void)
   static const gchar *const expected[] = {
     "t.cfg:2:3: admin.statsNodes has no equivalent in kestreld and is ignored",
     "t.cfg:3:3: zookeeper has no equivalent",
-    "t.cfg:4:3: default.checkpointTimer has no equivalent",
-    "t.cfg:6:16: SyslogHandlerConfig has no equivalent",
-    "t.cfg:7:5: useParents has no equivalent",
+    "t.cfg:4:53: admin.statsNodes has no equivalent",
+    "t.cfg:5:3: default.checkpointTimer has no equivalent",
+    "t.cfg:7:16: SyslogHandlerConfig has no equivalent",
+    "t.cfg:8:5: loggers.useParents has no equivalent",
   };
   g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GKeyFile) kf = translate_ok(text, KQ_CONFIG_FORMAT_SCALA, warnings);
@@ -296,6 +298,7 @@ test_scala_warnings(void)
   g_assert_cmpuint(warnings->len, ==, G_N_ELEMENTS(expected));
   for (gsize i = 0; i < G_N_ELEMENTS(expected); i++)
     g_assert_true(g_str_has_prefix(g_ptr_array_index(warnings, i), expected[i]));
+  assert_value(kf, "server", "adminHttpPort", "9990");
 }
 
 static void

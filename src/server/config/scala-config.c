@@ -656,11 +656,17 @@ static const gchar *const ignored_queue_fields[] = {
 };
 
 static gboolean
+warn_ignored_in(Translator *tr, const gchar *prefix, const Assignment *a)
+{
+  kq_config_draft_warn(tr->draft, &a->pos, "%s%s has no equivalent in kestreld and is ignored",
+                       prefix, a->target);
+  return TRUE;
+}
+
+static gboolean
 warn_ignored(Translator *tr, const Assignment *a)
 {
-  kq_config_draft_warn(tr->draft, &a->pos, "%s has no equivalent in kestreld and is ignored",
-                       a->target);
-  return TRUE;
+  return warn_ignored_in(tr, "", a);
 }
 
 /* A QueueBuilder field (or default.X) into `group`. */
@@ -812,11 +818,12 @@ translate_aliases(Translator *tr, const Assignment *a, GError **error)
 
 /* admin.httpPort or admin = new AdminServiceConfig { httpPort = ... }. */
 static gboolean
-translate_admin_field(Translator *tr, const Assignment *a, const gchar *field, GError **error)
+translate_admin_field(Translator *tr, const Assignment *a, const gchar *field, gboolean nested,
+                      GError **error)
 {
   if (strcmp(field, "httpPort") == 0)
     return set_value(tr, a, "server", "adminHttpPort", error);
-  return warn_ignored(tr, a);
+  return warn_ignored_in(tr, nested ? "admin." : "", a);
 }
 
 static gboolean
@@ -844,7 +851,7 @@ translate_handler(Translator *tr, const Value *handler, GError **error)
       if (!set_value(tr, a, "server", "logLevel", error))
         return FALSE;
     } else {
-      warn_ignored(tr, a);
+      warn_ignored_in(tr, "loggers.handlers.", a);
     }
   }
   return TRUE;
@@ -887,7 +894,7 @@ translate_loggers(Translator *tr, const Assignment *a, GError **error)
                field->value->text[0] == '\0') {
       /* the root logger: what kestreld configures */
     } else {
-      warn_ignored(tr, field);
+      warn_ignored_in(tr, "loggers.", field);
     }
   }
   return TRUE;
@@ -910,11 +917,11 @@ translate_root(Translator *tr, const Value *root, GError **error)
     } else if (strcmp(t, "aliases") == 0) {
       ok = translate_aliases(tr, a, error);
     } else if (g_str_has_prefix(t, "admin.") && strchr(t + 6, '.') == NULL) {
-      ok = translate_admin_field(tr, a, t + 6, error);
+      ok = translate_admin_field(tr, a, t + 6, FALSE, error);
     } else if (strcmp(t, "admin") == 0 && a->value->kind == VALUE_OBJECT) {
       for (guint j = 0; ok && j < a->value->items->len; j++) {
         const Assignment *field = g_ptr_array_index(a->value->items, j);
-        ok = translate_admin_field(tr, field, field->target, error);
+        ok = translate_admin_field(tr, field, field->target, TRUE, error);
       }
     } else if (strcmp(t, "loggers") == 0) {
       ok = translate_loggers(tr, a, error);
