@@ -619,6 +619,12 @@ test_detect(void)
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++)
     g_assert_cmpint(kq_config_format_detect(cases[i].text, strlen(cases[i].text)), ==,
                     cases[i].format);
+  {
+    /* A byte order mark is skipped: detection and positions as without it. */
+    static const gchar bom[] = "\xef\xbb\xbfnew KestrelConfig {\n  colour = 1\n}\n";
+    g_autofree gchar *m = translate_error(bom, strlen(bom), KQ_CONFIG_FORMAT_AUTO);
+    g_assert_cmpstr(m, ==, "t.cfg:2:3: unknown KestrelConfig setting 'colour'");
+  }
   g_assert_true(kq_config_format_from_string("Scala", &f));
   g_assert_cmpint(f, ==, KQ_CONFIG_FORMAT_SCALA);
   g_assert_true(kq_config_format_from_string("configgy", &f));

@@ -59,6 +59,16 @@ kq_config_format_detect(const gchar *text, gsize len)
   return KQ_CONFIG_FORMAT_CONFIGGY;
 }
 
+/* A byte order mark some editors write is invisible, so positions are counted after it. */
+static void
+skip_byte_order_mark(const gchar **text, gsize *len)
+{
+  if (*len >= 3 && memcmp(*text, "\xef\xbb\xbf", 3) == 0) {
+    *text += 3;
+    *len -= 3;
+  }
+}
+
 gchar *
 kq_config_translate(const gchar *text, gsize len, KqConfigFormat format, const gchar *file,
                     const gchar *base_dir, GPtrArray *warnings, GError **error)
@@ -67,6 +77,7 @@ kq_config_translate(const gchar *text, gsize len, KqConfigFormat format, const g
   g_autofree gchar *header = NULL;
   gboolean ok;
 
+  skip_byte_order_mark(&text, &len);
   if (format == KQ_CONFIG_FORMAT_AUTO)
     format = kq_config_format_detect(text, len);
   if (format == KQ_CONFIG_FORMAT_KEYFILE) {
@@ -116,8 +127,12 @@ kq_config_file_read(const gchar *path, KqConfigFormat format, KqConfigFormat *fo
                 "(%" G_GSIZE_FORMAT " bytes, at most %d)", path, len, KQ_CONFIG_MAX_FILE_SIZE);
     return NULL;
   }
-  if (format == KQ_CONFIG_FORMAT_AUTO)
-    format = kq_config_format_detect(text, len);
+  if (format == KQ_CONFIG_FORMAT_AUTO) {
+    const gchar *start = text;
+    gsize start_len = len;
+    skip_byte_order_mark(&start, &start_len);
+    format = kq_config_format_detect(start, start_len);
+  }
   dir = g_path_get_dirname(path);
   translated = kq_config_translate(text, len, format, path, dir, warnings, error);
   if (translated == NULL)
