@@ -284,6 +284,8 @@ test_scala_warnings(void)
     "    handlers = new SyslogHandlerConfig { server = \"localhost\" }\n"
     "    useParents = false\n"
     "  }\n"
+    "  beFactoryClass = Some(\"x.Y\")\n"
+    "  debugLogQueues = Nil\n"
     "}\n";
   static const gchar *const expected[] = {
     "t.cfg:2:3: admin.statsNodes has no equivalent in kestreld and is ignored",
@@ -292,6 +294,7 @@ test_scala_warnings(void)
     "t.cfg:5:3: default.checkpointTimer has no equivalent",
     "t.cfg:7:16: SyslogHandlerConfig has no equivalent",
     "t.cfg:8:5: loggers.useParents has no equivalent",
+    "t.cfg:10:3: beFactoryClass has no equivalent",
   };
   g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GKeyFile) kf = translate_ok(text, KQ_CONFIG_FORMAT_SCALA, warnings);

@@ -647,7 +647,7 @@ static const gchar *const server_fields[] = {
 
 /* Fields Kestrel knows that kestreld has nothing for: accepted with a warning. */
 static const gchar *const ignored_server_fields[] = {
-  "zookeeper", "debugLogQueues", "runtime", NULL,
+  "zookeeper", "debugLogQueues", "beFactoryClass", "enableElasticAPM", NULL,
 };
 static const gchar *const ignored_queue_fields[] = {
   "journalSize", "checkpointTimer", "saveArchivedJournals", "readers", "defaultReader",
