@@ -147,12 +147,23 @@ def test_config_format_option(tmp_path):
     assert "--config-format: expected keyfile, scala or configgy, got 'yaml'" in unknown.stderr
 
 
-def test_reload_reads_the_same_format_and_keeps_settings_on_error(start_server, tmp_path):
-    config = tmp_path / "kestrel.scala"
+RELOAD_FILES = {
+    # name: (template with {items}, a value that breaks it, where the error is reported)
+    "kestrel.scala": ('new KestrelConfig {{\n  queues = new QueueBuilder {{\n'
+                      '    name = "jobs"\n    maxItems = {items}\n  }}\n}}\n',
+                      "Some(", "kestrel.scala:5:3: expected a value"),
+    "kestrel.conf": ('queues {{\n  jobs {{\n    max_items = {items}\n  }}\n}}\n',
+                     "lots", "kestrel.conf:3:17: max_items: expected a whole number"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELOAD_FILES))
+def test_reload_reads_the_same_format_and_keeps_settings_on_error(start_server, tmp_path, name):
+    template, broken, error = RELOAD_FILES[name]
+    config = tmp_path / name
 
     def write(max_items):
-        config.write_text('new KestrelConfig {\n  queues = new QueueBuilder {\n'
-                          '    name = "jobs"\n    maxItems = %s\n  }\n}\n' % max_items)
+        config.write_text(template.format(items=max_items))
 
     write("5")
     srv = start_server(config)
@@ -161,7 +172,7 @@ def test_reload_reads_the_same_format_and_keeps_settings_on_error(start_server, 
         write("7")
         assert c.request("reload") == b"Reloaded config.\r\n"
         assert b"  maxItems=7\r\n" in dump_config(srv, [])
-        write("Some(")
+        write(broken)
         assert c.request("reload") == b"ERROR\r\n"
         assert b"  maxItems=7\r\n" in dump_config(srv, [])
-    assert "kestrel.scala:5:3: expected a value" in srv.log_path.read_text()
+    assert error in srv.log_path.read_text()
