@@ -382,12 +382,29 @@ kq_server_config_to_key_file_text(const KqServerConfig *config)
   for (gsize i = 0; i < G_N_ELEMENTS(server_keys); i++) {
     const ServerKey *key = &server_keys[i];
     g_autofree gchar *value = format_server_value(config, key);
-    gboolean from_file = g_key_file_has_key(out, "server", key->name, NULL);
+    g_autofree gchar *file_value = kq_config_read_value(out, "server", key->name, NULL);
 
+    if (file_value != NULL) {
+      /* The file's own words stay unless the command line changed the value. */
+      g_autoptr(KqServerConfig) scratch = kq_server_config_new_defaults();
+      g_autofree gchar *from_file = NULL;
+      g_autofree gchar *comment = NULL;
+      g_autofree gchar *note = NULL;
+
+      if (parse_server_value(scratch, key, file_value, NULL))
+        from_file = format_server_value(scratch, key);
+      if (g_strcmp0(from_file, value) == 0)
+        continue;
+      comment = g_key_file_get_comment(out, "server", key->name, NULL);
+      note = g_strdup_printf("%s overridden on the command line (the file says %s)",
+                             comment != NULL ? g_strchomp(comment) : "", file_value);
+      g_key_file_set_value(out, "server", key->name, value);
+      g_key_file_set_comment(out, "server", key->name, note, NULL);
+      continue;
+    }
     g_key_file_set_value(out, "server", key->name, value);
-    if (!from_file)
-      g_key_file_set_comment(out, "server", key->name, " built-in default or command line",
-                             NULL);
+    g_key_file_set_comment(out, "server", key->name, " built-in default or command line",
+                           NULL);
   }
   g_string_append_printf(text, "# kestreld configuration resolved from %s\n"
                          "# Load it with: kestreld -f FILE\n",

@@ -341,7 +341,7 @@ test_scala_errors(void)
     { "\n  maxOpenTransactions = Some(1, 2)", "t.cfg:2:31: expected ')' (one value only)" },
     { "\n  loggers = 3", "t.cfg:2:13: loggers expects new LoggerConfig" },
     { "\n  loggers = new LoggerConfig { level = Level.LOUD }",
-      "t.cfg:2:40: level: 'Level.LOUD' is not a value" },
+      "t.cfg:2:40: loggers.level: 'Level.LOUD' is not a value" },
     { "\n  queuePath += \"x\"", "t.cfg:2:13: the construct '+=' is outside" },
   };
 

@@ -617,15 +617,24 @@ value_text(const Value *v, const gchar *setting, gchar **out, GError **error)
                          kind_name(v));
 }
 
+/* `prefix` completes the setting's name in messages: "loggers." + "level". */
+static gboolean
+set_value_in(Translator *tr, const gchar *prefix, const Assignment *a, const gchar *group,
+             const gchar *key, GError **error)
+{
+  g_autofree gchar *text = NULL;
+  g_autofree gchar *setting = g_strconcat(prefix, a->target, NULL);
+
+  if (!value_text(a->value, setting, &text, error))
+    return FALSE;
+  return kq_config_draft_set(tr->draft, &a->value->pos, setting, group, key, text, error);
+}
+
 static gboolean
 set_value(Translator *tr, const Assignment *a, const gchar *group, const gchar *key,
           GError **error)
 {
-  g_autofree gchar *text = NULL;
-
-  if (!value_text(a->value, a->target, &text, error))
-    return FALSE;
-  return kq_config_draft_set(tr->draft, &a->value->pos, a->target, group, key, text, error);
+  return set_value_in(tr, "", a, group, key, error);
 }
 
 static gboolean
@@ -822,7 +831,7 @@ translate_admin_field(Translator *tr, const Assignment *a, const gchar *field, g
                       GError **error)
 {
   if (strcmp(field, "httpPort") == 0)
-    return set_value(tr, a, "server", "adminHttpPort", error);
+    return set_value_in(tr, nested ? "admin." : "", a, "server", "adminHttpPort", error);
   return warn_ignored_in(tr, nested ? "admin." : "", a);
 }
 
@@ -842,13 +851,13 @@ translate_handler(Translator *tr, const Value *handler, GError **error)
   for (guint i = 0; i < handler->items->len; i++) {
     const Assignment *a = g_ptr_array_index(handler->items, i);
     if (strcmp(a->target, "filename") == 0) {
-      if (!set_value(tr, a, "server", "logFile", error))
+      if (!set_value_in(tr, "loggers.handlers.", a, "server", "logFile", error))
         return FALSE;
     } else if (strcmp(a->target, "roll") == 0) {
-      if (!set_value(tr, a, "server", "logRoll", error))
+      if (!set_value_in(tr, "loggers.handlers.", a, "server", "logRoll", error))
         return FALSE;
     } else if (strcmp(a->target, "level") == 0) {
-      if (!set_value(tr, a, "server", "logLevel", error))
+      if (!set_value_in(tr, "loggers.handlers.", a, "server", "logLevel", error))
         return FALSE;
     } else {
       warn_ignored_in(tr, "loggers.handlers.", a);
@@ -879,7 +888,7 @@ translate_loggers(Translator *tr, const Assignment *a, GError **error)
   for (guint i = 0; i < logger->items->len; i++) {
     const Assignment *field = g_ptr_array_index(logger->items, i);
     if (strcmp(field->target, "level") == 0) {
-      if (!set_value(tr, field, "server", "logLevel", error))
+      if (!set_value_in(tr, "loggers.", field, "server", "logLevel", error))
         return FALSE;
     } else if (strcmp(field->target, "handlers") == 0) {
       const Value *h = field->value;
