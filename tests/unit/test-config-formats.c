@@ -757,6 +757,14 @@ test_print_config_round_trip(void)
   g_assert_cmpstr(back->queue_path, ==, dev->queue_path);
   g_assert_nonnull(strstr(text, "# warning: "));
   g_assert_nonnull(strstr(text, "development.scala:24: default.defaultJournalSize\n"));
+  /* The file's words stay; a value the command line changed is printed with a note. */
+  g_assert_nonnull(strstr(text, "\nclientTimeout=30.seconds\n"));
+  g_assert_nonnull(strstr(text, "\n# built-in default or command line\nconnectionBacklog=1024\n"));
+  g_free(dev->queue_path);
+  dev->queue_path = g_strdup("/srv/queues");
+  text2 = kq_server_config_to_key_file_text(dev);
+  g_assert_nonnull(strstr(text2, "queuePath overridden on the command line (the file says "
+                          "spool)\nqueuePath=/srv/queues\n"));
   g_unlink(path);
 }
 
