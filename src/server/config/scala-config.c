@@ -537,7 +537,6 @@ parse_file(Parser *ps, GError **error)
 
 typedef struct {
   KqConfigDraft *draft;
-  const gchar *file;
 } Translator;
 
 static const gchar *
@@ -564,7 +563,7 @@ path_value(const gchar *path)
   static const struct { const gchar *name, *value; } names[] = {
     { "Int.MaxValue", "none" }, { "Long.MaxValue", "none" },
     { "Int.MaxValue.bytes", "none" }, { "Long.MaxValue.bytes", "none" },
-    { "Duration.MaxValue", "none" }, { "Duration.Top", "none" },
+    { "Duration.MaxValue", "none" },
     { "Up", "UP" }, { "ReadOnly", "READONLY" }, { "Quiescent", "QUIESCENT" },
     { "Level.FATAL", "error" }, { "Level.CRITICAL", "critical" }, { "Level.ERROR", "critical" },
     { "Level.WARNING", "warning" }, { "Level.INFO", "info" }, { "Level.DEBUG", "debug" },
@@ -953,7 +952,7 @@ kq_scala_config_translate(const gchar *text, gsize len, const gchar *file, KqCon
                           GError **error)
 {
   Parser ps = { .file = file };
-  Translator tr = { draft, file };
+  Translator tr = { draft };
   Value *root;
   gboolean ok;
 
