@@ -16,6 +16,8 @@ kq_server_config_new_defaults(void)
   KqServerConfig *c = g_new0(KqServerConfig, 1);
 
   c->config_file = NULL;                            /* built-in defaults, no file */
+  c->config_format = KQ_CONFIG_FORMAT_AUTO;         /* decided when a file is read */
+  c->key_file = NULL;                               /* no file */
   c->listen_address = g_strdup("0.0.0.0");          /* every interface */
   c->memcache_port = 22133;                         /* Kestrel's memcache port */
   c->text_port = 2222;                              /* Kestrel's text port */
@@ -48,6 +50,7 @@ kq_server_config_free(KqServerConfig *config)
   if (config == NULL)
     return;
   g_free(config->config_file);
+  g_clear_pointer(&config->key_file, g_key_file_unref);
   g_free(config->listen_address);
   g_free(config->admin_listen_address);
   g_free(config->queue_path);
@@ -300,17 +303,16 @@ is_queue_group(const gchar *group)
 }
 
 KqServerConfig *
-kq_server_config_load(const gchar *path, GError **error)
+kq_server_config_load_as(const gchar *path, KqConfigFormat format, GPtrArray *warnings,
+                         GError **error)
 {
   g_autoptr(KqServerConfig) config = kq_server_config_new_defaults();
-  g_autoptr(GKeyFile) key_file = g_key_file_new();
-  g_autoptr(GError) local = NULL;
+  g_autoptr(GKeyFile) key_file = NULL;
   g_auto(GStrv) groups = NULL;
 
-  if (!g_key_file_load_from_file(key_file, path, G_KEY_FILE_NONE, &local)) {
-    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "%s: %s", path, local->message);
+  key_file = kq_config_file_read(path, format, &config->config_format, warnings, error);
+  if (key_file == NULL)
     return NULL;
-  }
   config->config_file = g_strdup(path);
 
   groups = g_key_file_get_groups(key_file, NULL);
@@ -326,21 +328,136 @@ kq_server_config_load(const gchar *path, GError **error)
     return NULL;
   if (!kq_config_set_load_key_file(config->queues, key_file, path, error))
     return NULL;
+  config->key_file = g_steal_pointer(&key_file);
   return g_steal_pointer(&config);
+}
+
+KqServerConfig *
+kq_server_config_load(const gchar *path, GError **error)
+{
+  return kq_server_config_load_as(path, KQ_CONFIG_FORMAT_AUTO, NULL, error);
+}
+
+gboolean
+kq_server_config_check_value(const gchar *key, const gchar *value, GError **error)
+{
+  g_autoptr(KqServerConfig) scratch = kq_server_config_new_defaults();
+  const ServerKey *server_key = find_server_key(key);
+
+  if (server_key == NULL) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "unknown [server] key");
+    return FALSE;
+  }
+  return parse_server_value(scratch, server_key, value, error);
+}
+
+/* A [server] field as the key file accepts it back. */
+static gchar *
+format_server_value(const KqServerConfig *config, const ServerKey *key)
+{
+  gconstpointer field = (const guint8 *) config + key->offset;
+  gint64 number;
+
+  switch (key->kind) {
+  case KEY_ADDRESS:
+  case KEY_PATH:
+  case KEY_STATUS:
+  case KEY_LOG_LEVEL:
+  case KEY_LOG_ROLL:
+  case KEY_PATH_OR_NONE: {
+    const gchar *text = *(gchar *const *) field;
+    return g_strdup(text != NULL ? text : "none");
+  }
+  case KEY_PORT:
+  case KEY_INT:
+    return g_strdup_printf("%d", *(const gint *) field);
+  case KEY_DURATION:
+  case KEY_PERIOD:
+  case KEY_GRACE:
+    number = *(const gint64 *) field;
+    return number < 0 ? g_strdup("none") : g_strdup_printf("%" G_GINT64_FORMAT "ms", number);
+  case KEY_COUNT_OR_NONE:
+    number = *(const gint64 *) field;
+    return number < 0 ? g_strdup("none") : g_strdup_printf("%" G_GINT64_FORMAT, number);
+  case KEY_FRAME_SIZE:
+  case KEY_MICROSECONDS:
+    return g_strdup_printf("%" G_GINT64_FORMAT, *(const gint64 *) field);
+  case KEY_BOOL:
+    return g_strdup(*(const gboolean *) field ? "true" : "false");
+  }
+  g_assert_not_reached();
+}
+
+gchar *
+kq_server_config_to_key_file_text(const KqServerConfig *config)
+{
+  g_autoptr(GKeyFile) out = g_key_file_new();
+  g_autoptr(GString) text = g_string_new(NULL);
+  g_autofree gchar *data = NULL;
+
+  if (config->key_file != NULL) {
+    g_autofree gchar *source = g_key_file_to_data(config->key_file, NULL, NULL);
+    g_key_file_load_from_data(out, source, (gsize) -1, G_KEY_FILE_KEEP_COMMENTS, NULL);
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS(server_keys); i++) {
+    const ServerKey *key = &server_keys[i];
+    g_autofree gchar *value = format_server_value(config, key);
+    g_autofree gchar *file_value = kq_config_read_value(out, "server", key->name, NULL);
+
+    if (file_value != NULL) {
+      /* The file's own words stay unless the command line changed the value. */
+      g_autoptr(KqServerConfig) scratch = kq_server_config_new_defaults();
+      g_autofree gchar *from_file = NULL;
+      g_autofree gchar *comment = NULL;
+      g_autofree gchar *note = NULL;
+
+      if (parse_server_value(scratch, key, file_value, NULL))
+        from_file = format_server_value(scratch, key);
+      if (g_strcmp0(from_file, value) == 0)
+        continue;
+      comment = g_key_file_get_comment(out, "server", key->name, NULL);
+      note = g_strdup_printf("%s overridden on the command line (the file says %s)",
+                             comment != NULL ? g_strchomp(comment) : "", file_value);
+      g_key_file_set_value(out, "server", key->name, value);
+      g_key_file_set_comment(out, "server", key->name, note, NULL);
+      continue;
+    }
+    g_key_file_set_value(out, "server", key->name, value);
+    g_key_file_set_comment(out, "server", key->name, " built-in default or command line",
+                           NULL);
+  }
+  g_string_append_printf(text, "# kestreld configuration resolved from %s\n"
+                         "# Load it with: kestreld -f FILE\n",
+                         config->config_file != NULL ? config->config_file
+                                                     : "the built-in defaults");
+  data = g_key_file_to_data(out, NULL, NULL);
+  g_string_append(text, data);
+  if (text->len > 0 && text->str[text->len - 1] != '\n')
+    g_string_append_c(text, '\n');
+  return g_string_free(g_steal_pointer(&text), FALSE);
 }
 
 /* The whole file is checked again, so a reload with a broken [server] group fails loudly
  * instead of half-applying; only the queue part is kept. */
 KqConfigSet *
-kq_server_config_load_queues(const gchar *path, GError **error)
+kq_server_config_load_queues_as(const gchar *path, KqConfigFormat format, GError **error)
 {
-  g_autoptr(KqServerConfig) config = kq_server_config_load(path, error);
+  g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(KqServerConfig) config = kq_server_config_load_as(path, format, warnings, error);
   KqConfigSet *queues;
 
   if (config == NULL)
     return NULL;
+  for (guint i = 0; i < warnings->len; i++)
+    g_warning("%s", (const gchar *) g_ptr_array_index(warnings, i));
   queues = g_steal_pointer(&config->queues);
   return queues;
+}
+
+KqConfigSet *
+kq_server_config_load_queues(const gchar *path, GError **error)
+{
+  return kq_server_config_load_queues_as(path, KQ_CONFIG_FORMAT_AUTO, error);
 }
 
 static void

@@ -4,10 +4,14 @@
 #include <glib.h>
 #include <kestrel/settings.h>
 
+#include "config/config-file.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
   gchar *config_file;            /* path it was loaded from, NULL for built-in defaults */
+  KqConfigFormat config_format;  /* format it was read as (reload reads it the same way) */
+  GKeyFile *key_file;            /* the file as a key file (translated if need be), or NULL */
   gchar *listen_address;         /* default "0.0.0.0" */
   gint memcache_port;            /* 22133; 0 disables */
   gint text_port;                /* 2222; 0 disables */
@@ -38,8 +42,20 @@ KqServerConfig *kq_server_config_new_defaults(void);
 /* Load a key file; unknown keys / bad values: FALSE with an error naming file, group, key and
  * what was expected. */
 KqServerConfig *kq_server_config_load(const gchar *path, GError **error);
+/* Load a file in any format (config/config-file.h); warnings about Kestrel settings without
+ * an equivalent are appended to `warnings` (may be NULL). */
+KqServerConfig *kq_server_config_load_as(const gchar *path, KqConfigFormat format,
+                                         GPtrArray *warnings, GError **error);
 /* Re-read only the queue and alias settings of the file (for reload). */
 KqConfigSet *kq_server_config_load_queues(const gchar *path, GError **error);
+KqConfigSet *kq_server_config_load_queues_as(const gchar *path, KqConfigFormat format,
+                                             GError **error);
+/* Check one [server] value without keeping it; the error says what was expected. */
+gboolean kq_server_config_check_value(const gchar *key, const gchar *value, GError **error);
+/* The resolved configuration as a key file: every [server] key with its value after defaults,
+ * file and command line, then the file's [default], [queue] and [alias] groups, with the
+ * comments saying where each value came from. */
+gchar *kq_server_config_to_key_file_text(const KqServerConfig *config);
 void kq_server_config_free(KqServerConfig *config);
 
 /* workerThreads: "auto" (0) or 1..64. */

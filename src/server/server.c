@@ -329,7 +329,8 @@ kq_server_reload(KqServer *server, GError **error)
   /* Without a config file the settings are the built-in ones: nothing can have changed. */
   if (server->config->config_file == NULL)
     return TRUE;
-  queues = kq_server_config_load_queues(server->config->config_file, error);
+  queues = kq_server_config_load_queues_as(server->config->config_file,
+                                           server->config->config_format, error);
   if (queues == NULL)
     return FALSE;
   kq_collection_reload(server->collection, queues);
