@@ -384,6 +384,9 @@ format_server_value(const KqServerConfig *config, const ServerKey *key)
     return g_strdup_printf("%" G_GINT64_FORMAT, *(const gint64 *) field);
   case KEY_BOOL:
     return g_strdup(*(const gboolean *) field ? "true" : "false");
+  case KEY_THREADS:
+    return *(const gint *) field == 0 ? g_strdup("auto")
+                                      : g_strdup_printf("%d", *(const gint *) field);
   }
   g_assert_not_reached();
 }
