@@ -543,6 +543,42 @@ def test_confirm_with_nothing_open_is_error(mc):
     assert mc.read_line() == b"ERROR\r\n"
 
 
+def test_confirm_more_than_open_is_error_and_confirms_nothing(kestrel_factory):
+    """Kestrel pops `count` open reads only when that many are open: otherwise ERROR, and the
+    reads stay open."""
+    srv = kestrel_factory(server={"maxOpenTransactions": 10})
+    c = srv.memcache()
+    for x in ("a", "b", "c"):
+        c.must_set("cfm", x)
+    for x in (b"a", b"b"):
+        assert c.get("cfm", "/open") == x
+    c.send_line("confirm cfm 3")
+    assert c.read_line() == b"ERROR\r\n"
+    assert c.qstat("cfm", "open_transactions") == 2
+    c.send_line("confirm cfm 0")
+    assert c.read_line() == b"ERROR\r\n"
+    assert c.qstat("cfm", "open_transactions") == 2
+    c.send_line("confirm cfm 2")
+    assert c.read_line() == b"END\r\n"
+    assert c.qstat("cfm", "open_transactions") == 0
+    c.close()
+    assert srv.memcache().get_all("cfm") == [b"c"]
+
+
+def test_confirm_more_than_open_leaves_reads_to_abort(kestrel_factory):
+    """The reads a refused confirm left open go back to the queue when the client leaves."""
+    srv = kestrel_factory(server={"maxOpenTransactions": 10})
+    c = srv.memcache()
+    c.must_set("cfa", "a")
+    assert c.get("cfa", "/open") == b"a"
+    c.send_line("confirm cfa 2")
+    assert c.read_line() == b"ERROR\r\n"
+    c.close()
+    d = srv.memcache()
+    wait_for(lambda: d.qstat("cfa", "open_transactions") == 0, message="read aborted")
+    assert d.get_all("cfa") == [b"a"]
+
+
 # ==============================================================================================
 # delete / flush
 

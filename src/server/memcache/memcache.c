@@ -603,9 +603,13 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
     KqName name;
     if (!request_name(conn, req, &name))
       break;
-    guint done = kq_connection_confirm_reads(conn, name.str, (guint) MIN(req->count, G_MAXUINT));
+    /* Kestrel confirms all `count` or none: fewer open (or a count of 0) is ERROR. */
+    guint count = (guint) MIN(req->count, G_MAXUINT);
+    gboolean done = count > 0 && kq_connection_count_open_reads(conn, name.str) >= count;
+    if (done)
+      kq_connection_confirm_reads(conn, name.str, count);
     kq_name_clear(&name);
-    if (done > 0)
+    if (done)
       OUT_LITERAL(kq_connection_output(conn), "END\r\n");
     else
       OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
