@@ -563,6 +563,49 @@ test_prefixes(void)
   }
 }
 
+/* "noreply" is noted as the last word of set, delete and flush_all, nowhere else. */
+static void
+test_noreply(void)
+{
+  static const struct {
+    const char *line;
+    KqMcCommand command;
+    gboolean noreply;
+  } cases[] = {
+    { "set q 0 0 1 noreply\r\na\r\n", KQ_MC_SET, TRUE },
+    { "set q 0 0 1\r\na\r\n", KQ_MC_SET, FALSE },
+    { "set q 0 0 1 NOREPLY\r\na\r\n", KQ_MC_SET, FALSE },
+    { "delete q noreply\r\n", KQ_MC_DELETE, TRUE },
+    { "delete q 0 noreply\r\n", KQ_MC_DELETE, TRUE },
+    { "delete q\r\n", KQ_MC_DELETE, FALSE },
+    { "delete noreply\r\n", KQ_MC_DELETE, FALSE }, /* a queue named noreply */
+    { "flush_all noreply\r\n", KQ_MC_FLUSH_ALL, TRUE },
+    { "flush_all 0 noreply\r\n", KQ_MC_FLUSH_ALL, TRUE },
+    { "flush_all 0\r\n", KQ_MC_FLUSH_ALL, FALSE },
+    { "flush noreply\r\n", KQ_MC_FLUSH, FALSE },
+    { "get q noreply\r\n", KQ_MC_GET, FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+    KqMcRequest req;
+    expect_ok(cases[i].line, cases[i].command, &req);
+    g_assert_cmpint(req.noreply, ==, cases[i].noreply);
+  }
+}
+
+/* A get keeps its whole key, options included, beside the queue name. */
+static void
+test_get_key(void)
+{
+  KqMcRequest req;
+
+  expect_ok("get jobs/t=500/open\r\n", KQ_MC_GET, &req);
+  assert_queue(&req, "jobs");
+  g_assert_cmpmem(req.key, req.key_len, "jobs/t=500/open", 15);
+  expect_ok("gets jobs\r\n", KQ_MC_GET, &req);
+  g_assert_cmpmem(req.key, req.key_len, "jobs", 4);
+}
+
 static void
 test_pipelined(void)
 {
@@ -617,6 +660,8 @@ main(int argc, char **argv)
   g_test_add_func("/memcache-parse/queue-commands", test_queue_commands);
   g_test_add_func("/memcache-parse/server-commands", test_server_commands);
   g_test_add_func("/memcache-parse/args", test_args);
+  g_test_add_func("/memcache-parse/noreply", test_noreply);
+  g_test_add_func("/memcache-parse/get-key", test_get_key);
   g_test_add_func("/memcache-parse/case-insensitive", test_case_insensitive);
   g_test_add_func("/memcache-parse/spacing", test_spacing);
   g_test_add_func("/memcache-parse/unknown", test_unknown);

@@ -3,7 +3,8 @@
  *
  * Choices where Kestrel 2.4 was loose or silent:
  * - Words are separated by runs of spaces; words after a command's arguments are ignored
- *   (Kestrel ignored them too, e.g. memcache's "noreply" or a second key after get).
+ *   (Kestrel ignored them too, e.g. memcache's "noreply" or a second key after get). A final
+ *   "noreply" on set, delete and flush_all is still noted, for the front-end's strict mode.
  * - Get options are matched exactly ("open", not "OPEN"); empty and unknown options are ignored,
  *   as Kestrel ignored them. A bad t= value is a CLIENT_ERROR and the connection is closed.
  * - Numbers are decimal digits only, no sign, checked for overflow. Counts and timeouts must fit
@@ -89,6 +90,34 @@ kq_parse_split_words(const char *line, gsize n, KqWord *words, guint max)
   return count;
 }
 
+/* memcache's "noreply": the last word of set (6th), delete (3rd or 4th: an old delay may come
+ * first) and flush_all (2nd or 3rd, after an optional delay). */
+static gboolean
+is_noreply(KqMcCommand command, const KqWord *words, guint nwords)
+{
+  guint first, last;
+
+  switch (command) {
+  case KQ_MC_SET:
+    first = last = 5;
+    break;
+  case KQ_MC_DELETE:
+    first = 2;
+    last = 3;
+    break;
+  case KQ_MC_FLUSH_ALL:
+    first = 1;
+    last = 2;
+    break;
+  default:
+    return FALSE;
+  }
+  if (nwords < first + 1 || nwords > last + 1)
+    return FALSE;
+  const KqWord *w = &words[nwords - 1];
+  return w->n == 7 && memcmp(w->p, "noreply", 7) == 0;
+}
+
 typedef struct {
   const char *name;
   gsize len;
@@ -151,6 +180,8 @@ parse_get_key(KqWord key, KqMcRequest *req)
   const char *end = key.p + key.n;
   const char *opt = memchr(key.p, '/', key.n);
 
+  req->key = key.p;
+  req->key_len = key.n;
   req->queue = key.p;
   req->queue_len = opt ? (gsize) (opt - key.p) : key.n;
 
@@ -253,6 +284,7 @@ kq_mc_parse(const char *buf, gsize len, gsize max_data, KqMcRequest *req, gsize 
   if (nwords == 0 || !lookup_command(words[0], &command))
     return client_error(req, "unknown command", TRUE);
   req->command = command;
+  req->noreply = is_noreply(command, words, nwords);
 
   switch (command) {
   case KQ_MC_SET:

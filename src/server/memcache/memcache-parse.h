@@ -25,6 +25,11 @@ typedef struct {
   KqMcCommand command;
   const char *queue;     /* points into the buffer; not NUL-terminated */
   gsize queue_len;
+  /* get: the whole key as sent, options included (strict mode echoes it) */
+  const char *key;
+  gsize key_len;
+  /* set, delete, flush_all: the line ends in "noreply" (honoured in strict mode only) */
+  gboolean noreply;
   /* get options */
   gint64 timeout_ms;     /* -1: no t= option */
   gboolean open, close, abort, peek;
