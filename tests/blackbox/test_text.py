@@ -161,6 +161,23 @@ def test_monitor_then_confirm(kestrel_factory):
     assert m.get("tmon") is None
 
 
+def test_numbers_below_zero_as_kestrel(kestrel_factory):
+    """Kestrel read numbers with toInt, sign included: a put expiry below zero has passed
+    (the items expire at once), a get or peek timeout below zero does not wait, a monitor
+    timeout below zero ends at once, and a confirm count below zero confirms nothing."""
+    srv = kestrel_factory(server={"maxOpenTransactions": 10})
+    t = srv.text()
+    assert t.put("tneg", ["gone"], expiry=-1000) == b"+1\n"
+    assert t.put("tneg", ["a", "b"]) == b"+2\n"
+    assert t.request("monitor tneg -1") == b"*\n"
+    assert t.request("peek tneg -1") == b":a\n"
+    assert t.request("get tneg -1") == b":a\n"
+    assert t.request("confirm tneg -1") == b"-Not that many transactions open.\n"
+    assert t.request("confirm tneg 1") == b"+1\n"
+    assert t.request("get tneg -1") == b":b\n"
+    assert t.request("get tneg -1") == b"*\n"
+
+
 def test_monitor_items_arriving_later(kestrel_factory):
     srv = kestrel_factory(server={"maxOpenTransactions": 10})
     t = srv.text()

@@ -223,6 +223,10 @@ test_get(void)
   g_assert_cmpint(req.timeout_ms, ==, 0);
   expect_ok("get work/t=2147483647\r\n", KQ_MC_GET, &req);
   g_assert_cmpint(req.timeout_ms, ==, G_MAXINT32);
+  /* A deadline already passed (Kestrel's toInt took the sign): no waiting. */
+  expect_ok("get work/t=-5/open\r\n", KQ_MC_GET, &req);
+  g_assert_cmpint(req.timeout_ms, ==, 0);
+  g_assert_true(req.open);
 
   /* The last t= wins; empty options and unknown ones are ignored, as in Kestrel. */
   expect_ok("get q/t=5/t=9//\r\n", KQ_MC_GET, &req);
@@ -329,7 +333,7 @@ test_get_bad_options(void)
     expect_error(empty_name[i], strlen(empty_name[i]), TRUE, "queue name required");
 
   static const char *const bad_timeout[] = {
-    "get q/t=\r\n", "get q/t=-1\r\n", "get q/t=abc\r\n", "get q/t=2147483648\r\n",
+    "get q/t=\r\n", "get q/t=-\r\n", "get q/t=--1\r\n", "get q/t=abc\r\n", "get q/t=2147483648\r\n",
     "get q/t=99999999999999999999999\r\n", "get q/t=1x/open\r\n", "get q/t= 1\r\n",
   };
   for (gsize i = 0; i < G_N_ELEMENTS(bad_timeout); i++)
@@ -354,10 +358,17 @@ test_monitor(void)
 
   expect_error("monitor q\r\n", 11, FALSE, "queue name and seconds required");
   expect_error("monitor\r\n", 9, FALSE, "queue name and seconds required");
-  expect_error("monitor q -1\r\n", 14, FALSE, "bad seconds");
+  /* Kestrel's toInt: negative seconds have passed already; negative max items: no limit. */
+  expect_ok("monitor q -1 -5\r\n", KQ_MC_MONITOR, &req);
+  g_assert_cmpint(req.seconds, ==, -1);
+  g_assert_cmpint(req.count, ==, -1);
+  expect_ok("monitor q -2147483648\r\n", KQ_MC_MONITOR, &req);
+  g_assert_cmpint(req.seconds, ==, G_MININT32);
+  expect_error("monitor q -2147483649\r\n", 23, FALSE, "bad seconds");
   expect_error("monitor q 2147483648\r\n", 22, FALSE, "bad seconds");
+  expect_error("monitor q -\r\n", 13, FALSE, "bad seconds");
   expect_error("monitor q 1 x\r\n", 15, FALSE, "bad max items");
-  expect_error("monitor q 1 -5\r\n", 16, FALSE, "bad max items");
+  expect_error("monitor q 1 --5\r\n", 17, FALSE, "bad max items");
 }
 
 static void
@@ -370,7 +381,9 @@ test_confirm(void)
   g_assert_cmpint(req.count, ==, 2);
   expect_error("confirm q\r\n", 11, FALSE, "queue name and count required");
   expect_error("confirm q two\r\n", 15, FALSE, "bad count");
-  expect_error("confirm q -2\r\n", 14, FALSE, "bad count");
+  expect_ok("confirm q -2\r\n", KQ_MC_CONFIRM, &req);
+  g_assert_cmpint(req.count, ==, -2);
+  expect_error("confirm q -\r\n", 13, FALSE, "bad count");
   expect_error("confirm q 99999999999\r\n", 23, FALSE, "bad count");
 }
 

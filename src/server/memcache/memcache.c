@@ -652,8 +652,8 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
     KqName name;
     if (!request_name(conn, req, &name))
       break;
-    /* Kestrel confirms all `count` or none: fewer open (or a count of 0) is ERROR. */
-    guint count = (guint) MIN(req->count, G_MAXUINT);
+    /* Kestrel confirms all `count` or none: fewer open (or a count of 0 or less) is ERROR. */
+    guint count = (guint) CLAMP(req->count, 0, G_MAXUINT);
     gboolean done = count > 0 && kq_connection_count_open_reads(conn, name.str) >= count;
     if (done)
       kq_connection_confirm_reads(conn, name.str, count);

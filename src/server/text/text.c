@@ -127,9 +127,10 @@ text_put(KqConnection *conn, const KqTextRequest *req)
     reply_error(conn, error->message);
     goto out;
   }
-  /* Milliseconds from now; 0 (like an absent value) means no expiry. */
-  if (req->number > 0)
-    expiry = kq_clock_now_ms() + req->number;
+  /* Milliseconds from now. 0, like none, never expires (a choice); a negative expiry has
+   * already passed, as in Kestrel. */
+  if (req->has_number && req->number != 0)
+    expiry = MAX(kq_clock_now_ms() + req->number, 1);
   while (kq_text_put_next_item(req, &pos, &item, &item_len)) {
     g_autoptr(GError) add_error = NULL;
 
@@ -319,8 +320,8 @@ text_confirm(KqConnection *conn, const KqTextRequest *req)
 
   if (!request_name(conn, req, &name))
     return;
-  /* Kestrel confirms all `count` or none: fewer open (or a count of 0) is an error. */
-  guint count = (guint) req->number;
+  /* Kestrel confirms all `count` or none: fewer open (or a count of 0 or less) is an error. */
+  guint count = (guint) CLAMP(req->number, 0, G_MAXUINT);
   if (count > 0 && kq_connection_count_open_reads(conn, name.str) >= count) {
     kq_connection_confirm_reads(conn, name.str, count);
     reply_count(conn, count);
