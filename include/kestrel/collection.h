@@ -45,6 +45,8 @@ gboolean kq_collection_when_durable(KqCollection *collection, const gchar *name,
 /* Delete a queue and every journal file of it (a child is detached from its parent).
  * Ignored for aliases. Open reads and waiters on it are dropped (waiters get NULL). */
 gboolean kq_collection_delete(KqCollection *collection, const gchar *name, GError **error);
+/* Flush / expire a queue; one that does not exist is left uncreated (as in Kestrel): flush
+ * succeeds and flush_expired returns 0. A bad name: FALSE / -1 with KQ_ERROR_BAD_NAME. */
 gboolean kq_collection_flush(KqCollection *collection, const gchar *name, GError **error);
 void kq_collection_flush_all(KqCollection *collection);
 gint64 kq_collection_flush_expired(KqCollection *collection, const gchar *name, GError **error);

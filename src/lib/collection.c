@@ -439,12 +439,29 @@ gboolean kq_collection_delete(KqCollection *c, const gchar *name, GError **error
   return TRUE;
 }
 
+/* The queue for flush and flush_expired: as in Kestrel, they do not create it. NULL with no
+ * error when it does not exist. */
+static KqQueue *existing_queue(KqCollection *c, const gchar *name, gboolean *bad_name,
+                               GError **error)
+{
+  GError *local = NULL;
+  KqQueue *q = kq_collection_get(c, name, FALSE, &local);
+  *bad_name = local != NULL;
+  if (local != NULL)
+    g_propagate_error(error, local);
+  return q;
+}
+
 gboolean kq_collection_flush(KqCollection *c, const gchar *name, GError **error)
 {
+  gboolean bad_name;
+
   if (kq_collection_is_alias(c, name))
     return TRUE;
-  g_autoptr(KqQueue) q = kq_collection_get(c, name, TRUE, error);
-  return q != NULL && kq_queue_try_flush(q, error);
+  g_autoptr(KqQueue) q = existing_queue(c, name, &bad_name, error);
+  if (q == NULL)
+    return !bad_name;
+  return kq_queue_try_flush(q, error);
 }
 
 static GPtrArray *all_queues(KqCollection *c)
@@ -469,10 +486,14 @@ void kq_collection_flush_all(KqCollection *c)
 
 gint64 kq_collection_flush_expired(KqCollection *c, const gchar *name, GError **error)
 {
+  gboolean bad_name;
+
   if (kq_collection_is_alias(c, name))
     return 0;
-  g_autoptr(KqQueue) q = kq_collection_get(c, name, TRUE, error);
-  return q != NULL ? kq_queue_flush_expired(q, FALSE) : -1;
+  g_autoptr(KqQueue) q = existing_queue(c, name, &bad_name, error);
+  if (q == NULL)
+    return bad_name ? -1 : 0;
+  return kq_queue_flush_expired(q, FALSE);
 }
 
 gint64 kq_collection_flush_all_expired(KqCollection *c)

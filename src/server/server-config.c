@@ -33,6 +33,7 @@ kq_server_config_new_defaults(void)
   c->default_status = g_strdup("UP");               /* status without a readable status file */
   c->status_grace_period_ms = 0;                    /* stricter status applies at once */
   c->enable_session_trace = FALSE;                  /* no per-connection log lines */
+  c->memcache_strict = FALSE;                       /* Kestrel's memcache replies, byte for byte */
   c->connection_limit_refuse_writes = KQ_UNSET;     /* writes never refused for load */
   c->connection_limit_refuse_reads = KQ_UNSET;      /* reads never refused for load */
   c->thrift_max_frame_size = 16 * 1024 * 1024;      /* largest Thrift frame accepted */
@@ -115,6 +116,7 @@ typedef struct {
 static const ServerKey server_keys[] = {
   { "listenAddress", KEY_ADDRESS, FIELD(listen_address) },
   { "memcacheListenPort", KEY_PORT, FIELD(memcache_port) },
+  { "memcacheStrict", KEY_BOOL, FIELD(memcache_strict) },
   { "textListenPort", KEY_PORT, FIELD(text_port) },
   { "thriftListenPort", KEY_PORT, FIELD(thrift_port) },
   { "adminHttpPort", KEY_PORT, FIELD(admin_port) },

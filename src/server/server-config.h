@@ -14,6 +14,7 @@ typedef struct {
   GKeyFile *key_file;            /* the file as a key file (translated if need be), or NULL */
   gchar *listen_address;         /* default "0.0.0.0" */
   gint memcache_port;            /* 22133; 0 disables */
+  gboolean memcache_strict;      /* FALSE: Kestrel's replies; TRUE: what memcache clients expect */
   gint text_port;                /* 2222; 0 disables */
   gint thrift_port;              /* 2229; 0 disables */
   gint admin_port;               /* 2223; 0 disables */

@@ -419,6 +419,28 @@ static void test_flush_expired(Fixture *f, gconstpointer unused)
   g_assert_cmpint(kq_collection_flush_expired(f->c, "limited", NULL), ==, 5);
 }
 
+/* As in Kestrel, flush and flush_expired leave a queue that does not exist uncreated. */
+static void test_flush_absent_queue(Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  (void)unused;
+  reopen(f, "");
+  g_assert_true(kq_collection_flush(f->c, "absent", &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(kq_collection_flush_expired(f->c, "absent", &error), ==, 0);
+  g_assert_no_error(error);
+  g_autoptr(KqQueue) q = kq_collection_get(f->c, "absent", FALSE, NULL);
+  g_assert_null(q);
+  g_autoptr(GPtrArray) names = kq_collection_queue_names(f->c);
+  g_assert_cmpuint(names->len, ==, 0);
+
+  g_assert_false(kq_collection_flush(f->c, "bad/name", &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME);
+  g_clear_error(&error);
+  g_assert_cmpint(kq_collection_flush_expired(f->c, "bad/name", &error), ==, -1);
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME);
+}
+
 static void test_expire_to_queue(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -1000,6 +1022,7 @@ int main(int argc, char **argv)
   ADD("expiry", test_expiry);
   ADD("max-age", test_max_age);
   ADD("flush-expired", test_flush_expired);
+  ADD("flush-absent-queue", test_flush_absent_queue);
   ADD("expire-to-queue", test_expire_to_queue);
   ADD("open-transaction-timeout", test_open_transaction_timeout);
   ADD("max-queue-age", test_max_queue_age);

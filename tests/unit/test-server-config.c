@@ -61,6 +61,7 @@ test_defaults(void)
   g_assert_cmpstr(c->default_status, ==, "UP");
   g_assert_cmpint(c->status_grace_period_ms, ==, 0);
   g_assert_false(c->enable_session_trace);
+  g_assert_false(c->memcache_strict);
   g_assert_cmpint(c->connection_limit_refuse_writes, ==, KQ_UNSET);
   g_assert_cmpint(c->connection_limit_refuse_reads, ==, KQ_UNSET);
   g_assert_cmpint(c->thrift_max_frame_size, ==, 16 * MB);
@@ -94,6 +95,7 @@ test_every_key(void)
     "defaultStatus = readonly\n"
     "statusChangeGracePeriod = 5s\n"
     "enableSessionTrace = true\n"
+    "memcacheStrict = yes\n"
     "connectionLimitRefuseWrites = 1000\n"
     "connectionLimitRefuseReads = 2000\n"
     "adminListenAddress = ::1\n"
@@ -124,6 +126,7 @@ test_every_key(void)
   g_assert_cmpstr(c->default_status, ==, "READONLY");
   g_assert_cmpint(c->status_grace_period_ms, ==, 5000);
   g_assert_true(c->enable_session_trace);
+  g_assert_true(c->memcache_strict);
   g_assert_cmpint(c->connection_limit_refuse_writes, ==, 1000);
   g_assert_cmpint(c->connection_limit_refuse_reads, ==, 2000);
   g_assert_cmpstr(c->admin_listen_address, ==, "::1");
