@@ -281,6 +281,7 @@ static void serve_waiters_locked(KqQueue *q, gint64 now, Deferred *d)
       return;
     g_queue_unlink(&q->waiters, &w->link);
     w->state = KQ_WAITER_DONE;
+    q->get_items_hit++;
     if (d->served == NULL)
       d->served = g_array_new(FALSE, FALSE, sizeof(ServedWaiter));
     ServedWaiter s = { w, item, w->timed && kq_timer_remove(q->timer, &w->timer) };
@@ -610,6 +611,7 @@ static gboolean replay_locked(KqQueue *q, GError **error)
     g_hash_table_remove(q->open, xids->pdata[i]);
   }
   q->total_items = q->items;
+  q->put_bytes = q->bytes;
   return TRUE;
 }
 
@@ -728,6 +730,7 @@ static gboolean add_locked(KqQueue *q, const guint8 *data, gsize len, gint64 add
   q->items++;
   q->bytes += (gint64)len;
   q->total_items++;
+  q->put_bytes += (gint64)len;
   serve_waiters_locked(q, now, d);
   check_journal_locked(q);
   return TRUE;
@@ -802,6 +805,7 @@ static void waiter_fire(gpointer data)
   if (pending) {
     g_queue_unlink(&q->waiters, &w->link);
     w->state = KQ_WAITER_DONE;
+    q->get_items_miss++;
   }
   g_mutex_unlock(&q->lock);
   if (pending) {
@@ -847,8 +851,13 @@ KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_m
   if (*item_out != NULL && q->items == 0)
     check_journal_locked(q);
   /* a parked read's time is the client's wait, not the engine's */
-  if (w == NULL)
-    latency_end(&q->read_latency, start_ns);
+  if (*item_out != NULL) {
+    q->get_items_hit++;
+    latency_end(&q->read_hit_latency, start_ns);
+  } else if (w == NULL && (error == NULL || *error == NULL)) {
+    q->get_items_miss++;
+    latency_end(&q->read_miss_latency, start_ns);
+  }
 out:
   g_mutex_unlock(&q->lock);
   queue_finish(q, &d);
@@ -1010,6 +1019,9 @@ void kq_queue_get_stats(KqQueue *q, KqQueueStats *s)
   s->items = q->items;
   s->bytes = q->bytes;
   s->total_items = q->total_items;
+  s->put_bytes = q->put_bytes;
+  s->get_items_hit = q->get_items_hit;
+  s->get_items_miss = q->get_items_miss;
   s->logsize = q->journal ? kq_journal_size(q->journal) + kq_journal_archived_size(q->journal) : 0;
   s->expired_items = q->expired_items;
   s->mem_items = q->store.count;
@@ -1031,7 +1043,8 @@ void kq_queue_get_op_stats(KqQueue *q, KqQueueOpStats *s)
 {
   g_mutex_lock(&q->lock);
   s->add_latency = q->add_latency;
-  s->read_latency = q->read_latency;
+  s->read_hit_latency = q->read_hit_latency;
+  s->read_miss_latency = q->read_miss_latency;
   s->items_read = q->items_read;
   s->remove_failures = q->remove_failures;
   g_mutex_unlock(&q->lock);

@@ -147,10 +147,13 @@ add_op_stats(GPtrArray *list, KqQueue *queue)
     "Longest timed read in the engine, in nanoseconds.",
   };
   KqQueueOpStats ops;
+  KqLatency reads;
 
   kq_queue_get_op_stats(queue, &ops);
+  reads = ops.read_hit_latency;
+  kq_latency_merge(&reads, &ops.read_miss_latency);
   add_latency(list, &ops.add_latency, set_names, set_helps);
-  add_latency(list, &ops.read_latency, get_names, get_helps);
+  add_latency(list, &reads, get_names, get_helps);
   add_int(list, "read_items", KQ_STAT_COUNTER,
           "Items taken by reads (not peeks), waiting readers included.", ops.items_read);
 }
