@@ -32,6 +32,10 @@ typedef struct {
   KqLatency read_hit_latency;  /* reads answered at once with an item (a parked read is not
                                 * timed) */
   KqLatency read_miss_latency; /* reads answered at once with none */
+  /* These two record milliseconds, not nanoseconds (waits reach hours). */
+  KqLatency delivery_latency;  /* how long each item taken by a read (not a peek) had been
+                                * queued */
+  KqLatency wait_timeout_latency; /* how long each parked read that timed out waited */
   gint64 items_read;      /* items taken by reads (not peeks), hand-offs to waiters included */
   gint64 remove_failures; /* reads (hand-offs to waiters included) that failed because the
                            * journal could not record the removal (disk full, I/O error) */

@@ -38,6 +38,8 @@ static void op_stats_merge(KqQueueOpStats *into, const KqQueueOpStats *other)
   kq_latency_merge(&into->add_latency, &other->add_latency);
   kq_latency_merge(&into->read_hit_latency, &other->read_hit_latency);
   kq_latency_merge(&into->read_miss_latency, &other->read_miss_latency);
+  kq_latency_merge(&into->delivery_latency, &other->delivery_latency);
+  kq_latency_merge(&into->wait_timeout_latency, &other->wait_timeout_latency);
   into->items_read += other->items_read;
   into->remove_failures += other->remove_failures;
 }

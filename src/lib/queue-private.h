@@ -56,6 +56,8 @@ struct _KqQueue {
   gint64 get_items_miss;     /* reads and peeks that got none, waiters that timed out included */
   KqLatency read_hit_latency;  /* reads answered at once with an item; parked ones excluded */
   KqLatency read_miss_latency; /* reads answered at once with none */
+  KqLatency delivery_latency;  /* ms items waited in the queue until a read took them */
+  KqLatency wait_timeout_latency; /* ms parked reads waited before they timed out */
 };
 
 /* Create a queue, replaying its journal files in `dir` (dir NULL or !keep_journal: memory only). */

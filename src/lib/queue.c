@@ -259,6 +259,7 @@ static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GEr
   item->xid = xid;
   pop_head_locked(q, head.len);
   q->age_ms = MAX(0, now - item->add_time);
+  kq_latency_record(&q->delivery_latency, q->age_ms);
   if (xid != 0) {
     KqOpenRead *open = g_new(KqOpenRead, 1);
     open->item = kq_item_ref(item);
@@ -806,6 +807,7 @@ static void waiter_fire(gpointer data)
     g_queue_unlink(&q->waiters, &w->link);
     w->state = KQ_WAITER_DONE;
     q->get_items_miss++;
+    kq_latency_record(&q->wait_timeout_latency, (g_get_monotonic_time() - w->parked_us) / 1000);
   }
   g_mutex_unlock(&q->lock);
   if (pending) {
@@ -842,7 +844,8 @@ KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_m
     g_queue_push_tail_link(&q->waiters, &w->link);
     if (timeout_ms > 0) {
       w->timed = TRUE;
-      w->timer.deadline = g_get_monotonic_time() + timeout_ms * 1000;
+      w->parked_us = g_get_monotonic_time();
+      w->timer.deadline = w->parked_us + timeout_ms * 1000;
       w->timer.fire = waiter_fire;
       w->timer.data = kq_waiter_ref(w);
       kq_timer_add(q->timer, &w->timer);
@@ -1045,6 +1048,8 @@ void kq_queue_get_op_stats(KqQueue *q, KqQueueOpStats *s)
   s->add_latency = q->add_latency;
   s->read_hit_latency = q->read_hit_latency;
   s->read_miss_latency = q->read_miss_latency;
+  s->delivery_latency = q->delivery_latency;
+  s->wait_timeout_latency = q->wait_timeout_latency;
   s->items_read = q->items_read;
   s->remove_failures = q->remove_failures;
   g_mutex_unlock(&q->lock);

@@ -992,6 +992,8 @@ static void test_op_stats(Fixture *f, gconstpointer unused)
   g_assert_cmpint(qs.get_items_hit, ==, 4);
   g_assert_cmpint(qs.get_items_miss, ==, 1);
   g_assert_cmpint(qs.put_bytes, ==, 3);
+  /* every item taken (the served waiter's too) had its time in the queue recorded */
+  g_assert_cmpuint(s.delivery_latency.count, ==, 3);
 }
 
 /* Lifetime counters of the collection never go down when queues are deleted: total_items
@@ -999,6 +1001,7 @@ static void test_op_stats(Fixture *f, gconstpointer unused)
 static void test_counters_survive_delete(Fixture *f, gconstpointer unused)
 {
   (void)unused;
+  reopen(f, NULL);
   KqCollectionStats cs;
   KqQueueOpStats ops;
   g_assert_true(kq_collection_add(f->c, "gone", "a", 1, 0, NULL));
