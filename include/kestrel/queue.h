@@ -22,8 +22,11 @@ typedef struct {
   gint64 discarded, waiters, open_transactions, transactions, canceled_transactions;
   gint64 total_flushes, journal_rewrites, journal_rotations, create_time;
   gint64 put_bytes;                      /* bytes ever added */
-  gint64 get_items_hit, get_items_miss;  /* reads and peeks that got an item / none (a parked
-                                          * read counts when it is served or times out) */
+  /* Reads and peeks that got an item (a parked read counts when it is served) / that were
+   * answered at once with none. A parked read that times out is not counted as a miss: its
+   * caller's last kq_queue_remove at the deadline (which tells an error from an empty queue,
+   * see kq_queue_remove_wait) is, so each read that ends empty counts once. */
+  gint64 get_items_hit, get_items_miss;
 } KqQueueStats;
 
 /* Operation counters and engine latencies of a queue (beyond Kestrel's stats). */

@@ -53,7 +53,7 @@ struct _KqQueue {
   KqLatency add_latency;     /* kq_queue_add calls */
   gint64 put_bytes;          /* bytes ever added (Kestrel's put_bytes) */
   gint64 get_items_hit;      /* reads and peeks that got an item, waiters' included */
-  gint64 get_items_miss;     /* reads and peeks that got none, waiters that timed out included */
+  gint64 get_items_miss;     /* reads and peeks answered at once with none */
   KqLatency read_hit_latency;  /* reads answered at once with an item; parked ones excluded */
   KqLatency read_miss_latency; /* reads answered at once with none */
   KqLatency delivery_latency;  /* ms items waited in the queue until a read took them */

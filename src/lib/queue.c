@@ -806,7 +806,7 @@ static void waiter_fire(gpointer data)
   if (pending) {
     g_queue_unlink(&q->waiters, &w->link);
     w->state = KQ_WAITER_DONE;
-    q->get_items_miss++;
+    /* no miss counted here: the caller's last look at the deadline counts it (see queue.h) */
     kq_latency_record(&q->wait_timeout_latency, (g_get_monotonic_time() - w->parked_us) / 1000);
   }
   g_mutex_unlock(&q->lock);
