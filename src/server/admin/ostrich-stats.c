@@ -84,34 +84,36 @@ status_label(KqStatus status)
   return NULL;
 }
 
+/* The numbers the memcache `stats` command reports, by name (one module gathers them). */
+static gint64
+global_stat(GHashTable *stats, const gchar *name)
+{
+  const gchar *value = g_hash_table_lookup(stats, name);
+  return value != NULL ? g_ascii_strtoll(value, NULL, 10) : 0;
+}
+
 static void
 add_global(KqOstrichSummary *s, KqServer *server)
 {
+  static const gchar *const counters[] = {
+    "bytes_read", "bytes_written", "cmd_get", "cmd_peek", "cmd_set", "get_hits", "get_misses",
+    "total_connections", "total_items", "queue_creates", "queue_deletes", "queue_expires",
+  };
   KqCollection *collection = kq_server_get_collection(server);
-  KqServerStats *st = kq_server_get_stats(server);
+  g_autoptr(GPtrArray) report = kq_stats_report_global(server);
+  g_autoptr(GHashTable) stats = g_hash_table_new(g_str_hash, g_str_equal);
   KqStatus status = kq_server_get_status(server);
-  KqCollectionStats cs;
   KqQueueOpStats ops;
 
-  kq_collection_get_stats(collection, &cs);
-  kq_collection_get_op_stats(collection, &ops);
-#define LOAD(field) __atomic_load_n(&st->field, __ATOMIC_RELAXED)
-  put_counter(s, g_strdup("bytes_read"), LOAD(bytes_read));
-  put_counter(s, g_strdup("bytes_written"), LOAD(bytes_written));
-  put_counter(s, g_strdup("cmd_get"), LOAD(cmd_get));
-  put_counter(s, g_strdup("cmd_peek"), LOAD(cmd_peek));
-  put_counter(s, g_strdup("cmd_set"), LOAD(cmd_set));
-  put_counter(s, g_strdup("get_hits"), LOAD(get_hits));
-  put_counter(s, g_strdup("get_misses"), LOAD(get_misses));
-  put_counter(s, g_strdup("total_connections"), LOAD(total_connections));
-  put_gauge(s, g_strdup("connections"), (gdouble) LOAD(curr_connections));
-#undef LOAD
-  put_counter(s, g_strdup("total_items"), cs.total_items);
-  put_counter(s, g_strdup("queue_creates"), cs.queue_creates);
-  put_counter(s, g_strdup("queue_deletes"), cs.queue_deletes);
-  put_counter(s, g_strdup("queue_expires"), cs.queue_expires);
-  put_gauge(s, g_strdup("items"), (gdouble) cs.curr_items);
-  put_gauge(s, g_strdup("bytes"), (gdouble) cs.bytes);
+  for (guint i = 0; i < report->len; i++) {
+    const KqStat *stat = report->pdata[i];
+    g_hash_table_insert(stats, (gpointer) stat->name, stat->value);
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS(counters); i++)
+    put_counter(s, g_strdup(counters[i]), global_stat(stats, counters[i]));
+  put_gauge(s, g_strdup("connections"), (gdouble) global_stat(stats, "curr_connections"));
+  put_gauge(s, g_strdup("items"), (gdouble) global_stat(stats, "curr_items"));
+  put_gauge(s, g_strdup("bytes"), (gdouble) global_stat(stats, "bytes"));
   put_gauge(s, g_strdup("reserved_memory_ratio"),
             kq_stats_report_reserved_memory_ratio(collection));
   g_tree_replace(s->labels, g_strdup("version"), g_strdup(PACKAGE_VERSION));
@@ -120,6 +122,7 @@ add_global(KqOstrichSummary *s, KqServer *server)
     put_gauge(s, g_strdup("status/readable"), kq_server_allows_reads(server) ? 1 : 0);
     put_gauge(s, g_strdup("status/writeable"), kq_server_allows_writes(server) ? 1 : 0);
   }
+  kq_collection_get_op_stats(collection, &ops);
   put_metric(s, g_strdup("set_latency_usec"), &ops.add_latency);
   put_metric(s, g_strdup("get_hit_latency_usec"), &ops.read_hit_latency);
   put_metric(s, g_strdup("get_miss_latency_usec"), &ops.read_miss_latency);
