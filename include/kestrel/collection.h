@@ -9,6 +9,9 @@ G_BEGIN_DECLS
 
 typedef struct _KqCollection KqCollection;
 
+/* total_items counts the adds kq_collection_add accepted since open (one per add, whatever
+ * fanout or aliases copy it to; never lowered by a delete); the queue_* counters count since
+ * open too. */
 typedef struct {
   gint64 curr_items, total_items, bytes, queue_creates, queue_deletes, queue_expires;
 } KqCollectionStats;
@@ -63,6 +66,9 @@ void kq_collection_reload(KqCollection *collection, KqConfigSet *config);
 GPtrArray *kq_collection_queue_names(KqCollection *collection);
 GPtrArray *kq_collection_alias_names(KqCollection *collection);
 void kq_collection_get_stats(KqCollection *collection, KqCollectionStats *stats);
+/* The operation counters and latencies of every queue added up, those of queues deleted since
+ * open included (so they never go down). */
+void kq_collection_get_op_stats(KqCollection *collection, KqQueueOpStats *stats);
 void kq_collection_get_alias_stats(KqCollection *collection, const gchar *name,
                                    gint64 *put_items, gint64 *put_bytes);
 /* Comma-separated names of the fanout children of `name` ("" when none). Caller frees. */

@@ -29,7 +29,7 @@ kq_server_config_new_defaults(void)
   c->expiration_timer_ms = KQ_UNSET;                /* no background expiry sweep */
   c->max_open_transactions = 1;                     /* one open read per connection and queue */
   c->connection_backlog = 1024;                     /* listen(2) backlog */
-  c->status_file = NULL;                            /* status not configured */
+  c->status_file = NULL;                            /* in the queue folder */
   c->default_status = g_strdup("UP");               /* status without a readable status file */
   c->status_grace_period_ms = 0;                    /* stricter status applies at once */
   c->enable_session_trace = FALSE;                  /* no per-connection log lines */
@@ -89,6 +89,7 @@ typedef enum {
   KEY_ADDRESS,        /* gchar*, non-empty */
   KEY_PATH,           /* gchar*, non-empty */
   KEY_PATH_OR_NONE,   /* gchar*, "none" -> NULL */
+  KEY_STATUS_FILE,    /* gchar*, "none" -> NULL and status_file_none */
   KEY_PORT,           /* gint 0..65535 */
   KEY_INT,            /* gint, at least 1 */
   KEY_DURATION,       /* gint64 ms, "none" -> -1 */
@@ -125,7 +126,7 @@ static const ServerKey server_keys[] = {
   { "expirationTimerFrequency", KEY_PERIOD, FIELD(expiration_timer_ms) },
   { "maxOpenTransactions", KEY_INT, FIELD(max_open_transactions) },
   { "connectionBacklog", KEY_INT, FIELD(connection_backlog) },
-  { "statusFile", KEY_PATH_OR_NONE, FIELD(status_file) },
+  { "statusFile", KEY_STATUS_FILE, FIELD(status_file) },
   { "defaultStatus", KEY_STATUS, FIELD(default_status) },
   { "statusChangeGracePeriod", KEY_GRACE, FIELD(status_grace_period_ms) },
   { "enableSessionTrace", KEY_BOOL, FIELD(enable_session_trace) },
@@ -174,6 +175,12 @@ parse_server_value(KqServerConfig *config, const ServerKey *key, const gchar *te
     if (*text == '\0')
       return expected(error, "a file path or 'none'", text);
     replace_string(field, g_ascii_strcasecmp(text, "none") == 0 ? NULL : g_strdup(text));
+    return TRUE;
+  case KEY_STATUS_FILE:
+    if (*text == '\0')
+      return expected(error, "a file path or 'none'", text);
+    config->status_file_none = g_ascii_strcasecmp(text, "none") == 0;
+    replace_string(field, config->status_file_none ? NULL : g_strdup(text));
     return TRUE;
   case KEY_PORT:
     return kq_server_config_parse_port(text, field, error);
@@ -479,6 +486,8 @@ void
 kq_server_config_make_paths_absolute(KqServerConfig *config)
 {
   make_absolute(&config->queue_path);
+  if (config->status_file == NULL && !config->status_file_none)
+    config->status_file = g_build_filename(config->queue_path, KQ_DEFAULT_STATUS_FILE, NULL);
   make_absolute(&config->status_file);
   make_absolute(&config->log_file);
 }

@@ -24,7 +24,8 @@ typedef struct {
   gint64 expiration_timer_ms;    /* -1 none */
   gint max_open_transactions;    /* 1 */
   gint connection_backlog;       /* 1024 */
-  gchar *status_file;            /* NULL: status not configured */
+  gchar *status_file;            /* NULL: the default (see make_paths_absolute) or none */
+  gboolean status_file_none;     /* statusFile = none: status not configured */
   gchar *default_status;         /* "UP" */
   gint64 status_grace_period_ms; /* 0 */
   gboolean enable_session_trace; /* FALSE */
@@ -38,6 +39,10 @@ typedef struct {
   gchar *log_roll;               /* "never" */
   KqConfigSet *queues;           /* [default], [queue *], [alias *] */
 } KqServerConfig;
+
+/* Starts with a dot, so it can never be a queue's name nor a journal file (SPEC 1.6); the
+ * engine leaves its `.kestrel*` files alone and silent. */
+#define KQ_DEFAULT_STATUS_FILE ".kestrel.status"
 
 KqServerConfig *kq_server_config_new_defaults(void);
 /* Load a key file; unknown keys / bad values: FALSE with an error naming file, group, key and
@@ -66,7 +71,8 @@ gboolean kq_server_config_parse_worker_threads(const gchar *text, gint *threads_
 gboolean kq_server_config_parse_port(const gchar *text, gint *port_out, GError **error);
 /* Make queuePath, statusFile and logFile absolute against the current directory, so a
  * relative path in the file means "relative to where kestreld was started" even after
- * --daemonize changes to /. */
+ * --daemonize changes to /. Without a statusFile (and not `none`), the status is kept in
+ * KQ_DEFAULT_STATUS_FILE inside the queue folder. */
 void kq_server_config_make_paths_absolute(KqServerConfig *config);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KqServerConfig, kq_server_config_free)

@@ -1109,7 +1109,8 @@ def test_version_format_matches_binary(mc):
     assert out.stdout.strip() == b"kestreld " + line[len(b"VERSION "):-2]
 
 
-def test_status_not_configured(mc):
+def test_status_not_configured(kestrel_factory):
+    mc = kestrel_factory(server={"statusFile": "none"}).memcache()
     mc.send_line("status")
     assert_error_and_closed(mc)
 
@@ -2260,7 +2261,8 @@ def test_status_bad_value(kestrel_factory, tmp_path):
     assert d.read_line() == b"UP\r\n"
 
 
-def test_set_status_when_not_configured(mc):
+def test_set_status_when_not_configured(kestrel_factory):
+    mc = kestrel_factory(server={"statusFile": "none"}).memcache()
     mc.send_line("status READONLY")
     assert_error_and_closed(mc)
 

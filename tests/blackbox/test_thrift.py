@@ -134,12 +134,15 @@ def test_delete_queue(srv, tc):
     assert tc.get("gone", 1, 0, 0) == []
 
 
-def test_status_not_configured(tc):
+def test_status_not_configured(kestrel_factory):
+    srv = kestrel_factory(thrift=True, server={"statusFile": "none"})
+    tc = ThriftClient(srv.thrift_port)
     _, ttypes = generated()
     assert tc.current_status() == ttypes.Status.NOT_CONFIGURED
     with pytest.raises(TApplicationException):
         tc.set_status(ttypes.Status.READ_ONLY)
     assert tc.get_version()  # the connection is still usable
+    tc.close()
 
 
 def test_status_changes_refuse_writes_then_reads(kestrel_factory, tmp_path):

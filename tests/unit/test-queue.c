@@ -991,7 +991,8 @@ static void test_op_stats(Fixture *f, gconstpointer unused)
   et_expect(q, NULL);
   kq_queue_get_op_stats(q, &s);
   g_assert_cmpuint(s.add_latency.count, ==, 2);
-  g_assert_cmpuint(s.read_latency.count, ==, 4);
+  g_assert_cmpuint(s.read_hit_latency.count, ==, 3);
+  g_assert_cmpuint(s.read_miss_latency.count, ==, 1);
   g_assert_cmpint(s.items_read, ==, 2);
   g_assert_cmpuint(kq_latency_percentile_ns(&s.add_latency, 1.0), ==, s.add_latency.max_ns);
 
@@ -1004,8 +1005,41 @@ static void test_op_stats(Fixture *f, gconstpointer unused)
   kq_item_unref(handed);
   kq_queue_get_op_stats(q, &s);
   g_assert_cmpuint(s.add_latency.count, ==, 3);
-  g_assert_cmpuint(s.read_latency.count, ==, 4);
+  g_assert_cmpuint(s.read_hit_latency.count, ==, 3);
+  g_assert_cmpuint(s.read_miss_latency.count, ==, 1);
   g_assert_cmpint(s.items_read, ==, 3);
+  /* Kestrel's get_items_hit / get_items_miss: the served waiter is a hit */
+  KqQueueStats qs;
+  kq_queue_get_stats(q, &qs);
+  g_assert_cmpint(qs.get_items_hit, ==, 4);
+  g_assert_cmpint(qs.get_items_miss, ==, 1);
+  g_assert_cmpint(qs.put_bytes, ==, 3);
+  /* every item taken (the served waiter's too) had its time in the queue recorded */
+  g_assert_cmpuint(s.delivery_latency.count, ==, 3);
+}
+
+/* Lifetime counters of the collection never go down when queues are deleted: total_items
+ * counts accepted adds since open, and the operation stats keep those of deleted queues. */
+static void test_counters_survive_delete(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  reopen(f, NULL);
+  KqCollectionStats cs;
+  KqQueueOpStats ops;
+  g_assert_true(kq_collection_add(f->c, "gone", "a", 1, 0, NULL));
+  g_assert_true(kq_collection_add(f->c, "gone", "b", 1, 0, NULL));
+  g_assert_true(kq_collection_add(f->c, "kept", "c", 1, 0, NULL));
+  g_autoptr(KqQueue) gone = kq_collection_get(f->c, "gone", FALSE, NULL);
+  g_autoptr(KqItem) item = kq_queue_remove(gone, 0, NULL);
+  g_assert_nonnull(item);
+  g_assert_true(kq_collection_delete(f->c, "gone", NULL));
+  kq_collection_get_stats(f->c, &cs);
+  g_assert_cmpint(cs.total_items, ==, 3);
+  g_assert_cmpint(cs.curr_items, ==, 1);
+  kq_collection_get_op_stats(f->c, &ops);
+  g_assert_cmpuint(ops.add_latency.count, ==, 3);
+  g_assert_cmpuint(ops.read_hit_latency.count, ==, 1);
+  g_assert_cmpint(ops.items_read, ==, 1);
 }
 
 int main(int argc, char **argv)
@@ -1039,6 +1073,7 @@ int main(int argc, char **argv)
   ADD("clean-close-empty", test_clean_close_empty);
   ADD("folder-lock", test_folder_lock);
   ADD("op-stats", test_op_stats);
+  ADD("counters-survive-delete", test_counters_survive_delete);
 #undef ADD
   return g_test_run();
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <kestrel/collection.h>
 #include <kestrel/error.h>
 
 #include "server-config.h"
@@ -159,6 +160,7 @@ test_none_values(void)
   g_assert_cmpint(c->client_timeout_ms, ==, KQ_UNSET);
   g_assert_cmpint(c->expiration_timer_ms, ==, KQ_UNSET);
   g_assert_null(c->status_file);
+  g_assert_true(c->status_file_none);
   g_assert_null(c->log_file);
   g_assert_cmpint(c->status_grace_period_ms, ==, 0);
   g_assert_cmpint(c->connection_limit_refuse_reads, ==, KQ_UNSET);
@@ -289,7 +291,10 @@ test_paths_absolute(void)
   kq_server_config_make_paths_absolute(c);
   g_assert_cmpstr(c->queue_path, ==, spool);
   g_assert_cmpstr(c->log_file, ==, log);
-  g_assert_null(c->status_file);
+  /* no statusFile: a file of the queue folder whose name no queue can have */
+  g_autofree gchar *status = g_build_filename(spool, ".kestrel.status", NULL);
+  g_assert_cmpstr(c->status_file, ==, status);
+  g_assert_false(kq_queue_name_is_valid(".kestrel.status", NULL));
 
   g_free(c->queue_path);
   c->queue_path = g_strdup("/var/spool/kestrel");
