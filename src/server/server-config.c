@@ -360,7 +360,8 @@ kq_server_config_check_value(const gchar *key, const gchar *value, GError **erro
   return parse_server_value(scratch, server_key, value, error);
 }
 
-/* A [server] field as the key file accepts it back. */
+/* A [server] field as the key file accepts it back; NULL for a statusFile left to its default
+ * (a file in the queue folder), which has no value of its own to print. */
 static gchar *
 format_server_value(const KqServerConfig *config, const ServerKey *key)
 {
@@ -393,6 +394,12 @@ format_server_value(const KqServerConfig *config, const ServerKey *key)
     return g_strdup_printf("%" G_GINT64_FORMAT, *(const gint64 *) field);
   case KEY_BOOL:
     return g_strdup(*(const gboolean *) field ? "true" : "false");
+  case KEY_STATUS_FILE: {
+    const gchar *text = *(gchar *const *) field;
+    if (text == NULL)
+      return config->status_file_none ? g_strdup("none") : NULL;
+    return g_strdup(text);
+  }
   case KEY_THREADS:
     return *(const gint *) field == 0 ? g_strdup("auto")
                                       : g_strdup_printf("%d", *(const gint *) field);
@@ -425,7 +432,7 @@ kq_server_config_to_key_file_text(const KqServerConfig *config)
 
       if (parse_server_value(scratch, key, file_value, NULL))
         from_file = format_server_value(scratch, key);
-      if (g_strcmp0(from_file, value) == 0)
+      if (g_strcmp0(from_file, value) == 0 || value == NULL)
         continue;
       comment = g_key_file_get_comment(out, "server", key->name, NULL);
       note = g_strdup_printf("%s overridden on the command line (the file says %s)",
@@ -434,6 +441,8 @@ kq_server_config_to_key_file_text(const KqServerConfig *config)
       g_key_file_set_comment(out, "server", key->name, note, NULL);
       continue;
     }
+    if (value == NULL)
+      continue;
     g_key_file_set_value(out, "server", key->name, value);
     g_key_file_set_comment(out, "server", key->name, " built-in default or command line",
                            NULL);
