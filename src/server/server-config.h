@@ -6,6 +6,18 @@
 
 G_BEGIN_DECLS
 
+/* The [zookeeper] group: Kestrel 2.4's ZooKeeperBuilder (server sets, docs/cluster.md). */
+typedef struct {
+  gchar *host;              /* required */
+  gint port;                /* 2181 */
+  gchar *path_prefix;       /* "/kestrel": members go under <prefix>/read and <prefix>/write */
+  gint64 session_timeout_ms; /* 10 s */
+  gchar *credentials;       /* "user:password" for the digest scheme, NULL: none */
+  gboolean acl_creator;     /* FALSE: open ACL; TRUE: everyone reads, the creator does all */
+  gchar *advertise_address; /* NULL: the listen address, or the machine's when wildcard */
+  gint shard;               /* -1: no shard in the member data */
+} KqZooKeeperConfig;
+
 typedef struct {
   gchar *config_file;            /* path it was loaded from, NULL for built-in defaults */
   gchar *listen_address;         /* default "0.0.0.0" */
@@ -31,6 +43,7 @@ typedef struct {
   gchar *log_level;              /* "info" */
   gchar *log_roll;               /* "never" */
   KqConfigSet *queues;           /* [default], [queue *], [alias *] */
+  KqZooKeeperConfig *zookeeper;  /* NULL: no [zookeeper] group, no server sets */
 } KqServerConfig;
 
 KqServerConfig *kq_server_config_new_defaults(void);
@@ -40,6 +53,7 @@ KqServerConfig *kq_server_config_load(const gchar *path, GError **error);
 /* Re-read only the queue and alias settings of the file (for reload). */
 KqConfigSet *kq_server_config_load_queues(const gchar *path, GError **error);
 void kq_server_config_free(KqServerConfig *config);
+void kq_zookeeper_config_free(KqZooKeeperConfig *zk);
 
 /* A port number 0..65535 ("none" = 0 = listener disabled), for config values and options. */
 gboolean kq_server_config_parse_port(const gchar *text, gint *port_out, GError **error);
