@@ -363,6 +363,11 @@ load_zookeeper_group(KqServerConfig *config, GKeyFile *key_file, const gchar *la
     g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "%s: [zookeeper] host: missing", label);
     return FALSE;
   }
+  if (zk->acl_creator && zk->credentials == NULL) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG,
+                "%s: [zookeeper] acl: creator needs credentials (user:password)", label);
+    return FALSE;
+  }
   return TRUE;
 }
 

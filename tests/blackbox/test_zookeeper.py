@@ -1,0 +1,215 @@
+"""ZooKeeper server sets (docs/cluster.md) against a real ZooKeeper: the member data Kestrel
+2.4's clients read, membership following the status in Kestrel's order, and sessions that
+survive ZooKeeper restarts, expiry and a killed kestreld."""
+import ipaddress
+import json
+import re
+import signal
+
+import pytest
+
+from conftest import wait_for
+import zookeeper_support
+from zookeeper_support import ZooKeeperServer, members
+
+pytestmark = pytest.mark.skipif(zookeeper_support.missing_reason() is not None,
+                                reason=str(zookeeper_support.missing_reason()))
+
+
+@pytest.fixture(scope="module")
+def zookeeper(tmp_path_factory):
+    zk = ZooKeeperServer(tmp_path_factory.mktemp("zookeeper")).start()
+    yield zk
+    zk.stop()
+
+
+@pytest.fixture
+def zk_client(zookeeper):
+    client = zookeeper.client()
+    yield client
+    client.stop()
+    client.close()
+
+
+def zk_section(zookeeper, prefix, **extra):
+    section = {"host": "127.0.0.1", "port": zookeeper.port, "pathPrefix": prefix}
+    section.update(extra)
+    return {"zookeeper": section}
+
+
+def start_member(kestrel_factory, zookeeper, prefix, server=None, thrift=True, **extra):
+    opts = {"statusFile": "status"}
+    opts.update(server or {})
+    return kestrel_factory(server=opts, thrift=thrift,
+                           sections=zk_section(zookeeper, prefix, **extra))
+
+
+def sets(zk, prefix):
+    return members(zk, prefix + "/read"), members(zk, prefix + "/write")
+
+
+def counts(zk, prefix):
+    read, write = sets(zk, prefix)
+    return len(read), len(write)
+
+
+def stat(srv, name):
+    with srv.memcache() as mc:
+        return mc.stat(name)
+
+
+def answer(srv, line):
+    """The first reply line to `line` on a connection of its own (a refusal closes it)."""
+    with srv.memcache() as mc:
+        mc.send(line.encode() + b"\r\n")
+        return mc.read_line()
+
+
+def write_refused(srv):
+    return answer(srv, "set q 0 0 1\r\nx").startswith(b"SERVER_ERROR")
+
+
+def read_refused(srv):
+    return answer(srv, "get q").startswith(b"SERVER_ERROR")
+
+
+def test_member_data_is_twitter_server_set_json(kestrel_factory, zookeeper, zk_client):
+    srv = start_member(kestrel_factory, zookeeper, "/kestrel/json/prod")
+    wait_for(lambda: counts(zk_client, "/kestrel/json/prod") == (1, 1), 10, 0.05, "both sets")
+    read, write = sets(zk_client, "/kestrel/json/prod")
+    for nodes, name in ((read, "read"), (write, "write")):
+        (node, data), = nodes.items()
+        assert re.fullmatch(r"member_\d{10}", node), node
+        stat_ = zk_client.exists("/kestrel/json/prod/%s/%s" % (name, node))
+        assert stat_.ephemeralOwner != 0, "member nodes are ephemeral"
+        member = json.loads(data)
+        assert list(member) == ["serviceEndpoint", "additionalEndpoints", "status"]
+        host = member["serviceEndpoint"]["host"]
+        # listenAddress is loopback: the machine's own address is advertised instead
+        address = ipaddress.ip_address(host)
+        assert not address.is_loopback and not address.is_unspecified, host
+        assert member["serviceEndpoint"] == {"host": host, "port": srv.memcache_port}
+        assert member["additionalEndpoints"] == {
+            "memcache": {"host": host, "port": srv.memcache_port},
+            "thrift": {"host": host, "port": srv.thrift_port},
+            "text": {"host": host, "port": srv.text_port},
+        }
+        assert member["status"] == "ALIVE"
+    assert list(read.values()) == list(write.values())
+    with srv.memcache() as mc:
+        stats = dict(mc.stats())
+    assert stats["zookeeper_connected"] == "1"
+    assert stats["zookeeper_registered"] == "1"
+    assert stats["zookeeper_read_member"] == "1" and stats["zookeeper_write_member"] == "1"
+    assert stats["zookeeper_sessions"] == "1"
+
+
+def test_advertise_address_and_shard(kestrel_factory, zookeeper, zk_client):
+    srv = start_member(kestrel_factory, zookeeper, "/kestrel/shard", thrift=False,
+                       advertiseAddress="10.1.2.3", shard=7)
+    wait_for(lambda: counts(zk_client, "/kestrel/shard") == (1, 1), 10, 0.05, "both sets")
+    member = json.loads(next(iter(sets(zk_client, "/kestrel/shard")[1].values())))
+    assert member == {
+        "serviceEndpoint": {"host": "10.1.2.3", "port": srv.memcache_port},
+        "additionalEndpoints": {"memcache": {"host": "10.1.2.3", "port": srv.memcache_port},
+                                "text": {"host": "10.1.2.3", "port": srv.text_port}},
+        "status": "ALIVE",
+        "shard": 7,
+    }
+
+
+def test_status_moves_membership_in_kestrels_order(kestrel_factory, zookeeper, zk_client):
+    prefix = "/kestrel/status"
+    srv = start_member(kestrel_factory, zookeeper, prefix)
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    mc = srv.memcache()
+
+    # Stricter: ZooKeeper first. While ZooKeeper cannot answer, writes still go through.
+    zookeeper.pause()
+    try:
+        assert mc.request("status readonly") == b"END\r\n"
+        mc.must_set("q", "before the write set is left")
+    finally:
+        zookeeper.resume()
+    wait_for(lambda: counts(zk_client, prefix) == (1, 0), 10, 0.05, "write set left")
+    wait_for(lambda: write_refused(srv), 10, 0.05, "writes refused")
+    assert srv.memcache().get("q") == b"before the write set is left", "reads go on"
+    mc = srv.memcache()
+
+    # Looser: the change first, then ZooKeeper.
+    zookeeper.pause()
+    try:
+        assert mc.request("status up") == b"END\r\n"
+        mc.must_set("q", "accepted before the write set is joined")
+    finally:
+        zookeeper.resume()
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "write set joined again")
+
+    assert mc.request("status quiescent") == b"END\r\n"
+    wait_for(lambda: counts(zk_client, prefix) == (0, 0), 10, 0.05, "both sets left")
+    wait_for(lambda: read_refused(srv) and stat(srv, "zookeeper_registered") == "1", 10, 0.05,
+             "reads refused, membership as the status says")
+    mc = srv.memcache()
+    log = srv.stderr_text()
+    assert log.index("left the write server set") < log.index("status QUIESCENT now enforced")
+
+    # Shutdown: both sets left before the listeners close.
+    assert mc.request("status up") == b"END\r\n"
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets joined")
+    srv.stop()
+    assert counts(zk_client, prefix) == (0, 0)
+    log = srv.stderr_text().rsplit("received SIGTERM", 1)[1]
+    assert log.index("left the read server set") < log.index("shutting down")
+    assert log.index("left the write server set") < log.index("shutting down")
+
+
+def test_serves_without_zookeeper_and_rejoins_after_its_restart(kestrel_factory, tmp_path):
+    zookeeper = ZooKeeperServer(tmp_path / "zk")  # not started yet
+    srv = start_member(kestrel_factory, zookeeper, "/kestrel/restart")
+    try:
+        mc = srv.memcache()
+        mc.must_set("q", "served while ZooKeeper is down")
+        assert mc.stat("zookeeper_connected") == "0"
+        zookeeper.start()
+        zk = zookeeper.client()
+        wait_for(lambda: counts(zk, "/kestrel/restart") == (1, 1), 15, 0.05, "joined")
+        zk.stop()
+        zk.close()
+        zookeeper.kill()
+        wait_for(lambda: mc.stat("zookeeper_connected") == "0", 15, 0.05, "disconnected")
+        assert mc.get("q") == b"served while ZooKeeper is down"
+        zookeeper.start()
+        zk = zookeeper.client()
+        wait_for(lambda: counts(zk, "/kestrel/restart") == (1, 1)
+                 and mc.stat("zookeeper_registered") == "1", 15, 0.05, "joined again")
+        zk.stop()
+        zk.close()
+        log = srv.stderr_text()
+        assert log.count("zookeeper: connection to %s lost" % zookeeper.address) == 1
+    finally:
+        zookeeper.stop()
+
+
+def test_session_expiry_rejoins(kestrel_factory, zookeeper, zk_client):
+    prefix = "/kestrel/expiry"
+    srv = start_member(kestrel_factory, zookeeper, prefix, sessionTimeout="1s")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    srv.proc.send_signal(signal.SIGSTOP)  # ZooKeeper hears nothing: it expires the session
+    try:
+        wait_for(lambda: counts(zk_client, prefix) == (0, 0), 15, 0.05, "session expired")
+    finally:
+        srv.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 15, 0.05, "joined with a new session")
+    with srv.memcache() as mc:
+        stats = dict(mc.stats())
+    assert stats["zookeeper_session_expirations"] == "1"
+    assert stats["zookeeper_sessions"] == "2"
+    assert srv.stderr_text().count("session expired") == 1
+
+
+def test_killed_server_leaves_when_its_session_lapses(kestrel_factory, zookeeper, zk_client):
+    prefix = "/kestrel/kill9"
+    srv = start_member(kestrel_factory, zookeeper, prefix, sessionTimeout="1s")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    srv.kill9()
+    wait_for(lambda: counts(zk_client, prefix) == (0, 0), 15, 0.05, "nodes gone with the session")
