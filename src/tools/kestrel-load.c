@@ -142,7 +142,7 @@ static int prepare(Ctx *ctx, guint64 slots, gsize item_size, gint n_queues)
     LoadSpread spread = LOAD_SPREAD_RANDOM;
     load_discovery_parse_spread(ctx->o->spread ? ctx->o->spread : "random", &spread);
     ctx->run->discovery = load_discovery_new(ctx->o->zookeeper, ctx->o->thrift ? "thrift" : "memcache",
-                                             spread, &error);
+                                             spread, ctx->o->seed, &error);
     if (!ctx->run->discovery || !load_discovery_wait(ctx->run->discovery, ctx->deadline_ns, &error)) {
       g_printerr("%s: %s\n", ctx->name, error->message);
       g_error_free(error);
@@ -323,7 +323,7 @@ static int cmd_leaky_reader(Ctx *ctx)
   { "io-threads", 0, 0, G_OPTION_ARG_INT, &(o)->io_threads, "event-loop threads (default: CPUs)", "N" }, \
   { "seed", 0, 0, G_OPTION_ARG_STRING, &(o)->seed_arg, "seed of the random choices (-k kills, -d drops), 0..4294967295 (default: random, printed with the results)", "N" }, \
   { "zookeeper", 'Z', 0, G_OPTION_ARG_STRING, &(o)->zookeeper, "a Kestrel cluster's ZooKeeper server sets instead of --host/--port: producers use the write set, consumers the read set, following changes (the queues are not flushed)", "HOST:PORT/PREFIX" }, \
-  { "spread", 0, 0, G_OPTION_ARG_STRING, &(o)->spread, "with --zookeeper: random (default) or hash (consistent hashing of connections)", "HOW" }
+  { "spread", 0, 0, G_OPTION_ARG_STRING, &(o)->spread, "with --zookeeper: random (default: connections dealt over the members in turn from a random start) or hash (consistent hashing of connections)", "HOW" }
 
 typedef struct {
   const gchar *name;

@@ -42,6 +42,7 @@ struct LoadDiscovery {
   zhandle_t *zh;
   gchar *hosts, *prefix, *endpoint;
   LoadSpread spread;
+  guint deal_offset; /* random spread: where dealing starts */
   GRegex *endpoint_re, *service_re;
   SetRef refs[2];
   guint64 started[2], published[2]; /* completion thread only */
@@ -217,7 +218,7 @@ static void quiet_log(const char *message)
 }
 
 LoadDiscovery *load_discovery_new(const gchar *spec, const gchar *endpoint, LoadSpread spread,
-                                  GError **error)
+                                  guint32 seed, GError **error)
 {
   const gchar *slash = strchr(spec, '/');
   if (slash == spec || *spec == '\0') {
@@ -232,6 +233,7 @@ LoadDiscovery *load_discovery_new(const gchar *spec, const gchar *endpoint, Load
     d->prefix[strlen(d->prefix) - 1] = '\0';
   d->endpoint = g_strdup(endpoint);
   d->spread = spread;
+  d->deal_offset = seed % MAX_SERVERS;
   g_autofree gchar *quoted = g_regex_escape_string(endpoint, -1);
   g_autofree gchar *pattern = g_strdup_printf(
     "\"%s\"\\s*:\\s*\\{\\s*\"host\"\\s*:\\s*\"([^\"]+)\"\\s*,\\s*\"port\"\\s*:\\s*(\\d+)", quoted);
@@ -306,8 +308,8 @@ static gint ring_pick(LoadDiscovery *d, GArray *members, guint conn_id)
   return best_server >= 0 ? best_server : lowest_server;
 }
 
-gboolean load_discovery_pick(LoadDiscovery *d, LoadSet set, guint conn_id, GRand *rand,
-                             gint current, gint *server, struct sockaddr_in *addr)
+gboolean load_discovery_pick(LoadDiscovery *d, LoadSet set, guint conn_id,
+                             gint *server, struct sockaddr_in *addr)
 {
   g_mutex_lock(&d->lock);
   GArray *members = d->members[set];
@@ -315,8 +317,8 @@ gboolean load_discovery_pick(LoadDiscovery *d, LoadSet set, guint conn_id, GRand
   if (members->len > 0) {
     if (d->spread == LOAD_SPREAD_HASH)
       chosen = ring_pick(d, members, conn_id);
-    else /* a fresh draw on every change: a member that joins gets its share */
-      chosen = g_array_index(members, gint, g_rand_int_range(rand, 0, (gint32)members->len));
+    else /* dealt in turn from a random start: an even share each, a newcomer included */
+      chosen = g_array_index(members, gint, (conn_id + d->deal_offset) % members->len);
     *server = chosen;
     *addr = d->servers[chosen].addr;
   }

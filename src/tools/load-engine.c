@@ -371,7 +371,7 @@ static void dial(LoadConn *c)
       c->server = c->target;
       c->addr = c->target_addr;
     } else if (!load_discovery_pick(run->discovery, c->writes ? LOAD_SET_WRITE : LOAD_SET_READ,
-                                    c->id, c->rand, c->server, &c->server, &c->addr)) {
+                                    c->id, &c->server, &c->addr)) {
       c->server = -1;
     }
     c->target = -1;
@@ -416,8 +416,8 @@ static void check_membership(LoadConn *c)
   if (gen == c->seen_generation || c->fd < 0 || c->connecting)
     return;
   c->seen_generation = gen;
-  if (load_discovery_pick(d, c->writes ? LOAD_SET_WRITE : LOAD_SET_READ, c->id, c->rand,
-                          c->server, &server, &addr) && server != c->server) {
+  if (load_discovery_pick(d, c->writes ? LOAD_SET_WRITE : LOAD_SET_READ, c->id,
+                          &server, &addr) && server != c->server) {
     c->moving = TRUE; /* the role moves it once nothing is in flight */
     c->target = server;
     c->target_addr = addr;

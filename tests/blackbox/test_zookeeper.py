@@ -5,10 +5,12 @@ import ipaddress
 import json
 import re
 import signal
+import subprocess
 
 import pytest
 
 from conftest import wait_for
+from test_load import find_kestrel_load
 import zookeeper_support
 from zookeeper_support import ZooKeeperServer, members
 
@@ -37,10 +39,11 @@ def zk_section(zookeeper, prefix, **extra):
     return {"zookeeper": section}
 
 
-def start_member(kestrel_factory, zookeeper, prefix, server=None, thrift=True, **extra):
+def start_member(kestrel_factory, zookeeper, prefix, server=None, thrift=True, text=True,
+                 **extra):
     opts = {"statusFile": "status"}
     opts.update(server or {})
-    return kestrel_factory(server=opts, thrift=thrift,
+    return kestrel_factory(server=opts, thrift=thrift, text=text,
                            sections=zk_section(zookeeper, prefix, **extra))
 
 
@@ -213,3 +216,84 @@ def test_killed_server_leaves_when_its_session_lapses(kestrel_factory, zookeeper
     wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
     srv.kill9()
     wait_for(lambda: counts(zk_client, prefix) == (0, 0), 15, 0.05, "nodes gone with the session")
+
+
+def test_cluster_load_follows_a_server_out_of_rotation_and_back(kestrel_factory, zookeeper,
+                                                               zk_client):
+    """kestrel-load --zookeeper moves numbered items through three servers with reliable reads
+    while one is set READONLY, stopped and restarted on its spool: every item is consumed
+    exactly once and none is refused."""
+    prefix = "/kestrel/cluster"
+    items = 200000
+    servers = [start_member(kestrel_factory, zookeeper, prefix, thrift=False, text=False,
+                            server={"statusChangeGracePeriod": "1s"},
+                            advertiseAddress="127.0.0.1") for _ in range(3)]
+    wait_for(lambda: counts(zk_client, prefix) == (3, 3), 15, 0.05, "three members")
+    load = subprocess.Popen(
+        [find_kestrel_load(), "flood", "--zookeeper", zookeeper.address + prefix,
+         "-n", str(items), "-R", "6", "-C", "12", "-x", "-B", "--block-ms", "100", "-b", "64",
+         "-q", "cluster", "--timeout", "75", "--spread", "random", "--seed", "12"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    leaving, staying = servers[2], servers[:2]
+
+    def stored(srvs):
+        total = 0
+        for srv in srvs:
+            with srv.memcache() as mc:
+                total += mc.qstat("cluster", "total_items") or 0
+        return total
+
+    try:
+        wait_for(lambda: stored(servers) >= items // 10, 60, 0.02, "the load under way")
+        assert answer(leaving, "status readonly") == b"END\r\n"
+        wait_for(lambda: counts(zk_client, prefix) == (3, 2), 10, 0.02, "out of the write set")
+        wait_for(lambda: "status READONLY now enforced" in leaving.stderr_text(), 10, 0.02,
+                 "READONLY enforced after the grace period")
+        progress = stored(staying)
+        wait_for(lambda: stored(staying) >= progress + items // 10, 60, 0.02, "more puts")
+        leaving.stop()
+        assert counts(zk_client, prefix) == (2, 2)
+        progress = stored(staying)
+        wait_for(lambda: stored(staying) >= progress + items // 20, 60, 0.02, "puts without it")
+        leaving.start()
+        wait_for(lambda: counts(zk_client, prefix) == (3, 2), 10, 0.02, "back as a reader")
+        out, err = load.communicate(timeout=80)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.communicate()
+    assert load.returncode == 0, out + err
+    assert "flood: put %d (refused 0)" % items in out, out
+    assert "delivered %d, errors 0" % items in out, out
+    assert "lost 0, duplicated 0, corrupted 0" in out, out
+    spread = re.findall(r"flood: server 127\.0\.0\.1:(\d+): put (\d+), got (\d+) \(now in: (.*)\)",
+                        out)
+    assert sorted(int(port) for port, _, _, _ in spread) == sorted(s.memcache_port for s in servers)
+    assert all(int(put) > 0 and int(got) > 0 for _, put, got, _ in spread), out
+    assert sum(int(put) for _, put, _, _ in spread) == items
+    assert sum(int(got) for _, _, got, _ in spread) == items
+    assert dict((int(port), sets_) for port, _, _, sets_ in spread)[leaving.memcache_port] == "read"
+    for srv in servers:
+        with srv.memcache() as mc:
+            assert mc.qstat("cluster", "items") == 0
+            assert mc.qstat("cluster", "open_transactions") == 0
+
+
+def test_cluster_load_with_consistent_hashing(kestrel_factory, zookeeper, zk_client):
+    prefix = "/kestrel/hashing"
+    servers = [start_member(kestrel_factory, zookeeper, prefix, thrift=False, text=False,
+                            advertiseAddress="127.0.0.1") for _ in range(2)]
+    wait_for(lambda: counts(zk_client, prefix) == (2, 2), 15, 0.05, "two members")
+    res = subprocess.run(
+        [find_kestrel_load(), "flood", "--zookeeper", zookeeper.address + prefix, "-n", "3000",
+         "-R", "8", "-C", "8", "-x", "-B", "--block-ms", "100", "-b", "64", "-q", "hashed",
+         "--timeout", "30", "--spread", "hash", "--json"],
+        capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    summary, per_server = [json.loads(line) for line in res.stdout.splitlines()]
+    assert summary["delivered"] == 3000 and summary["duplicated"] == 0
+    assert sorted(int(s["server"].split(":")[1]) for s in per_server["servers"]) == \
+        sorted(s.memcache_port for s in servers)
+    assert sum(s["puts"] for s in per_server["servers"]) == 3000
+    assert sum(s["gets"] for s in per_server["servers"]) == 3000
+    assert all(s["read"] and s["write"] for s in per_server["servers"])
