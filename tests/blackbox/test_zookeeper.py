@@ -297,3 +297,20 @@ def test_cluster_load_with_consistent_hashing(kestrel_factory, zookeeper, zk_cli
     assert sum(s["puts"] for s in per_server["servers"]) == 3000
     assert sum(s["gets"] for s in per_server["servers"]) == 3000
     assert all(s["read"] and s["write"] for s in per_server["servers"])
+
+
+def test_creator_acl_with_digest_credentials(kestrel_factory, zookeeper, zk_client):
+    prefix = "/kestrel/acl"
+    start_member(kestrel_factory, zookeeper, prefix, thrift=False, acl="creator",
+                 credentials="kestrel:secret")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    from kazoo.exceptions import NoAuthError
+    node = prefix + "/write/" + next(iter(members(zk_client, prefix + "/write")))
+    acls = zk_client.get_acls(node)[0]
+    # ZooKeeper shows the digest only to its owner: "kestrel:x" to others
+    assert sorted((a.id.scheme, a.id.id.split(":")[0], a.perms) for a in acls) == [
+        ("digest", "kestrel", 31),
+        ("world", "anyone", 1),
+    ]
+    with pytest.raises(NoAuthError):
+        zk_client.delete(node)  # everyone reads, only the creator changes
