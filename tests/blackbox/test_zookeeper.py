@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -314,3 +315,29 @@ def test_creator_acl_with_digest_credentials(kestrel_factory, zookeeper, zk_clie
     ]
     with pytest.raises(NoAuthError):
         zk_client.delete(node)  # everyone reads, only the creator changes
+
+
+def test_java_server_set_reader_decodes_the_members(kestrel_factory, zookeeper, zk_client,
+                                                    tmp_path):
+    """ZooKeeper's Java client and a strict decoder of Twitter's ServiceInstance JSON, as the
+    JVM clients of Kestrel clusters read server sets."""
+    import shutil
+    if not shutil.which("javac"):
+        pytest.skip("needs javac (Debian package default-jdk-headless)")
+    prefix = "/kestrel/java"
+    srv = start_member(kestrel_factory, zookeeper, prefix, advertiseAddress="127.0.0.1", shard=2)
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    source = Path(__file__).resolve().parent / "java" / "ServerSetReader.java"
+    classpath = str(zookeeper_support.ZOOKEEPER_JAR)  # its manifest brings Jackson along
+    subprocess.run(["javac", "-nowarn", "-d", str(tmp_path), "-cp", classpath, str(source)],
+                   check=True, capture_output=True, timeout=120)
+    run = subprocess.run(["java", "-cp", "%s:%s" % (tmp_path, classpath), "ServerSetReader",
+                          zookeeper.address, prefix + "/read", prefix + "/write"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    endpoints = "127.0.0.1:%d memcache=127.0.0.1:%d text=127.0.0.1:%d thrift=127.0.0.1:%d" % (
+        srv.memcache_port, srv.memcache_port, srv.text_port, srv.thrift_port)
+    assert run.stdout.splitlines() == [
+        "%s/read member_0000000000 %s ALIVE shard=2" % (prefix, endpoints),
+        "%s/write member_0000000000 %s ALIVE shard=2" % (prefix, endpoints),
+    ]
