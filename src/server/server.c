@@ -582,7 +582,7 @@ start_zookeeper(KqServer *server)
   }
   membership_of(server->status, &read, &write);
   server->zk = kq_zk_registry_new(server->base, config->zookeeper, config->listen_address,
-                                  endpoints, n, read, write, NULL);
+                                  endpoints, n, read, write);
 }
 
 static void

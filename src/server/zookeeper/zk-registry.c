@@ -454,7 +454,7 @@ open_session(KqZkRegistry *registry)
 KqZkRegistry *
 kq_zk_registry_new(struct event_base *base, const KqZooKeeperConfig *config,
                    const gchar *listen_address, const KqZkEndpoint *endpoints,
-                   gsize n_endpoints, gboolean read, gboolean write, GError **error)
+                   gsize n_endpoints, gboolean read, gboolean write)
 {
   KqZkRegistry *registry = g_new0(KqZkRegistry, 1);
   g_autofree gchar *host = kq_zk_advertised_host(listen_address, config->advertise_address);
@@ -487,7 +487,6 @@ kq_zk_registry_new(struct event_base *base, const KqZooKeeperConfig *config,
             config->path_prefix, config->path_prefix, registry->hosts, registry->member_json);
   open_session(registry);
   publish_stats(registry);
-  (void) error;
   return registry;
 }
 

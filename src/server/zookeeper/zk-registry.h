@@ -29,18 +29,18 @@ typedef struct {
   gint64 expirations;    /* sessions the server expired */
 } KqZkStats;
 
-/* Starts connecting and returns at once; joins the sets of (`read`, `write`) when connected.
- * `config` and `endpoints` are copied. NULL (with error) only for a configuration the client
- * refuses. */
+/* Starts connecting and returns at once; joins the sets of (`read`, `write`) when connected
+ * (a client that cannot even start is retried every second). `config` and `endpoints` are
+ * copied. */
 KqZkRegistry *kq_zk_registry_new(struct event_base *base, const KqZooKeeperConfig *config,
                                  const gchar *listen_address, const KqZkEndpoint *endpoints,
-                                 gsize n_endpoints, gboolean read, gboolean write,
-                                 GError **error);
+                                 gsize n_endpoints, gboolean read, gboolean write);
 /* Loop thread. Wanted membership; `settled` (may be NULL) runs once it is in place, replacing
  * one still waiting. */
 void kq_zk_registry_set_membership(KqZkRegistry *registry, gboolean read, gboolean write,
                                    KqZkSettledFunc settled, gpointer data);
-/* Loop thread, at shutdown: leave both sets, then `settled`; no later join. */
+/* Loop thread, at shutdown: leave both sets, then `settled` (at the latest after the session
+ * timeout, when ZooKeeper does not answer); no later join. */
 void kq_zk_registry_leave(KqZkRegistry *registry, KqZkSettledFunc settled, gpointer data);
 /* Any thread. */
 void kq_zk_registry_get_stats(KqZkRegistry *registry, KqZkStats *out);
