@@ -6,11 +6,12 @@ import json
 import re
 import signal
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from conftest import free_port, wait_for
 from test_load import find_kestrel_load
 import zookeeper_support
 from zookeeper_support import ZooKeeperServer, members
@@ -78,7 +79,9 @@ def read_refused(srv):
 
 
 def test_member_data_is_twitter_server_set_json(kestrel_factory, zookeeper, zk_client):
-    srv = start_member(kestrel_factory, zookeeper, "/kestrel/json/prod")
+    admin_port = free_port()
+    srv = start_member(kestrel_factory, zookeeper, "/kestrel/json/prod",
+                       server={"adminHttpPort": admin_port})
     wait_for(lambda: counts(zk_client, "/kestrel/json/prod") == (1, 1), 10, 0.05, "both sets")
     read, write = sets(zk_client, "/kestrel/json/prod")
     for nodes, name in ((read, "read"), (write, "write")):
@@ -106,6 +109,14 @@ def test_member_data_is_twitter_server_set_json(kestrel_factory, zookeeper, zk_c
     assert stats["zookeeper_registered"] == "1"
     assert stats["zookeeper_read_member"] == "1" and stats["zookeeper_write_member"] == "1"
     assert stats["zookeeper_sessions"] == "1"
+    base = "http://127.0.0.1:%d" % admin_port
+    with urllib.request.urlopen(base + "/stats.json", timeout=5) as reply:
+        server = json.loads(reply.read())["server"]
+    assert server["zookeeper_connected"] == 1 and server["zookeeper_registered"] == 1
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as reply:
+        metrics = reply.read().decode()
+    assert re.search(r"^\S*zookeeper_registered\S* 1$", metrics, re.M), metrics
+    assert re.search(r"^\S*zookeeper_reconnects\S* 0$", metrics, re.M), metrics
 
 
 def test_advertise_address_and_shard(kestrel_factory, zookeeper, zk_client):
