@@ -286,6 +286,20 @@ load_server_group(KqServerConfig *config, GKeyFile *key_file, const gchar *label
 
 /* ---- the [zookeeper] keys --------------------------------------------------------------- */
 
+KqZooKeeperConfig *
+kq_zookeeper_config_new_defaults(void)
+{
+  KqZooKeeperConfig *zk = g_new0(KqZooKeeperConfig, 1);
+
+  zk->host = NULL;                         /* required */
+  zk->port = 2181;                         /* ZooKeeper's client port */
+  zk->path_prefix = g_strdup("/kestrel");  /* <prefix>/read and <prefix>/write */
+  zk->session_timeout_ms = 10000;          /* Kestrel's ZooKeeperBuilder default */
+  zk->acl_creator = FALSE;                 /* Kestrel's OpenUnsafeACL */
+  zk->shard = -1;                          /* no shard */
+  return zk;
+}
+
 static gboolean
 parse_zookeeper_value(KqZooKeeperConfig *zk, const gchar *key, const gchar *text,
                       GError **error)
@@ -342,12 +356,9 @@ load_zookeeper_group(KqServerConfig *config, GKeyFile *key_file, const gchar *la
                      GError **error)
 {
   g_auto(GStrv) keys = g_key_file_get_keys(key_file, "zookeeper", NULL, NULL);
-  KqZooKeeperConfig *zk = g_new0(KqZooKeeperConfig, 1);
+  KqZooKeeperConfig *zk = kq_zookeeper_config_new_defaults();
 
-  zk->port = 2181;                         /* ZooKeeper's client port */
-  zk->path_prefix = g_strdup("/kestrel");  /* <prefix>/read and <prefix>/write */
-  zk->session_timeout_ms = 10000;          /* Kestrel's ZooKeeperBuilder default */
-  zk->shard = -1;                          /* no shard */
+  kq_zookeeper_config_free(config->zookeeper);
   config->zookeeper = zk;
   for (gsize i = 0; keys != NULL && keys[i] != NULL; i++) {
     g_autoptr(GError) local = NULL;

@@ -53,6 +53,8 @@ KqServerConfig *kq_server_config_load(const gchar *path, GError **error);
 /* Re-read only the queue and alias settings of the file (for reload). */
 KqConfigSet *kq_server_config_load_queues(const gchar *path, GError **error);
 void kq_server_config_free(KqServerConfig *config);
+/* Kestrel's ZooKeeperBuilder defaults, host unset: for the key file and other config forms. */
+KqZooKeeperConfig *kq_zookeeper_config_new_defaults(void);
 void kq_zookeeper_config_free(KqZooKeeperConfig *zk);
 
 /* A port number 0..65535 ("none" = 0 = listener disabled), for config values and options. */

@@ -180,7 +180,7 @@ def test_status_moves_membership_in_kestrels_order(kestrel_factory, zookeeper, z
 
 def test_serves_without_zookeeper_and_rejoins_after_its_restart(kestrel_factory, tmp_path):
     zookeeper = ZooKeeperServer(tmp_path / "zk")  # not started yet
-    srv = start_member(kestrel_factory, zookeeper, "/kestrel/restart")
+    srv = start_member(kestrel_factory, zookeeper, "/kestrel/restart", sessionTimeout="3s")
     try:
         mc = srv.memcache()
         mc.must_set("q", "served while ZooKeeper is down")
