@@ -20,7 +20,7 @@ clientPort={port}
 clientPortAddress={host}
 maxClientCnxns=0
 admin.enableServer=false
-4lw.commands.whitelist=ruok
+4lw.commands.whitelist=srvr
 """
 
 
@@ -66,13 +66,20 @@ class ZooKeeperServer:
         return self
 
     def serving(self):
-        """ZooKeeper answers "imok" to "ruok" once it serves clients (it accepts earlier)."""
+        """ZooKeeper accepts connections before it serves them; "srvr" tells (it answers
+        "not currently serving requests" until then)."""
         if not port_accepts(self.port):
             return False
         try:
             with socket.create_connection((HOST, self.port), timeout=1.0) as s:
-                s.sendall(b"ruok")
-                return s.recv(4) == b"imok"
+                s.sendall(b"srvr")
+                reply = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    reply += chunk
+                return b"Mode: standalone" in reply
         except OSError:
             return False
 
@@ -98,8 +105,10 @@ class ZooKeeperServer:
 
     def client(self):
         from kazoo.client import KazooClient
-        zk = KazooClient(hosts=self.address, timeout=10.0, connection_retry={"max_tries": -1})
-        zk.start(timeout=10.0)
+        # retry often: a ZooKeeper that has just started may turn the first attempts away
+        zk = KazooClient(hosts=self.address, timeout=10.0,
+                         connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+        zk.start(timeout=30.0)
         return zk
 
 

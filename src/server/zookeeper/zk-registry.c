@@ -272,10 +272,10 @@ reconcile(KqZkRegistry *registry)
   check_settled(registry);
 }
 
-/* Forget the session and start another: after expiry, or when a cut-off create left a node
- * we cannot tell apart from another server's (closing the session removes it). */
+/* Close the handle (its threads end; what they queued is dropped as stale) and everything
+ * known of its session: its nodes go with it. */
 static void
-restart_session(KqZkRegistry *registry)
+forget_session(KqZkRegistry *registry)
 {
   if (registry->zh != NULL)
     zookeeper_close(registry->zh);
@@ -288,6 +288,14 @@ restart_session(KqZkRegistry *registry)
     set->busy = FALSE;
     set->uncertain = FALSE;
   }
+}
+
+/* Start another session: after expiry, or when a cut-off create left a node we cannot tell
+ * apart from another server's (closing the session removes it). */
+static void
+restart_session(KqZkRegistry *registry)
+{
+  forget_session(registry);
   open_session(registry);
   check_settled(registry);
 }
@@ -321,15 +329,11 @@ on_session_event(KqZkRegistry *registry, gint state)
     g_message("zookeeper: session expired (its nodes are gone); joining again with a new one");
     restart_session(registry);
   } else if (state == ZOO_AUTH_FAILED_STATE) {
-    g_warning("zookeeper: %s refused the credentials; trying again", registry->hosts);
-    if (registry->zh != NULL)
-      zookeeper_close(registry->zh);
-    registry->zh = NULL;
-    registry->connected = FALSE;
-    {
-      struct timeval tv = { RETRY_MS / 1000, (RETRY_MS % 1000) * 1000 };
-      event_add(registry->retry, &tv);
-    }
+    struct timeval tv = { RETRY_MS / 1000, (RETRY_MS % 1000) * 1000 };
+    g_warning("zookeeper: %s refused the credentials; trying again in a second",
+              registry->hosts);
+    forget_session(registry);
+    event_add(registry->retry, &tv);
     check_settled(registry);
   } else if (registry->connected) { /* connecting or associating again */
     registry->connected = FALSE;
