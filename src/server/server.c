@@ -234,6 +234,7 @@ kq_server_set_status(KqServer *server, KqStatus status, GError **error)
 {
   const KqServerConfig *config = server->config;
   g_autoptr(GError) local = NULL;
+  KqZkRegistry *zk;
   KqStatus old;
 
   if (!server->status_configured) {
@@ -261,14 +262,15 @@ kq_server_set_status(KqServer *server, KqStatus status, GError **error)
     return FALSE;
   }
   server->status = status;
+  zk = server->zk; /* set under status_lock at start-up, while Thrift may already serve */
   /* Stricter: ZooKeeper first (clients stop choosing this server), then the change, after
    * the grace period. Looser: the change at once, then ZooKeeper. */
-  if (stricter(status, old) && (config->status_grace_period_ms > 0 || server->zk != NULL)) {
+  if (stricter(status, old) && (config->status_grace_period_ms > 0 || zk != NULL)) {
     struct timeval tv = { config->status_grace_period_ms / 1000,
                           (config->status_grace_period_ms % 1000) * 1000 };
     server->status_pending = TRUE;
     server->grace_over = FALSE;
-    server->zk_wait = server->zk != NULL;
+    server->zk_wait = zk != NULL;
     /* event_add is safe from any thread (evthread); a stale firing finds nothing pending. */
     event_add(server->status_timer, &tv);
   } else {
@@ -279,7 +281,7 @@ kq_server_set_status(KqServer *server, KqStatus status, GError **error)
   g_mutex_unlock(&server->status_lock);
   g_message("status switched to %s (previously %s)", kq_status_to_string(status),
             kq_status_to_string(old));
-  if (server->zk != NULL) {
+  if (zk != NULL) {
     struct timeval now = { 0, 0 };
     event_base_once(server->base, -1, EV_TIMEOUT, zk_apply_status_cb, server, &now);
   }
@@ -580,9 +582,11 @@ start_zookeeper(KqServer *server)
     g_warning("zookeeper: no protocol listens; not joining the server sets");
     return;
   }
+  g_mutex_lock(&server->status_lock);
   membership_of(server->status, &read, &write);
   server->zk = kq_zk_registry_new(server->base, config->zookeeper, config->listen_address,
                                   endpoints, n, read, write);
+  g_mutex_unlock(&server->status_lock);
 }
 
 static void
