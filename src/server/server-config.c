@@ -61,7 +61,20 @@ kq_server_config_free(KqServerConfig *config)
   g_free(config->log_level);
   g_free(config->log_roll);
   kq_config_set_free(config->queues);
+  kq_zookeeper_config_free(config->zookeeper);
   g_free(config);
+}
+
+void
+kq_zookeeper_config_free(KqZooKeeperConfig *zk)
+{
+  if (zk == NULL)
+    return;
+  g_free(zk->host);
+  g_free(zk->path_prefix);
+  g_free(zk->credentials);
+  g_free(zk->advertise_address);
+  g_free(zk);
 }
 
 static gboolean
@@ -303,6 +316,104 @@ load_server_group(KqServerConfig *config, GKeyFile *key_file, const gchar *label
   return TRUE;
 }
 
+/* ---- the [zookeeper] keys --------------------------------------------------------------- */
+
+KqZooKeeperConfig *
+kq_zookeeper_config_new_defaults(void)
+{
+  KqZooKeeperConfig *zk = g_new0(KqZooKeeperConfig, 1);
+
+  zk->host = NULL;                         /* required */
+  zk->port = 2181;                         /* ZooKeeper's client port */
+  zk->path_prefix = g_strdup("/kestrel");  /* <prefix>/read and <prefix>/write */
+  zk->session_timeout_ms = 10000;          /* Kestrel's ZooKeeperBuilder default */
+  zk->acl_creator = FALSE;                 /* Kestrel's OpenUnsafeACL */
+  zk->shard = -1;                          /* no shard */
+  return zk;
+}
+
+static gboolean
+parse_zookeeper_value(KqZooKeeperConfig *zk, const gchar *key, const gchar *text,
+                      GError **error)
+{
+  gint64 number;
+
+  if (strcmp(key, "host") == 0 || strcmp(key, "advertiseAddress") == 0) {
+    if (*text == '\0' || strpbrk(text, " \t,/") != NULL)
+      return expected(error, "an IP address or host name", text);
+    replace_string(strcmp(key, "host") == 0 ? &zk->host : &zk->advertise_address,
+                   g_strdup(text));
+  } else if (strcmp(key, "port") == 0) {
+    if (!kq_parse_count(text, FALSE, &number, NULL) || number < 1 || number > 65535)
+      return expected(error, "a port number 1..65535", text);
+    zk->port = (gint) number;
+  } else if (strcmp(key, "pathPrefix") == 0) {
+    if (text[0] != '/' || text[1] == '\0' || g_str_has_suffix(text, "/") ||
+        strstr(text, "//") != NULL)
+      return expected(error, "a ZooKeeper path such as /kestrel/production", text);
+    replace_string(&zk->path_prefix, g_strdup(text));
+  } else if (strcmp(key, "sessionTimeout") == 0) {
+    if (!kq_parse_duration(text, &number, error))
+      return FALSE;
+    if (number <= 0 || number > G_MAXINT)
+      return expected(error, "a duration above zero such as 10s", text);
+    zk->session_timeout_ms = number;
+  } else if (strcmp(key, "credentials") == 0) {
+    if (strchr(text, ':') == NULL || text[0] == ':')
+      return expected(error, "user:password", text);
+    replace_string(&zk->credentials, g_strdup(text));
+  } else if (strcmp(key, "acl") == 0) {
+    if (g_ascii_strcasecmp(text, "open") == 0 || strcmp(text, "OpenUnsafeACL") == 0)
+      zk->acl_creator = FALSE;
+    else if (g_ascii_strcasecmp(text, "creator") == 0 ||
+             strcmp(text, "EveryoneReadCreatorAllACL") == 0)
+      zk->acl_creator = TRUE;
+    else
+      return expected(error, "open or creator", text);
+  } else if (strcmp(key, "shard") == 0) {
+    if (!kq_parse_count(text, FALSE, &number, NULL) || number < 0 || number > G_MAXINT32)
+      return expected(error, "a shard number of 0 or more", text);
+    zk->shard = (gint) number;
+  } else {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG,
+                "unknown key (accepted: host, port, pathPrefix, sessionTimeout, credentials, "
+                "acl, advertiseAddress, shard)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+load_zookeeper_group(KqServerConfig *config, GKeyFile *key_file, const gchar *label,
+                     GError **error)
+{
+  g_auto(GStrv) keys = g_key_file_get_keys(key_file, "zookeeper", NULL, NULL);
+  KqZooKeeperConfig *zk = kq_zookeeper_config_new_defaults();
+
+  kq_zookeeper_config_free(config->zookeeper);
+  config->zookeeper = zk;
+  for (gsize i = 0; keys != NULL && keys[i] != NULL; i++) {
+    g_autoptr(GError) local = NULL;
+    g_autofree gchar *value = kq_config_read_value(key_file, "zookeeper", keys[i], &local);
+
+    if (value == NULL || !parse_zookeeper_value(zk, keys[i], value, &local)) {
+      g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "%s: [zookeeper] %s: %s", label,
+                  keys[i], local->message);
+      return FALSE;
+    }
+  }
+  if (zk->host == NULL) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG, "%s: [zookeeper] host: missing", label);
+    return FALSE;
+  }
+  if (zk->acl_creator && zk->credentials == NULL) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG,
+                "%s: [zookeeper] acl: creator needs credentials (user:password)", label);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 is_queue_group(const gchar *group)
 {
@@ -326,14 +437,18 @@ kq_server_config_load_as(const gchar *path, KqConfigFormat format, GPtrArray *wa
 
   groups = g_key_file_get_groups(key_file, NULL);
   for (gsize i = 0; groups[i] != NULL; i++) {
-    if (strcmp(groups[i], "server") == 0 || is_queue_group(groups[i]))
+    if (strcmp(groups[i], "server") == 0 || strcmp(groups[i], "zookeeper") == 0 ||
+        is_queue_group(groups[i]))
       continue;
     g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_CONFIG,
-                "%s: [%s]: unknown group (accepted: [server], [default], [queue NAME], "
-                "[alias NAME])", path, groups[i]);
+                "%s: [%s]: unknown group (accepted: [server], [zookeeper], [default], "
+                "[queue NAME], [alias NAME])", path, groups[i]);
     return NULL;
   }
   if (!load_server_group(config, key_file, path, error))
+    return NULL;
+  if (g_key_file_has_group(key_file, "zookeeper") &&
+      !load_zookeeper_group(config, key_file, path, error))
     return NULL;
   if (!kq_config_set_load_key_file(config->queues, key_file, path, error))
     return NULL;

@@ -8,6 +8,18 @@
 
 G_BEGIN_DECLS
 
+/* The [zookeeper] group: Kestrel 2.4's ZooKeeperBuilder (server sets, docs/cluster.md). */
+typedef struct {
+  gchar *host;              /* required */
+  gint port;                /* 2181 */
+  gchar *path_prefix;       /* "/kestrel": members go under <prefix>/read and <prefix>/write */
+  gint64 session_timeout_ms; /* 10 s */
+  gchar *credentials;       /* "user:password" for the digest scheme, NULL: none */
+  gboolean acl_creator;     /* FALSE: open ACL; TRUE: everyone reads, the creator does all */
+  gchar *advertise_address; /* NULL: the listen address, or the machine's when wildcard */
+  gint shard;               /* -1: no shard in the member data */
+} KqZooKeeperConfig;
+
 typedef struct {
   gchar *config_file;            /* path it was loaded from, NULL for built-in defaults */
   KqConfigFormat config_format;  /* format it was read as (reload reads it the same way) */
@@ -38,6 +50,7 @@ typedef struct {
   gchar *log_level;              /* "info" */
   gchar *log_roll;               /* "never" */
   KqConfigSet *queues;           /* [default], [queue *], [alias *] */
+  KqZooKeeperConfig *zookeeper;  /* NULL: no [zookeeper] group, no server sets */
 } KqServerConfig;
 
 /* Starts with a dot, so it can never be a queue's name nor a journal file (SPEC 1.6); the
@@ -63,6 +76,9 @@ gboolean kq_server_config_check_value(const gchar *key, const gchar *value, GErr
  * comments saying where each value came from. */
 gchar *kq_server_config_to_key_file_text(const KqServerConfig *config);
 void kq_server_config_free(KqServerConfig *config);
+/* Kestrel's ZooKeeperBuilder defaults, host unset: for the key file and other config forms. */
+KqZooKeeperConfig *kq_zookeeper_config_new_defaults(void);
+void kq_zookeeper_config_free(KqZooKeeperConfig *zk);
 
 /* workerThreads: "auto" (0) or 1..64. */
 gboolean kq_server_config_parse_worker_threads(const gchar *text, gint *threads_out,

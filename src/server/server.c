@@ -29,6 +29,7 @@
 #include "memcache/memcache.h"
 #include "text/text.h"
 #include "thrift/thrift-service.h"
+#include "zookeeper/zk-registry.h"
 
 /* After an accept error (out of file descriptors, say) a listener rests this long. */
 #define ACCEPT_RETRY_MS 100
@@ -54,6 +55,8 @@ struct _KqServer {
   GMutex status_lock;
   KqStatus status;       /* status_lock */
   gboolean status_pending; /* status_lock: a stricter status waits for the grace timer */
+  /* status_lock: with server sets, a stricter status also waits until ZooKeeper has it */
+  gboolean grace_over, zk_wait;
   gint enforced;         /* atomic KqStatus */
 
   struct event_base *base;
@@ -61,6 +64,7 @@ struct _KqServer {
   Listener memcache, text;
   KqThriftService *thrift;
   KqAdminHttp *admin;
+  KqZkRegistry *zk; /* NULL without [zookeeper] */
   struct event *sigterm, *sigint, *sighup;
   struct event *sweep_timer, *status_timer, *shutdown_event;
   gint shutdown_requested; /* atomic */
@@ -165,19 +169,64 @@ kq_server_get_status(KqServer *server)
   return status;
 }
 
+/* Server-set membership of a status, as Kestrel's statusToReadStatus/statusToWriteStatus. */
+static void
+membership_of(KqStatus status, gboolean *read, gboolean *write)
+{
+  *read = status == KQ_STATUS_UP || status == KQ_STATUS_READ_ONLY;
+  *write = status == KQ_STATUS_UP;
+}
+
+/* status_lock held: the pending stricter status applies once both its grace period and its
+ * ZooKeeper change are over. */
+static void
+enforce_if_ready(KqServer *server)
+{
+  if (!server->status_pending || !server->grace_over || server->zk_wait)
+    return;
+  server->status_pending = FALSE;
+  g_atomic_int_set(&server->enforced, server->status);
+  g_message("status %s now enforced", kq_status_to_string(server->status));
+}
+
 static void
 status_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
   KqServer *server = arg;
 
   g_mutex_lock(&server->status_lock);
-  if (server->status_pending) {
-    server->status_pending = FALSE;
-    g_atomic_int_set(&server->enforced, server->status);
-    g_message("status change grace period expired; status %s now enforced",
-              kq_status_to_string(server->status));
-  }
+  server->grace_over = TRUE;
+  enforce_if_ready(server);
   g_mutex_unlock(&server->status_lock);
+}
+
+static void
+zk_settled_cb(gpointer data)
+{
+  KqServer *server = data;
+
+  g_mutex_lock(&server->status_lock);
+  server->zk_wait = FALSE;
+  enforce_if_ready(server);
+  g_mutex_unlock(&server->status_lock);
+}
+
+/* Loop thread: bring the server sets to the current status. */
+static void
+zk_apply_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+  KqServer *server = arg;
+  gboolean read, write, wait;
+  KqStatus status;
+
+  if (server->zk == NULL)
+    return;
+  g_mutex_lock(&server->status_lock);
+  status = server->status;
+  wait = server->zk_wait;
+  g_mutex_unlock(&server->status_lock);
+  membership_of(status, &read, &write);
+  kq_zk_registry_set_membership(server->zk, read, write, wait ? zk_settled_cb : NULL, server);
 }
 
 /* Thread-safe (Thrift calls it too). Like Kestrel, a further stricter change while one is
@@ -187,6 +236,7 @@ kq_server_set_status(KqServer *server, KqStatus status, GError **error)
 {
   const KqServerConfig *config = server->config;
   g_autoptr(GError) local = NULL;
+  KqZkRegistry *zk;
   KqStatus old;
 
   if (!server->status_configured) {
@@ -214,19 +264,29 @@ kq_server_set_status(KqServer *server, KqStatus status, GError **error)
     return FALSE;
   }
   server->status = status;
-  if (stricter(status, old) && config->status_grace_period_ms > 0) {
+  zk = server->zk; /* set under status_lock at start-up, while Thrift may already serve */
+  /* Stricter: ZooKeeper first (clients stop choosing this server), then the change, after
+   * the grace period. Looser: the change at once, then ZooKeeper. */
+  if (stricter(status, old) && (config->status_grace_period_ms > 0 || zk != NULL)) {
     struct timeval tv = { config->status_grace_period_ms / 1000,
                           (config->status_grace_period_ms % 1000) * 1000 };
     server->status_pending = TRUE;
+    server->grace_over = FALSE;
+    server->zk_wait = zk != NULL;
     /* event_add is safe from any thread (evthread); a stale firing finds nothing pending. */
     event_add(server->status_timer, &tv);
   } else {
     server->status_pending = FALSE;
+    server->zk_wait = FALSE;
     g_atomic_int_set(&server->enforced, status);
   }
   g_mutex_unlock(&server->status_lock);
   g_message("status switched to %s (previously %s)", kq_status_to_string(status),
             kq_status_to_string(old));
+  if (zk != NULL) {
+    struct timeval now = { 0, 0 };
+    event_base_once(server->base, -1, EV_TIMEOUT, zk_apply_status_cb, server, &now);
+  }
   return TRUE;
 }
 
@@ -301,6 +361,12 @@ const KqServerConfig *
 kq_server_get_config(KqServer *server)
 {
   return server->config;
+}
+
+KqZkRegistry *
+kq_server_get_zookeeper(KqServer *server)
+{
+  return server->zk;
 }
 
 struct event_base *
@@ -456,12 +522,24 @@ stop(KqServer *server)
 }
 
 static void
+stop_and_break(gpointer data)
+{
+  KqServer *server = data;
+
+  stop(server);
+  event_base_loopbreak(server->base);
+}
+
+/* With server sets, clients are told first: leave both sets, then stop accepting. */
+static void
 shutdown_cb(evutil_socket_t fd, short what, void *arg)
 {
   KqServer *server = arg;
 
-  stop(server);
-  event_base_loopbreak(server->base);
+  if (server->zk != NULL)
+    kq_zk_registry_leave(server->zk, stop_and_break, server);
+  else
+    stop_and_break(server);
 }
 
 void
@@ -505,6 +583,33 @@ timeval_from_ms(gint64 ms)
 }
 
 /* ---- life cycle -------------------------------------------------------------------------- */
+
+/* Join the server sets with every listening protocol; the main endpoint is the first of
+ * memcache, thrift, text, as in Kestrel. */
+static void
+start_zookeeper(KqServer *server)
+{
+  const KqServerConfig *config = server->config;
+  KqZkEndpoint endpoints[3];
+  gsize n = 0;
+  gboolean read, write;
+
+  if (server->memcache.listener != NULL)
+    endpoints[n++] = (KqZkEndpoint) { "memcache", config->memcache_port };
+  if (server->thrift != NULL)
+    endpoints[n++] = (KqZkEndpoint) { "thrift", kq_thrift_service_get_port(server->thrift) };
+  if (server->text.listener != NULL)
+    endpoints[n++] = (KqZkEndpoint) { "text", config->text_port };
+  if (n == 0) {
+    g_warning("zookeeper: no protocol listens; not joining the server sets");
+    return;
+  }
+  g_mutex_lock(&server->status_lock);
+  membership_of(server->status, &read, &write);
+  server->zk = kq_zk_registry_new(server->base, config->zookeeper, config->listen_address,
+                                  endpoints, n, read, write);
+  g_mutex_unlock(&server->status_lock);
+}
 
 static void
 log_listening(KqServer *server)
@@ -599,6 +704,8 @@ kq_server_new(KqServerConfig *config, GError **error)
   if (server->status_configured)
     g_message("server status is %s", kq_status_to_string(server->status));
   log_listening(server);
+  if (config->zookeeper != NULL)
+    start_zookeeper(server);
   return server;
 
 fail:
@@ -625,6 +732,7 @@ kq_server_free(KqServer *server)
   listener_clear(&server->memcache);
   listener_clear(&server->text);
   g_clear_pointer(&server->admin, kq_admin_http_free);
+  g_clear_pointer(&server->zk, kq_zk_registry_free);
   kq_workers_stop(server->workers);
   if (server->collection != NULL)
     kq_collection_close(g_steal_pointer(&server->collection));

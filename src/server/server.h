@@ -25,6 +25,7 @@ typedef enum {
 } KqStatus;
 
 typedef struct _KqServer KqServer;
+typedef struct _KqZkRegistry KqZkRegistry;
 
 /* Errors the server reports to clients (beyond the engine's KQ_ERROR). */
 #define KQ_SERVER_ERROR (kq_server_error_quark())
@@ -55,6 +56,8 @@ gboolean kq_server_allows_reads(KqServer *server);
 /* As the two above, with the availability error to send back (names the operation). */
 gboolean kq_server_check_writes(KqServer *server, const gchar *op, GError **error);
 gboolean kq_server_check_reads(KqServer *server, const gchar *op, GError **error);
+/* The server-set registry, NULL without [zookeeper] (zookeeper/zk-registry.h). */
+KqZkRegistry *kq_server_get_zookeeper(KqServer *server);
 /* The main thread's libevent loop (memcache, text): for another front-end served on it. */
 struct event_base *kq_server_get_event_base(KqServer *server);
 /* Ask the server to stop (thread-safe, callable from any front-end). */

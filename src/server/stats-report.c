@@ -6,6 +6,8 @@
 
 #include <unistd.h>
 
+#include "zookeeper/zk-registry.h"
+
 static void
 stat_free(gpointer p)
 {
@@ -64,6 +66,30 @@ kq_stats_report_reserved_memory_ratio(KqCollection *collection)
   return total / ((double) pages * (double) page_size);
 }
 
+/* Only with [zookeeper]: the server-set session and membership. */
+static void
+add_zookeeper(GPtrArray *list, KqZkRegistry *registry)
+{
+  KqZkStats zs;
+
+  kq_zk_registry_get_stats(registry, &zs);
+  add_int(list, "zookeeper_connected", KQ_STAT_GAUGE,
+          "1 while the server has a live ZooKeeper session.", zs.connected);
+  add_int(list, "zookeeper_registered", KQ_STAT_GAUGE,
+          "1 while the server sets hold this server exactly as its status says.",
+          zs.registered);
+  add_int(list, "zookeeper_read_member", KQ_STAT_GAUGE,
+          "1 while this server is a member of the read server set.", zs.read_member);
+  add_int(list, "zookeeper_write_member", KQ_STAT_GAUGE,
+          "1 while this server is a member of the write server set.", zs.write_member);
+  add_int(list, "zookeeper_sessions", KQ_STAT_COUNTER,
+          "ZooKeeper sessions established (the first one included).", zs.sessions);
+  add_int(list, "zookeeper_reconnects", KQ_STAT_COUNTER,
+          "ZooKeeper connections regained within a session.", zs.reconnects);
+  add_int(list, "zookeeper_session_expirations", KQ_STAT_COUNTER,
+          "ZooKeeper sessions expired (the nodes made again with a new one).", zs.expirations);
+}
+
 GPtrArray *
 kq_stats_report_global(KqServer *server)
 {
@@ -104,6 +130,8 @@ kq_stats_report_global(KqServer *server)
   add_int(list, "queue_expires", KQ_STAT_COUNTER, "Queues deleted by maxQueueAge.",
           cs.queue_expires);
 #undef LOAD
+  if (kq_server_get_zookeeper(server) != NULL)
+    add_zookeeper(list, kq_server_get_zookeeper(server));
   return list;
 }
 

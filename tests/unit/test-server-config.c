@@ -175,6 +175,43 @@ typedef struct {
 } BadFile;
 
 static void
+test_zookeeper(void)
+{
+  g_autofree gchar *none_path = write_conf("[server]\nmemcacheListenPort = 1\n");
+  g_autofree gchar *defaults_path = write_conf("[zookeeper]\nhost = zk.example.com\n");
+  g_autofree gchar *full_path = write_conf(
+    "[zookeeper]\nhost = 10.0.0.5\nport = 2182\npathPrefix = /kestrel/prod\n"
+    "sessionTimeout = 4s\ncredentials = kestrel:secret\nacl = creator\n"
+    "advertiseAddress = 192.0.2.7\nshard = 3\n");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KqServerConfig) none = kq_server_config_load(none_path, &error);
+  g_autoptr(KqServerConfig) defaults = kq_server_config_load(defaults_path, &error);
+  g_autoptr(KqServerConfig) full = kq_server_config_load(full_path, &error);
+
+  g_assert_no_error(error);
+  g_assert_null(none->zookeeper); /* no group, no server sets */
+  g_assert_cmpstr(defaults->zookeeper->host, ==, "zk.example.com");
+  g_assert_cmpint(defaults->zookeeper->port, ==, 2181);
+  g_assert_cmpstr(defaults->zookeeper->path_prefix, ==, "/kestrel");
+  g_assert_cmpint(defaults->zookeeper->session_timeout_ms, ==, 10000);
+  g_assert_null(defaults->zookeeper->credentials);
+  g_assert_false(defaults->zookeeper->acl_creator);
+  g_assert_null(defaults->zookeeper->advertise_address);
+  g_assert_cmpint(defaults->zookeeper->shard, ==, -1);
+  g_assert_cmpstr(full->zookeeper->host, ==, "10.0.0.5");
+  g_assert_cmpint(full->zookeeper->port, ==, 2182);
+  g_assert_cmpstr(full->zookeeper->path_prefix, ==, "/kestrel/prod");
+  g_assert_cmpint(full->zookeeper->session_timeout_ms, ==, 4000);
+  g_assert_cmpstr(full->zookeeper->credentials, ==, "kestrel:secret");
+  g_assert_true(full->zookeeper->acl_creator);
+  g_assert_cmpstr(full->zookeeper->advertise_address, ==, "192.0.2.7");
+  g_assert_cmpint(full->zookeeper->shard, ==, 3);
+  g_unlink(none_path);
+  g_unlink(defaults_path);
+  g_unlink(full_path);
+}
+
+static void
 test_errors(void)
 {
   static const BadFile bad[] = {
@@ -219,7 +256,22 @@ test_errors(void)
     { "[server]\nstatusChangeGracePeriod = later\n",
       "[server] statusChangeGracePeriod: expected a duration", NULL },
     { "[servers]\nlistenAddress = 0.0.0.0\n", "[servers]: unknown group",
-      "[server], [default], [queue NAME], [alias NAME]" },
+      "[server], [zookeeper], [default], [queue NAME], [alias NAME]" },
+    { "[zookeeper]\nport = 2181\n", "[zookeeper] host: missing", NULL },
+    { "[zookeeper]\nhost = zk\nport = 0\n", "[zookeeper] port: expected a port number", NULL },
+    { "[zookeeper]\nhost = zk\npathPrefix = kestrel\n", "[zookeeper] pathPrefix: expected",
+      NULL },
+    { "[zookeeper]\nhost = zk\npathPrefix = /kestrel/\n", "[zookeeper] pathPrefix: expected",
+      NULL },
+    { "[zookeeper]\nhost = zk\nsessionTimeout = 0\n", "[zookeeper] sessionTimeout: expected",
+      NULL },
+    { "[zookeeper]\nhost = zk\nacl = closed\n", "[zookeeper] acl: expected open or creator",
+      NULL },
+    { "[zookeeper]\nhost = zk\nacl = creator\n", "[zookeeper] acl: creator needs credentials",
+      NULL },
+    { "[zookeeper]\nhost = zk\ncredentials = nopassword\n",
+      "[zookeeper] credentials: expected user:password", NULL },
+    { "[zookeeper]\nhost = zk\nchroot = /x\n", "[zookeeper] chroot: unknown key", "pathPrefix" },
     { "[default]\nmaxSize = huge\n", "[default] maxSize: expected a size", "got 'huge'" },
     { "[queue a]\nkeepjournal = false\n", "[queue a] keepjournal: unknown queue option",
       "keepJournal" },
@@ -485,6 +537,7 @@ main(int argc, char **argv)
   g_test_add_func("/server-config/every-key", test_every_key);
   g_test_add_func("/server-config/none-values", test_none_values);
   g_test_add_func("/server-config/errors", test_errors);
+  g_test_add_func("/server-config/zookeeper", test_zookeeper);
   g_test_add_func("/server-config/missing-file", test_missing_file);
   g_test_add_func("/server-config/parse-port", test_parse_port);
   g_test_add_func("/server-config/paths-absolute", test_paths_absolute);
