@@ -110,9 +110,12 @@ def test_member_data_is_twitter_server_set_json(kestrel_factory, zookeeper, zk_c
     assert stats["zookeeper_read_member"] == "1" and stats["zookeeper_write_member"] == "1"
     assert stats["zookeeper_sessions"] == "1"
     base = "http://127.0.0.1:%d" % admin_port
-    with urllib.request.urlopen(base + "/stats.json", timeout=5) as reply:
+    with urllib.request.urlopen(base + "/kestreld/stats.json", timeout=5) as reply:
         server = json.loads(reply.read())["server"]
     assert server["zookeeper_connected"] == 1 and server["zookeeper_registered"] == 1
+    with urllib.request.urlopen(base + "/stats.json", timeout=5) as reply:
+        ostrich = json.loads(reply.read())
+    assert ostrich["gauges"]["zookeeper_connected"] == 1, ostrich["gauges"]
     with urllib.request.urlopen(base + "/metrics", timeout=5) as reply:
         metrics = reply.read().decode()
     assert re.search(r"^\S*zookeeper_registered\S* 1$", metrics, re.M), metrics

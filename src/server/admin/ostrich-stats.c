@@ -108,6 +108,13 @@ add_global(KqOstrichSummary *s, KqServer *server)
   for (guint i = 0; i < report->len; i++) {
     const KqStat *stat = report->pdata[i];
     g_hash_table_insert(stats, (gpointer) stat->name, stat->value);
+    /* Kestrel had no ZooKeeper numbers of its own: they keep their names and kinds. */
+    if (g_str_has_prefix(stat->name, "zookeeper_")) {
+      if (stat->kind == KQ_STAT_COUNTER)
+        put_counter(s, g_strdup(stat->name), g_ascii_strtoll(stat->value, NULL, 10));
+      else
+        put_gauge(s, g_strdup(stat->name), g_ascii_strtod(stat->value, NULL));
+    }
   }
   for (gsize i = 0; i < G_N_ELEMENTS(counters); i++)
     put_counter(s, g_strdup(counters[i]), global_stat(stats, counters[i]));
