@@ -570,7 +570,8 @@ static gboolean replay_file(KqQueue *q, const gchar *path, GError **error)
       return FALSE;
     /* the bytes cut off are kept in a side file first: nothing is destroyed */
     return kq_journal_files_cut_torn_tail(kq_journal_get_dir(q->journal), q->name, path,
-                                          r.offset, error);
+                                          r.offset, kq_journal_reader_at_unfinished(reader),
+                                          error);
   }
 }
 
