@@ -91,9 +91,8 @@ kq_status_to_string(KqStatus status)
   return "NOT_CONFIGURED";
 }
 
-/* Kestrel's names for the status file, so Kestrel and kestreld can read each other's. */
-static const gchar *
-status_file_name(KqStatus status)
+const gchar *
+kq_status_kestrel_name(KqStatus status)
 {
   switch (status) {
   case KQ_STATUS_UP:
@@ -105,7 +104,7 @@ status_file_name(KqStatus status)
   case KQ_STATUS_NOT_CONFIGURED:
     break;
   }
-  return "";
+  return NULL;
 }
 
 gboolean
@@ -257,7 +256,8 @@ kq_server_set_status(KqServer *server, KqStatus status, GError **error)
               kq_status_to_string(old), kq_status_to_string(status));
     return TRUE;
   }
-  if (!g_file_set_contents(config->status_file, status_file_name(status), -1, &local)) {
+  const gchar *name = kq_status_kestrel_name(status);
+  if (!g_file_set_contents(config->status_file, name != NULL ? name : "", -1, &local)) {
     g_mutex_unlock(&server->status_lock);
     g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_UNAVAILABLE,
                 "cannot store status: %s", local->message);

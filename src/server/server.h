@@ -70,6 +70,9 @@ gint64 kq_server_start_time_s(KqServer *server);
 /* "UP", "READONLY", "QUIESCENT", "NOT_CONFIGURED". Parsing ignores case and accepts Kestrel's
  * spellings ("ReadOnly", "read_only"). */
 const gchar *kq_status_to_string(KqStatus status);
+/* Kestrel's own name of a status (its case object: "Up", "ReadOnly", "Quiescent"), as its
+ * status file and Ostrich's status label hold it; NULL for NOT_CONFIGURED. */
+const gchar *kq_status_kestrel_name(KqStatus status);
 gboolean kq_status_from_string(const gchar *text, KqStatus *out);
 
 G_END_DECLS

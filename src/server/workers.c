@@ -225,8 +225,7 @@ kq_workers_free(KqWorkers *workers)
   for (guint i = 0; i < workers->count; i++) {
     Worker *w = &workers->workers[i];
 
-    if (w->hub != NULL)
-      kq_connection_hub_close_all(w->hub);
+    /* kq_workers_stop had each thread close its own connections */
     g_clear_pointer(&w->hub, kq_connection_hub_free);
     g_clear_pointer(&w->accept_event, event_free);
     g_clear_pointer(&w->stop_event, event_free);

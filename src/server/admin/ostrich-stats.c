@@ -67,23 +67,6 @@ kq_ostrich_summary_free(KqOstrichSummary *s)
   g_free(s);
 }
 
-/* Kestrel's status label values are its case objects' names. */
-static const gchar *
-status_label(KqStatus status)
-{
-  switch (status) {
-  case KQ_STATUS_UP:
-    return "Up";
-  case KQ_STATUS_READ_ONLY:
-    return "ReadOnly";
-  case KQ_STATUS_QUIESCENT:
-    return "Quiescent";
-  case KQ_STATUS_NOT_CONFIGURED:
-    break;
-  }
-  return NULL;
-}
-
 /* The numbers the memcache `stats` command reports, by name (one module gathers them). */
 static gint64
 global_stat(GHashTable *stats, const gchar *name)
@@ -124,8 +107,8 @@ add_global(KqOstrichSummary *s, KqServer *server)
   put_gauge(s, g_strdup("reserved_memory_ratio"),
             kq_stats_report_reserved_memory_ratio(collection));
   g_tree_replace(s->labels, g_strdup("version"), g_strdup(PACKAGE_VERSION));
-  if (status_label(status) != NULL) {
-    g_tree_replace(s->labels, g_strdup("status"), g_strdup(status_label(status)));
+  if (kq_status_kestrel_name(status) != NULL) {
+    g_tree_replace(s->labels, g_strdup("status"), g_strdup(kq_status_kestrel_name(status)));
     put_gauge(s, g_strdup("status/readable"), kq_server_allows_reads(server) ? 1 : 0);
     put_gauge(s, g_strdup("status/writeable"), kq_server_allows_writes(server) ? 1 : 0);
   }
