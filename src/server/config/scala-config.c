@@ -747,38 +747,55 @@ builder_name(const Value *builder, gchar **name, GError **error)
                          builder->text);
 }
 
+/* One field of an AliasBuilder: destinationQueues, a string or a List of strings. */
 static gboolean
-translate_queues(Translator *tr, const Assignment *a, GError **error)
+alias_field(Translator *tr, const Assignment *field, const gchar *group, GError **error)
 {
-  g_autoptr(GPtrArray) list = NULL;
+  const Value *v = field->value;
+  g_autoptr(GString) names = g_string_new(NULL);
 
-  if (!builders(a->value, a->target, "QueueBuilder", &list, error))
-    return FALSE;
-  for (guint i = 0; i < list->len; i++) {
-    const Value *builder = g_ptr_array_index(list, i);
-    g_autofree gchar *name = NULL;
-    g_autofree gchar *group = NULL;
-
-    if (!builder_name(builder, &name, error))
-      return FALSE;
-    group = g_strdup_printf("queue %s", name);
-    kq_config_draft_add_group(tr->draft, &builder->pos, group);
-    for (guint j = 0; j < builder->items->len; j++) {
-      const Assignment *field = g_ptr_array_index(builder->items, j);
-      if (strcmp(field->target, "name") != 0 &&
-          !queue_field(tr, field, field->target, group, error))
-        return FALSE;
+  if (strcmp(field->target, "destinationQueues") != 0)
+    return kq_config_error(error, &field->pos, "unknown AliasBuilder setting '%.60s'",
+                           field->target);
+  if (v->kind == VALUE_STRING) {
+    g_string_append(names, v->text);
+  } else if (v->kind == VALUE_LIST) {
+    for (guint k = 0; k < v->items->len; k++) {
+      const Value *item = g_ptr_array_index(v->items, k);
+      if (item->kind != VALUE_STRING)
+        return kq_config_error(error, &item->pos, "destinationQueues expects queue "
+                               "names as strings, found %s", kind_name(item));
+      if (strchr(item->text, ';') != NULL)
+        return kq_config_error(error, &item->pos, "destinationQueues: a queue name "
+                               "cannot contain ';'");
+      g_string_append_printf(names, "%s%s", k > 0 ? ";" : "", item->text);
     }
+  } else {
+    return kq_config_error(error, &v->pos, "destinationQueues expects List(\"...\"), "
+                           "found %s", kind_name(v));
   }
-  return TRUE;
+  return kq_config_draft_set(tr->draft, &v->pos, field->target, group, "destinationQueues",
+                             names->str, error);
 }
 
 static gboolean
-translate_aliases(Translator *tr, const Assignment *a, GError **error)
+queue_builder_field(Translator *tr, const Assignment *field, const gchar *group, GError **error)
+{
+  return queue_field(tr, field, field->target, group, error);
+}
+
+typedef gboolean (*BuilderFieldFunc)(Translator *tr, const Assignment *field, const gchar *group,
+                                     GError **error);
+
+/* queues = ... or aliases = ...: each builder becomes the group "<group_kind> <name>", and each
+ * of its fields but `name` goes through `field_fn`. */
+static gboolean
+translate_builders(Translator *tr, const Assignment *a, const gchar *builder_class,
+                   const gchar *group_kind, BuilderFieldFunc field_fn, GError **error)
 {
   g_autoptr(GPtrArray) list = NULL;
 
-  if (!builders(a->value, a->target, "AliasBuilder", &list, error))
+  if (!builders(a->value, a->target, builder_class, &list, error))
     return FALSE;
   for (guint i = 0; i < list->len; i++) {
     const Value *builder = g_ptr_array_index(list, i);
@@ -787,37 +804,11 @@ translate_aliases(Translator *tr, const Assignment *a, GError **error)
 
     if (!builder_name(builder, &name, error))
       return FALSE;
-    group = g_strdup_printf("alias %s", name);
+    group = g_strdup_printf("%s %s", group_kind, name);
     kq_config_draft_add_group(tr->draft, &builder->pos, group);
     for (guint j = 0; j < builder->items->len; j++) {
       const Assignment *field = g_ptr_array_index(builder->items, j);
-      const Value *v = field->value;
-      g_autoptr(GString) names = g_string_new(NULL);
-
-      if (strcmp(field->target, "name") == 0)
-        continue;
-      if (strcmp(field->target, "destinationQueues") != 0)
-        return kq_config_error(error, &field->pos, "unknown AliasBuilder setting '%.60s'",
-                               field->target);
-      if (v->kind == VALUE_STRING) {
-        g_string_append(names, v->text);
-      } else if (v->kind == VALUE_LIST) {
-        for (guint k = 0; k < v->items->len; k++) {
-          const Value *item = g_ptr_array_index(v->items, k);
-          if (item->kind != VALUE_STRING)
-            return kq_config_error(error, &item->pos, "destinationQueues expects queue "
-                                   "names as strings, found %s", kind_name(item));
-          if (strchr(item->text, ';') != NULL)
-            return kq_config_error(error, &item->pos, "destinationQueues: a queue name "
-                                   "cannot contain ';'");
-          g_string_append_printf(names, "%s%s", k > 0 ? ";" : "", item->text);
-        }
-      } else {
-        return kq_config_error(error, &v->pos, "destinationQueues expects List(\"...\"), "
-                               "found %s", kind_name(v));
-      }
-      if (!kq_config_draft_set(tr->draft, &v->pos, field->target, group, "destinationQueues",
-                               names->str, error))
+      if (strcmp(field->target, "name") != 0 && !field_fn(tr, field, group, error))
         return FALSE;
     }
   }
@@ -921,9 +912,9 @@ translate_root(Translator *tr, const Value *root, GError **error)
     } else if (g_str_has_prefix(t, "default.") && strchr(t + 8, '.') == NULL) {
       ok = queue_field(tr, a, t + 8, "default", error);
     } else if (strcmp(t, "queues") == 0) {
-      ok = translate_queues(tr, a, error);
+      ok = translate_builders(tr, a, "QueueBuilder", "queue", queue_builder_field, error);
     } else if (strcmp(t, "aliases") == 0) {
-      ok = translate_aliases(tr, a, error);
+      ok = translate_builders(tr, a, "AliasBuilder", "alias", alias_field, error);
     } else if (g_str_has_prefix(t, "admin.") && strchr(t + 6, '.') == NULL) {
       ok = translate_admin_field(tr, a, t + 6, FALSE, error);
     } else if (strcmp(t, "admin") == 0 && a->value->kind == VALUE_OBJECT) {
