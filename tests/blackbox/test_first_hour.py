@@ -25,6 +25,13 @@ def copy_source_tree(dest):
             skip |= {"build", "spool"}
         return [n for n in names if n in skip or n.endswith((".o", ".lo"))]
     shutil.copytree(SRCDIR, dest, symlinks=True, ignore=ignore)
+    # `make distcheck` runs the tests in a read-only source tree; the copy must be writable.
+    for folder, _, files in os.walk(dest):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, os.stat(path).st_mode | 0o200)
 
 
 def build_dir():
