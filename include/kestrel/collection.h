@@ -9,6 +9,9 @@ G_BEGIN_DECLS
 
 typedef struct _KqCollection KqCollection;
 
+/* total_items counts the adds kq_collection_add accepted since open (one per add, whatever
+ * fanout or aliases copy it to; never lowered by a delete); the queue_* counters count since
+ * open too. */
 typedef struct {
   gint64 curr_items, total_items, bytes, queue_creates, queue_deletes, queue_expires;
 } KqCollectionStats;
@@ -45,6 +48,8 @@ gboolean kq_collection_when_durable(KqCollection *collection, const gchar *name,
 /* Delete a queue and every journal file of it (a child is detached from its parent).
  * Ignored for aliases. Open reads and waiters on it are dropped (waiters get NULL). */
 gboolean kq_collection_delete(KqCollection *collection, const gchar *name, GError **error);
+/* Flush / expire a queue; one that does not exist is left uncreated (as in Kestrel): flush
+ * succeeds and flush_expired returns 0. A bad name: FALSE / -1 with KQ_ERROR_BAD_NAME. */
 gboolean kq_collection_flush(KqCollection *collection, const gchar *name, GError **error);
 void kq_collection_flush_all(KqCollection *collection);
 gint64 kq_collection_flush_expired(KqCollection *collection, const gchar *name, GError **error);
@@ -61,6 +66,9 @@ void kq_collection_reload(KqCollection *collection, KqConfigSet *config);
 GPtrArray *kq_collection_queue_names(KqCollection *collection);
 GPtrArray *kq_collection_alias_names(KqCollection *collection);
 void kq_collection_get_stats(KqCollection *collection, KqCollectionStats *stats);
+/* The operation counters and latencies of every queue added up, those of queues deleted since
+ * open included (so they never go down). */
+void kq_collection_get_op_stats(KqCollection *collection, KqQueueOpStats *stats);
 void kq_collection_get_alias_stats(KqCollection *collection, const gchar *name,
                                    gint64 *put_items, gint64 *put_bytes);
 /* Comma-separated names of the fanout children of `name` ("" when none). Caller frees. */

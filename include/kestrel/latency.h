@@ -14,6 +14,7 @@ typedef struct {
   guint64 count;    /* operations */
   guint64 sampled;  /* operations timed into the buckets (the queue times one in eight) */
   guint64 max_ns;
+  guint64 sum_ns;   /* of the timed samples */
   guint64 buckets[KQ_LATENCY_BUCKETS];
 } KqLatency;
 
@@ -24,5 +25,13 @@ void kq_latency_count(KqLatency *latency);
 /* The smallest bucket bound at or above which `fraction` (0..1] of the timed samples fall, at most
  * max_ns; 0 when nothing was recorded. */
 guint64 kq_latency_percentile_ns(const KqLatency *latency, double fraction);
+/* The smallest timed sample's bucket bound, at most max_ns; 0 when nothing was recorded. */
+guint64 kq_latency_min_ns(const KqLatency *latency);
+/* Add `other`'s operations and samples to `into` (max is the larger of the two). */
+void kq_latency_merge(KqLatency *into, const KqLatency *other);
+/* What `now` recorded since the copy `before` was taken (same histogram, later): counts,
+ * sums and buckets subtracted; max_ns becomes the upper bound of the highest bucket that
+ * grew, at most now->max_ns. */
+void kq_latency_since(const KqLatency *now, const KqLatency *before, KqLatency *out);
 
 G_END_DECLS

@@ -21,12 +21,24 @@ typedef struct {
   gint64 items, bytes, total_items, logsize, expired_items, mem_items, mem_bytes, age_ms;
   gint64 discarded, waiters, open_transactions, transactions, canceled_transactions;
   gint64 total_flushes, journal_rewrites, journal_rotations, create_time;
+  gint64 put_bytes;                      /* bytes ever added */
+  /* Reads and peeks that got an item (a parked read counts when it is served) / that were
+   * answered at once with none. A parked read that times out is not counted as a miss: its
+   * caller's last kq_queue_remove at the deadline (which tells an error from an empty queue,
+   * see kq_queue_remove_wait) is, so each read that ends empty counts once. */
+  gint64 get_items_hit, get_items_miss;
 } KqQueueStats;
 
 /* Operation counters and engine latencies of a queue (beyond Kestrel's stats). */
 typedef struct {
   KqLatency add_latency;  /* kq_queue_add, lock wait and journal write included */
-  KqLatency read_latency; /* reads answered at once, hit or miss (a parked read is not timed) */
+  KqLatency read_hit_latency;  /* reads answered at once with an item (a parked read is not
+                                * timed) */
+  KqLatency read_miss_latency; /* reads answered at once with none */
+  /* These two record milliseconds, not nanoseconds (waits reach hours). */
+  KqLatency delivery_latency;  /* how long each item taken by a read (not a peek) had been
+                                * queued */
+  KqLatency wait_timeout_latency; /* how long each parked read that timed out waited */
   gint64 items_read;      /* items taken by reads (not peeks), hand-offs to waiters included */
   gint64 remove_failures; /* reads (hand-offs to waiters included) that failed because the
                            * journal could not record the removal (disk full, I/O error) */

@@ -29,7 +29,20 @@ struct _KqCollection {
   GHashTable *alias_stats;     /* name -> AliasStats* */
   gint64 queue_creates, queue_deletes, queue_expires;
   gboolean closed;
+  gint64 total_items;          /* adds accepted since open (atomic, outside the lock) */
+  KqQueueOpStats retired_ops;  /* operations of the queues deleted since open */
 };
+
+static void op_stats_merge(KqQueueOpStats *into, const KqQueueOpStats *other)
+{
+  kq_latency_merge(&into->add_latency, &other->add_latency);
+  kq_latency_merge(&into->read_hit_latency, &other->read_hit_latency);
+  kq_latency_merge(&into->read_miss_latency, &other->read_miss_latency);
+  kq_latency_merge(&into->delivery_latency, &other->delivery_latency);
+  kq_latency_merge(&into->wait_timeout_latency, &other->wait_timeout_latency);
+  into->items_read += other->items_read;
+  into->remove_failures += other->remove_failures;
+}
 
 gboolean kq_queue_name_is_valid_len(const gchar *name, gsize len, GError **error)
 {
@@ -340,6 +353,9 @@ gboolean kq_collection_add(KqCollection *c, const gchar *name, const void *data,
               local->message);
     }
   }
+  /* Counted here, not summed over the queues, so that deleting a queue never lowers it. */
+  if (ok)
+    __atomic_add_fetch(&c->total_items, 1, __ATOMIC_RELAXED);
   if (is_alias && ok) {
     g_mutex_lock(&c->lock);
     AliasStats *s = g_hash_table_lookup(c->alias_stats, name);
@@ -427,6 +443,12 @@ static gboolean delete_queue(KqCollection *c, const gchar *name, gboolean expire
     return FALSE;
   kq_queue_close(q, TRUE);
   q->collection = NULL;
+  /* closed: no operation can add to these any more */
+  KqQueueOpStats ops;
+  kq_queue_get_op_stats(q, &ops);
+  g_mutex_lock(&c->lock);
+  op_stats_merge(&c->retired_ops, &ops);
+  g_mutex_unlock(&c->lock);
   kq_queue_unref(q);
   return TRUE;
 }
@@ -439,12 +461,29 @@ gboolean kq_collection_delete(KqCollection *c, const gchar *name, GError **error
   return TRUE;
 }
 
+/* The queue for flush and flush_expired: as in Kestrel, they do not create it. NULL with no
+ * error when it does not exist. */
+static KqQueue *existing_queue(KqCollection *c, const gchar *name, gboolean *bad_name,
+                               GError **error)
+{
+  GError *local = NULL;
+  KqQueue *q = kq_collection_get(c, name, FALSE, &local);
+  *bad_name = local != NULL;
+  if (local != NULL)
+    g_propagate_error(error, local);
+  return q;
+}
+
 gboolean kq_collection_flush(KqCollection *c, const gchar *name, GError **error)
 {
+  gboolean bad_name;
+
   if (kq_collection_is_alias(c, name))
     return TRUE;
-  g_autoptr(KqQueue) q = kq_collection_get(c, name, TRUE, error);
-  return q != NULL && kq_queue_try_flush(q, error);
+  g_autoptr(KqQueue) q = existing_queue(c, name, &bad_name, error);
+  if (q == NULL)
+    return !bad_name;
+  return kq_queue_try_flush(q, error);
 }
 
 static GPtrArray *all_queues(KqCollection *c)
@@ -469,10 +508,14 @@ void kq_collection_flush_all(KqCollection *c)
 
 gint64 kq_collection_flush_expired(KqCollection *c, const gchar *name, GError **error)
 {
+  gboolean bad_name;
+
   if (kq_collection_is_alias(c, name))
     return 0;
-  g_autoptr(KqQueue) q = kq_collection_get(c, name, TRUE, error);
-  return q != NULL ? kq_queue_flush_expired(q, FALSE) : -1;
+  g_autoptr(KqQueue) q = existing_queue(c, name, &bad_name, error);
+  if (q == NULL)
+    return bad_name ? -1 : 0;
+  return kq_queue_flush_expired(q, FALSE);
 }
 
 gint64 kq_collection_flush_all_expired(KqCollection *c)
@@ -571,13 +614,27 @@ void kq_collection_get_stats(KqCollection *c, KqCollectionStats *s)
     KqQueueStats qs;
     kq_queue_get_stats(queues->pdata[i], &qs);
     s->curr_items += qs.items;
-    s->total_items += qs.total_items;
     s->bytes += qs.bytes;
   }
+  s->total_items = __atomic_load_n(&c->total_items, __ATOMIC_RELAXED);
   g_mutex_lock(&c->lock);
   s->queue_creates = c->queue_creates;
   s->queue_deletes = c->queue_deletes;
   s->queue_expires = c->queue_expires;
+  g_mutex_unlock(&c->lock);
+}
+
+void kq_collection_get_op_stats(KqCollection *c, KqQueueOpStats *stats)
+{
+  memset(stats, 0, sizeof(*stats));
+  g_autoptr(GPtrArray) queues = all_queues(c);
+  for (guint i = 0; i < queues->len; i++) {
+    KqQueueOpStats ops;
+    kq_queue_get_op_stats(queues->pdata[i], &ops);
+    op_stats_merge(stats, &ops);
+  }
+  g_mutex_lock(&c->lock);
+  op_stats_merge(stats, &c->retired_ops);
   g_mutex_unlock(&c->lock);
 }
 

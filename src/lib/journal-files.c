@@ -281,20 +281,11 @@ static gboolean keep_tail(const gchar *dir, const gchar *queue, const gchar *pat
 }
 
 gboolean kq_journal_files_cut_torn_tail(const gchar *dir, const gchar *queue, const gchar *path,
-                                        gint64 offset, GError **error)
+                                        gint64 offset, gboolean unfinished, GError **error)
 {
   g_autofree gchar *side = NULL;
   gint64 kept = 0;
   g_autoptr(GError) local = NULL;
-  /* A record whose opcode is still the placeholder was cut short by a stop in the middle of an
-   * append: no client was told it was stored, so this is not damage. */
-  gboolean unfinished = FALSE;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    guint8 op = 0;
-    unfinished = pread(fd, &op, 1, (off_t)offset) == 1 && op == KQ_JOURNAL_UNWRITTEN_OP;
-    close(fd);
-  }
   if (!keep_tail(dir, queue, path, offset, &side, &kept, &local)) {
     g_set_error(error, KQ_ERROR, KQ_ERROR_IO,
                 "journal %s: unreadable record at offset %" G_GINT64_FORMAT " (torn write or "
@@ -427,6 +418,11 @@ KqReadResult kq_journal_reader_next(KqJournalReader *r, KqJournalRecord *record,
     if (n == 0)
       return r->pos == r->len || rest_is_reserved(r) ? KQ_READ_EOF : KQ_READ_TORN;
   }
+}
+
+gboolean kq_journal_reader_at_unfinished(KqJournalReader *r)
+{
+  return r->pos < r->len && r->buf[r->pos] == KQ_JOURNAL_UNWRITTEN_OP;
 }
 
 gint64 kq_journal_reader_reserved(KqJournalReader *r)

@@ -19,10 +19,11 @@ gboolean kq_journal_files_check_start(const gchar *path, GError **error);
 /* Replay found an unreadable record at `offset` of `path`, a journal file of `queue` in `dir`:
  * copy the bytes from there to the end of the file into a new side file `<q>~torn~~<ms>`
  * beside it (written and fsynced through the KqIoOps seam), log a warning naming both, the
- * offset and the size, then cut the journal at `offset`. When the side file cannot be made,
+ * offset and the size (a message when the record is `unfinished`: never acknowledged, so no
+ * damage), then cut the journal at `offset`. When the side file cannot be made,
  * the journal is left untouched and KQ_ERROR_IO is returned. */
 gboolean kq_journal_files_cut_torn_tail(const gchar *dir, const gchar *queue, const gchar *path,
-                                        gint64 offset, GError **error);
+                                        gint64 offset, gboolean unfinished, GError **error);
 
 /* Rotated files (`<q>.<ts>`, basenames) in timestamp order. */
 GPtrArray *kq_journal_files_rotated(const gchar *dir, const gchar *queue);
@@ -48,6 +49,9 @@ void kq_journal_reader_set_limit(KqJournalReader *reader, gint64 limit);
 /* After KQ_READ_EOF: bytes of reserved space (zeros) between the last record and the end of
  * the file, as a writer that was stopped abruptly leaves them; 0 for a clean end. */
 gint64 kq_journal_reader_reserved(KqJournalReader *reader);
+/* After KQ_READ_TORN: whether the bad record's opcode is still the placeholder a writer stores
+ * first, i.e. an append cut short before it was acknowledged rather than damage. */
+gboolean kq_journal_reader_at_unfinished(KqJournalReader *reader);
 /* File offset of the next record to be read (after a TORN: where the bad record starts). */
 gint64 kq_journal_reader_offset(KqJournalReader *reader);
 const gchar *kq_journal_reader_path(KqJournalReader *reader);

@@ -28,6 +28,7 @@ void kq_latency_record(KqLatency *l, gint64 ns)
   guint64 v = ns > 0 ? (guint64)ns : 0;
   l->count++;
   l->sampled++;
+  l->sum_ns += v;
   if (v > l->max_ns)
     l->max_ns = v;
   l->buckets[bucket_of(v)]++;
@@ -54,4 +55,37 @@ guint64 kq_latency_percentile_ns(const KqLatency *l, double fraction)
       return MIN(bucket_upper(i), l->max_ns);
   }
   return l->max_ns;
+}
+
+guint64 kq_latency_min_ns(const KqLatency *l)
+{
+  for (guint i = 0; i < KQ_LATENCY_BUCKETS; i++)
+    if (l->buckets[i] > 0)
+      return MIN(bucket_upper(i), l->max_ns);
+  return 0;
+}
+
+void kq_latency_merge(KqLatency *into, const KqLatency *other)
+{
+  into->count += other->count;
+  into->sampled += other->sampled;
+  into->sum_ns += other->sum_ns;
+  into->max_ns = MAX(into->max_ns, other->max_ns);
+  for (guint i = 0; i < KQ_LATENCY_BUCKETS; i++)
+    into->buckets[i] += other->buckets[i];
+}
+
+void kq_latency_since(const KqLatency *now, const KqLatency *before, KqLatency *out)
+{
+  /* a histogram only grows; MAX guards against a `before` from another histogram */
+  out->count = now->count - MIN(now->count, before->count);
+  out->sampled = 0;
+  out->sum_ns = now->sum_ns - MIN(now->sum_ns, before->sum_ns);
+  out->max_ns = 0;
+  for (guint i = 0; i < KQ_LATENCY_BUCKETS; i++) {
+    out->buckets[i] = now->buckets[i] - MIN(now->buckets[i], before->buckets[i]);
+    out->sampled += out->buckets[i];
+    if (out->buckets[i] > 0)
+      out->max_ns = MIN(bucket_upper(i), now->max_ns);
+  }
 }

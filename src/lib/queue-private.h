@@ -51,7 +51,13 @@ struct _KqQueue {
   gint64 remove_failures;    /* reads failed because the journal could not record them */
   gboolean remove_failing;   /* the last removal failed so: the next success ends the episode */
   KqLatency add_latency;     /* kq_queue_add calls */
-  KqLatency read_latency;    /* reads answered at once (hit or miss); parked ones excluded */
+  gint64 put_bytes;          /* bytes ever added (Kestrel's put_bytes) */
+  gint64 get_items_hit;      /* reads and peeks that got an item, waiters' included */
+  gint64 get_items_miss;     /* reads and peeks answered at once with none */
+  KqLatency read_hit_latency;  /* reads answered at once with an item; parked ones excluded */
+  KqLatency read_miss_latency; /* reads answered at once with none */
+  KqLatency delivery_latency;  /* ms items waited in the queue until a read took them */
+  KqLatency wait_timeout_latency; /* ms parked reads waited before they timed out */
 };
 
 /* Create a queue, replaying its journal files in `dir` (dir NULL or !keep_journal: memory only). */

@@ -259,6 +259,7 @@ static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GEr
   item->xid = xid;
   pop_head_locked(q, head.len);
   q->age_ms = MAX(0, now - item->add_time);
+  kq_latency_record(&q->delivery_latency, q->age_ms);
   if (xid != 0) {
     KqOpenRead *open = g_new(KqOpenRead, 1);
     open->item = kq_item_ref(item);
@@ -281,6 +282,7 @@ static void serve_waiters_locked(KqQueue *q, gint64 now, Deferred *d)
       return;
     g_queue_unlink(&q->waiters, &w->link);
     w->state = KQ_WAITER_DONE;
+    q->get_items_hit++;
     if (d->served == NULL)
       d->served = g_array_new(FALSE, FALSE, sizeof(ServedWaiter));
     ServedWaiter s = { w, item, w->timed && kq_timer_remove(q->timer, &w->timer) };
@@ -568,7 +570,8 @@ static gboolean replay_file(KqQueue *q, const gchar *path, GError **error)
       return FALSE;
     /* the bytes cut off are kept in a side file first: nothing is destroyed */
     return kq_journal_files_cut_torn_tail(kq_journal_get_dir(q->journal), q->name, path,
-                                          r.offset, error);
+                                          r.offset, kq_journal_reader_at_unfinished(reader),
+                                          error);
   }
 }
 
@@ -610,6 +613,7 @@ static gboolean replay_locked(KqQueue *q, GError **error)
     g_hash_table_remove(q->open, xids->pdata[i]);
   }
   q->total_items = q->items;
+  q->put_bytes = q->bytes;
   return TRUE;
 }
 
@@ -728,6 +732,7 @@ static gboolean add_locked(KqQueue *q, const guint8 *data, gsize len, gint64 add
   q->items++;
   q->bytes += (gint64)len;
   q->total_items++;
+  q->put_bytes += (gint64)len;
   serve_waiters_locked(q, now, d);
   check_journal_locked(q);
   return TRUE;
@@ -802,6 +807,8 @@ static void waiter_fire(gpointer data)
   if (pending) {
     g_queue_unlink(&q->waiters, &w->link);
     w->state = KQ_WAITER_DONE;
+    /* no miss counted here: the caller's last look at the deadline counts it (see queue.h) */
+    kq_latency_record(&q->wait_timeout_latency, (g_get_monotonic_time() - w->parked_us) / 1000);
   }
   g_mutex_unlock(&q->lock);
   if (pending) {
@@ -838,7 +845,8 @@ KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_m
     g_queue_push_tail_link(&q->waiters, &w->link);
     if (timeout_ms > 0) {
       w->timed = TRUE;
-      w->timer.deadline = g_get_monotonic_time() + timeout_ms * 1000;
+      w->parked_us = g_get_monotonic_time();
+      w->timer.deadline = w->parked_us + timeout_ms * 1000;
       w->timer.fire = waiter_fire;
       w->timer.data = kq_waiter_ref(w);
       kq_timer_add(q->timer, &w->timer);
@@ -847,8 +855,13 @@ KqWaiter *kq_queue_remove_wait(KqQueue *q, KqRemoveFlags flags, gint64 timeout_m
   if (*item_out != NULL && q->items == 0)
     check_journal_locked(q);
   /* a parked read's time is the client's wait, not the engine's */
-  if (w == NULL)
-    latency_end(&q->read_latency, start_ns);
+  if (*item_out != NULL) {
+    q->get_items_hit++;
+    latency_end(&q->read_hit_latency, start_ns);
+  } else if (w == NULL && (error == NULL || *error == NULL)) {
+    q->get_items_miss++;
+    latency_end(&q->read_miss_latency, start_ns);
+  }
 out:
   g_mutex_unlock(&q->lock);
   queue_finish(q, &d);
@@ -1010,6 +1023,9 @@ void kq_queue_get_stats(KqQueue *q, KqQueueStats *s)
   s->items = q->items;
   s->bytes = q->bytes;
   s->total_items = q->total_items;
+  s->put_bytes = q->put_bytes;
+  s->get_items_hit = q->get_items_hit;
+  s->get_items_miss = q->get_items_miss;
   s->logsize = q->journal ? kq_journal_size(q->journal) + kq_journal_archived_size(q->journal) : 0;
   s->expired_items = q->expired_items;
   s->mem_items = q->store.count;
@@ -1031,7 +1047,10 @@ void kq_queue_get_op_stats(KqQueue *q, KqQueueOpStats *s)
 {
   g_mutex_lock(&q->lock);
   s->add_latency = q->add_latency;
-  s->read_latency = q->read_latency;
+  s->read_hit_latency = q->read_hit_latency;
+  s->read_miss_latency = q->read_miss_latency;
+  s->delivery_latency = q->delivery_latency;
+  s->wait_timeout_latency = q->wait_timeout_latency;
   s->items_read = q->items_read;
   s->remove_failures = q->remove_failures;
   g_mutex_unlock(&q->lock);

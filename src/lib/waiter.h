@@ -33,6 +33,7 @@ struct _KqWaiter {
   GList link;                /* in the queue's waiter list while pending */
   KqTimerEntry timer;
   gboolean timed;
+  gint64 parked_us;          /* monotonic time it started waiting (timed waiters) */
 };
 
 KqWaiter *kq_waiter_new(KqQueue *queue, KqRemoveFlags flags, KqWaitFunc func,

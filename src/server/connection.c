@@ -56,6 +56,7 @@ struct _KqConnectionHub {
   guint64 next_id;
   guint64 activity;          /* see kq_connection_hub_activity; loop thread only */
   gboolean stopping;         /* closing everything: no new requests are started */
+  KqServerStats stats;       /* this thread's request counters (atomic) */
 };
 
 struct _KqConnection {
@@ -218,7 +219,7 @@ conn_leave(KqConnection *conn, gsize output_mark)
   gsize now = conn_output_length(conn);
 
   if (now > output_mark) {
-    KqServerStats *stats = kq_server_get_stats(conn->server);
+    KqServerStats *stats = &conn->hub->stats;
     conn->bytes_out += now - output_mark;
     __atomic_add_fetch(&stats->bytes_written, (gint64) (now - output_mark), __ATOMIC_RELAXED);
   }
@@ -448,7 +449,7 @@ conn_abandon_wait(KqConnection *conn)
 static void
 monitor_count(KqConnection *conn, gboolean hit)
 {
-  KqServerStats *stats = kq_server_get_stats(conn->server);
+  KqServerStats *stats = &conn->hub->stats;
 
   __atomic_add_fetch(hit ? &stats->get_hits : &stats->get_misses, 1, __ATOMIC_RELAXED);
 }
@@ -810,7 +811,7 @@ conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
   conn->hub->activity++;
   n = conn_read_socket(conn, &end);
   if (n > 0) {
-    KqServerStats *stats = kq_server_get_stats(conn->server);
+    KqServerStats *stats = &conn->hub->stats;
     conn->bytes_in += n;
     __atomic_add_fetch(&stats->bytes_read, (gint64) n, __ATOMIC_RELAXED);
   }
@@ -1009,6 +1010,28 @@ KqServer *
 kq_connection_get_server(KqConnection *conn)
 {
   return conn->server;
+}
+
+KqServerStats *
+kq_connection_stats(KqConnection *conn)
+{
+  return &conn->hub->stats;
+}
+
+void
+kq_connection_hub_add_stats(KqConnectionHub *hub, KqServerStats *sum)
+{
+  KqServerStats *st = &hub->stats;
+
+#define ADD(field) sum->field += __atomic_load_n(&st->field, __ATOMIC_RELAXED)
+  ADD(cmd_get);
+  ADD(cmd_set);
+  ADD(cmd_peek);
+  ADD(get_hits);
+  ADD(get_misses);
+  ADD(bytes_read);
+  ADD(bytes_written);
+#undef ADD
 }
 
 gpointer

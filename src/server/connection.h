@@ -47,6 +47,11 @@ void kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evu
                           const struct sockaddr *addr, int socklen);
 
 KqServer *kq_connection_get_server(KqConnection *conn);
+/* The request counters of this connection's thread (summed over threads by
+ * kq_server_read_stats). */
+KqServerStats *kq_connection_stats(KqConnection *conn);
+/* Add the counters of the hub's thread to *sum (any thread). */
+void kq_connection_hub_add_stats(KqConnectionHub *hub, KqServerStats *sum);
 gpointer kq_connection_get_data(KqConnection *conn);
 guint64 kq_connection_get_id(KqConnection *conn);
 /* Where replies go: the socket's output, or a holding buffer while a write is not durable. */

@@ -25,6 +25,9 @@ enum {
 
 typedef struct {
   gchar *config_file;
+  gchar *config_format;
+  gboolean check_config;
+  gboolean print_config;
   gchar *listen;
   gchar *memcache_port;
   gchar *text_port;
@@ -32,6 +35,7 @@ typedef struct {
   gchar *admin_port;
   gchar *queue_path;
   gchar *log_file;
+  gchar *worker_threads;
   gboolean daemonize;
   gchar *pidfile;
   gboolean version;
@@ -41,6 +45,7 @@ static void
 options_clear(Options *o)
 {
   g_free(o->config_file);
+  g_free(o->config_format);
   g_free(o->listen);
   g_free(o->memcache_port);
   g_free(o->text_port);
@@ -48,6 +53,7 @@ options_clear(Options *o)
   g_free(o->admin_port);
   g_free(o->queue_path);
   g_free(o->log_file);
+  g_free(o->worker_threads);
   g_free(o->pidfile);
 }
 
@@ -63,6 +69,10 @@ static const gchar description[] =
   "  above, which override the file. The file is a GLib key file with [server], [default],\n"
   "  [queue NAME] and [alias NAME] groups; see docs/configuration.md. Relative paths in it\n"
   "  (queuePath, statusFile, logFile) are taken relative to the current directory.\n"
+  "  Kestrel's own files are read too: a 2.x Scala config (new KestrelConfig { ... }) or a\n"
+  "  1.x configgy config (key = value, name { ... }), detected from the content unless\n"
+  "  --config-format says which; settings without an equivalent are accepted with a\n"
+  "  warning. --print-config shows the translation as a key file.\n"
   "  Without logFile the log goes to stderr; with --daemonize that is /dev/null once the\n"
   "  server has started, so set logFile for a daemon.\n"
   "\n"
@@ -77,7 +87,8 @@ static const gchar description[] =
   "  0  clean shutdown (or --help/--version).\n"
   "  1  the server could not start (port in use, queue folder locked or unwritable, log\n"
   "     file, fork or pid file failure) or stopped on an error.\n"
-  "  2  bad command line or bad config file (the message names the file, group and key).\n";
+  "  2  bad command line or bad config file (the message names the file, group and key,\n"
+  "     or the line and column of a Kestrel config).\n";
 
 static gboolean
 parse_options(int *argc, char ***argv, Options *o, GError **error)
@@ -86,6 +97,13 @@ parse_options(int *argc, char ***argv, Options *o, GError **error)
     { "config", 'f', 0, G_OPTION_ARG_FILENAME, &o->config_file,
       "Read the configuration from FILE (default: $KESTRELD_CONFIG, else built-in defaults).",
       "FILE" },
+    { "config-format", 0, 0, G_OPTION_ARG_STRING, &o->config_format,
+      "Read the config file as FORMAT: keyfile, scala (Kestrel 2.x) or configgy (Kestrel 1.x) "
+      "(default: detected from the content).", "FORMAT" },
+    { "check-config", 0, 0, G_OPTION_ARG_NONE, &o->check_config,
+      "Check the config file, print its warnings and exit (0 if it loads, 2 if not).", NULL },
+    { "print-config", 0, 0, G_OPTION_ARG_NONE, &o->print_config,
+      "Print the resolved configuration as a commented key file and exit.", NULL },
     { "listen", 0, 0, G_OPTION_ARG_STRING, &o->listen,
       "Listen for clients on ADDR (overrides listenAddress; default 0.0.0.0).", "ADDR" },
     { "memcache-port", 0, 0, G_OPTION_ARG_STRING, &o->memcache_port,
@@ -100,6 +118,9 @@ parse_options(int *argc, char ***argv, Options *o, GError **error)
       "Keep queue journals in DIR (overrides queuePath; default /var/spool/kestrel).", "DIR" },
     { "log-file", 0, 0, G_OPTION_ARG_FILENAME, &o->log_file,
       "Write the log to FILE (overrides logFile; default stderr).", "FILE" },
+    { "worker-threads", 0, 0, G_OPTION_ARG_STRING, &o->worker_threads,
+      "Serve memcache and text clients on N threads (overrides workerThreads; default auto: one "
+      "per core, at most 4).", "N" },
     { "daemonize", 0, 0, G_OPTION_ARG_NONE, &o->daemonize,
       "Run in the background; returns once the server is listening, or fails with its error.",
       NULL },
@@ -169,6 +190,15 @@ apply_overrides(KqServerConfig *config, const Options *o, GError **error)
     }
     g_free(config->log_file);
     config->log_file = g_strdup(o->log_file);
+  }
+  if (o->worker_threads != NULL) {
+    g_autoptr(GError) local = NULL;
+    if (!kq_server_config_parse_worker_threads(o->worker_threads, &config->worker_threads,
+                                               &local)) {
+      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--worker-threads: %s",
+                  local->message);
+      return FALSE;
+    }
   }
   return override_port(&config->memcache_port, o->memcache_port, "memcache-port", error) &&
          override_port(&config->text_port, o->text_port, "text-port", error) &&
@@ -301,6 +331,8 @@ main(int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(KqServerConfig) config = NULL;
   g_autofree gchar *pidfile = NULL;
+  g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+  KqConfigFormat format = KQ_CONFIG_FORMAT_AUTO;
   const gchar *config_path;
   KqServer *server;
   int report_fd = -1;
@@ -324,12 +356,38 @@ main(int argc, char **argv)
   if (config_path == NULL && g_getenv("KESTRELD_CONFIG") != NULL &&
       *g_getenv("KESTRELD_CONFIG") != '\0')
     config_path = g_getenv("KESTRELD_CONFIG");
-  config = config_path != NULL ? kq_server_config_load(config_path, &error)
+  if (options.config_format != NULL &&
+      !kq_config_format_from_string(options.config_format, &format)) {
+    fprintf(stderr, "kestreld: --config-format: expected keyfile, scala or configgy, got '%s'\n",
+            options.config_format);
+    options_clear(&options);
+    return EXIT_USAGE;
+  }
+  if (options.check_config && config_path == NULL) {
+    fprintf(stderr, "kestreld: --check-config needs a config file (-f FILE)\n");
+    options_clear(&options);
+    return EXIT_USAGE;
+  }
+  config = config_path != NULL ? kq_server_config_load_as(config_path, format, warnings, &error)
                                : kq_server_config_new_defaults();
   if (config == NULL || !apply_overrides(config, &options, &error)) {
     fprintf(stderr, "kestreld: %s\n", error->message);
     options_clear(&options);
     return EXIT_USAGE;
+  }
+  if (options.check_config || options.print_config) {
+    for (guint i = 0; i < warnings->len; i++)
+      fprintf(stderr, "kestreld: warning: %s\n", (const gchar *) g_ptr_array_index(warnings, i));
+    if (options.print_config) {
+      g_autofree gchar *text = kq_server_config_to_key_file_text(config);
+      fputs(text, stdout);
+    } else {
+      printf("%s: configuration OK (%s, %u warning%s)\n", config_path,
+             kq_config_format_name(config->config_format), warnings->len,
+             warnings->len == 1 ? "" : "s");
+    }
+    options_clear(&options);
+    return EXIT_OK;
   }
   /* Before a possible chdir("/") by --daemonize. */
   kq_server_config_make_paths_absolute(config);
@@ -341,6 +399,9 @@ main(int argc, char **argv)
     options_clear(&options);
     return EXIT_RUNTIME;
   }
+  /* Kestrel settings kestreld has no equivalent for: in the log, once each. */
+  for (guint i = 0; i < warnings->len; i++)
+    g_warning("%s", (const gchar *) g_ptr_array_index(warnings, i));
   if (options.daemonize)
     report_fd = daemonize();
   options_clear(&options);

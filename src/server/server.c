@@ -1,11 +1,12 @@
 /* kestreld's server: owns the config, the queue collection, global counters and the server
- * status, and runs the libevent loop of the memcache and text listeners on the main thread
- * (the Thrift front-end runs its own loop on another thread, see thrift-service.h).
+ * status. The main thread's libevent loop accepts memcache and text clients and hands them to
+ * the worker threads (workers.h), and runs the admin service, signals and timers; the Thrift
+ * front-end runs its own loop on another thread (see thrift-service.h).
  *
- * Shutdown (a signal, or `shutdown` from a client on any thread) is one event on the loop:
- * stop accepting, stop Thrift, answer parked requests with "no item" and close connections
- * (their open reads go back to the queues), then close the collection, which makes every
- * journal durable. */
+ * Shutdown (a signal, or `shutdown` from a client on any thread) is one event on the main loop:
+ * stop accepting, stop Thrift, have every worker answer its parked requests with "no item" and
+ * close its connections (their open reads go back to the queues), then close the collection,
+ * which makes every journal durable. */
 #include "config.h"
 
 #include "server.h"
@@ -24,9 +25,11 @@
 #include "admin/admin-http.h"
 #include "connection.h"
 #include "log.h"
+#include "workers.h"
 #include "memcache/memcache.h"
 #include "text/text.h"
 #include "thrift/thrift-service.h"
+#include "zookeeper/zk-registry.h"
 
 /* After an accept error (out of file descriptors, say) a listener rests this long. */
 #define ACCEPT_RETRY_MS 100
@@ -52,13 +55,16 @@ struct _KqServer {
   GMutex status_lock;
   KqStatus status;       /* status_lock */
   gboolean status_pending; /* status_lock: a stricter status waits for the grace timer */
+  /* status_lock: with server sets, a stricter status also waits until ZooKeeper has it */
+  gboolean grace_over, zk_wait;
   gint enforced;         /* atomic KqStatus */
 
   struct event_base *base;
-  KqConnectionHub *hub;
+  KqWorkers *workers;
   Listener memcache, text;
   KqThriftService *thrift;
   KqAdminHttp *admin;
+  KqZkRegistry *zk; /* NULL without [zookeeper] */
   struct event *sigterm, *sigint, *sighup;
   struct event *sweep_timer, *status_timer, *shutdown_event;
   gint shutdown_requested; /* atomic */
@@ -85,9 +91,8 @@ kq_status_to_string(KqStatus status)
   return "NOT_CONFIGURED";
 }
 
-/* Kestrel's names for the status file, so Kestrel and kestreld can read each other's. */
-static const gchar *
-status_file_name(KqStatus status)
+const gchar *
+kq_status_kestrel_name(KqStatus status)
 {
   switch (status) {
   case KQ_STATUS_UP:
@@ -99,7 +104,7 @@ status_file_name(KqStatus status)
   case KQ_STATUS_NOT_CONFIGURED:
     break;
   }
-  return "";
+  return NULL;
 }
 
 gboolean
@@ -163,19 +168,64 @@ kq_server_get_status(KqServer *server)
   return status;
 }
 
+/* Server-set membership of a status, as Kestrel's statusToReadStatus/statusToWriteStatus. */
+static void
+membership_of(KqStatus status, gboolean *read, gboolean *write)
+{
+  *read = status == KQ_STATUS_UP || status == KQ_STATUS_READ_ONLY;
+  *write = status == KQ_STATUS_UP;
+}
+
+/* status_lock held: the pending stricter status applies once both its grace period and its
+ * ZooKeeper change are over. */
+static void
+enforce_if_ready(KqServer *server)
+{
+  if (!server->status_pending || !server->grace_over || server->zk_wait)
+    return;
+  server->status_pending = FALSE;
+  g_atomic_int_set(&server->enforced, server->status);
+  g_message("status %s now enforced", kq_status_to_string(server->status));
+}
+
 static void
 status_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
   KqServer *server = arg;
 
   g_mutex_lock(&server->status_lock);
-  if (server->status_pending) {
-    server->status_pending = FALSE;
-    g_atomic_int_set(&server->enforced, server->status);
-    g_message("status change grace period expired; status %s now enforced",
-              kq_status_to_string(server->status));
-  }
+  server->grace_over = TRUE;
+  enforce_if_ready(server);
   g_mutex_unlock(&server->status_lock);
+}
+
+static void
+zk_settled_cb(gpointer data)
+{
+  KqServer *server = data;
+
+  g_mutex_lock(&server->status_lock);
+  server->zk_wait = FALSE;
+  enforce_if_ready(server);
+  g_mutex_unlock(&server->status_lock);
+}
+
+/* Loop thread: bring the server sets to the current status. */
+static void
+zk_apply_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+  KqServer *server = arg;
+  gboolean read, write, wait;
+  KqStatus status;
+
+  if (server->zk == NULL)
+    return;
+  g_mutex_lock(&server->status_lock);
+  status = server->status;
+  wait = server->zk_wait;
+  g_mutex_unlock(&server->status_lock);
+  membership_of(status, &read, &write);
+  kq_zk_registry_set_membership(server->zk, read, write, wait ? zk_settled_cb : NULL, server);
 }
 
 /* Thread-safe (Thrift calls it too). Like Kestrel, a further stricter change while one is
@@ -185,6 +235,7 @@ kq_server_set_status(KqServer *server, KqStatus status, GError **error)
 {
   const KqServerConfig *config = server->config;
   g_autoptr(GError) local = NULL;
+  KqZkRegistry *zk;
   KqStatus old;
 
   if (!server->status_configured) {
@@ -205,26 +256,37 @@ kq_server_set_status(KqServer *server, KqStatus status, GError **error)
               kq_status_to_string(old), kq_status_to_string(status));
     return TRUE;
   }
-  if (!g_file_set_contents(config->status_file, status_file_name(status), -1, &local)) {
+  const gchar *name = kq_status_kestrel_name(status);
+  if (!g_file_set_contents(config->status_file, name != NULL ? name : "", -1, &local)) {
     g_mutex_unlock(&server->status_lock);
     g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_UNAVAILABLE,
                 "cannot store status: %s", local->message);
     return FALSE;
   }
   server->status = status;
-  if (stricter(status, old) && config->status_grace_period_ms > 0) {
+  zk = server->zk; /* set under status_lock at start-up, while Thrift may already serve */
+  /* Stricter: ZooKeeper first (clients stop choosing this server), then the change, after
+   * the grace period. Looser: the change at once, then ZooKeeper. */
+  if (stricter(status, old) && (config->status_grace_period_ms > 0 || zk != NULL)) {
     struct timeval tv = { config->status_grace_period_ms / 1000,
                           (config->status_grace_period_ms % 1000) * 1000 };
     server->status_pending = TRUE;
+    server->grace_over = FALSE;
+    server->zk_wait = zk != NULL;
     /* event_add is safe from any thread (evthread); a stale firing finds nothing pending. */
     event_add(server->status_timer, &tv);
   } else {
     server->status_pending = FALSE;
+    server->zk_wait = FALSE;
     g_atomic_int_set(&server->enforced, status);
   }
   g_mutex_unlock(&server->status_lock);
   g_message("status switched to %s (previously %s)", kq_status_to_string(status),
             kq_status_to_string(old));
+  if (zk != NULL) {
+    struct timeval now = { 0, 0 };
+    event_base_once(server->base, -1, EV_TIMEOUT, zk_apply_status_cb, server, &now);
+  }
   return TRUE;
 }
 
@@ -269,6 +331,26 @@ kq_server_get_collection(KqServer *server)
   return server->collection;
 }
 
+void
+kq_server_read_stats(KqServer *server, KqServerStats *out)
+{
+  KqServerStats *st = &server->stats;
+
+#define LOAD(field) out->field = __atomic_load_n(&st->field, __ATOMIC_RELAXED)
+  LOAD(curr_connections);
+  LOAD(total_connections);
+  LOAD(cmd_get);
+  LOAD(cmd_set);
+  LOAD(cmd_peek);
+  LOAD(get_hits);
+  LOAD(get_misses);
+  LOAD(bytes_read);
+  LOAD(bytes_written);
+#undef LOAD
+  if (server->workers != NULL)
+    kq_workers_add_stats(server->workers, out);
+}
+
 KqServerStats *
 kq_server_get_stats(KqServer *server)
 {
@@ -279,6 +361,12 @@ const KqServerConfig *
 kq_server_get_config(KqServer *server)
 {
   return server->config;
+}
+
+KqZkRegistry *
+kq_server_get_zookeeper(KqServer *server)
+{
+  return server->zk;
 }
 
 struct event_base *
@@ -307,7 +395,8 @@ kq_server_reload(KqServer *server, GError **error)
   /* Without a config file the settings are the built-in ones: nothing can have changed. */
   if (server->config->config_file == NULL)
     return TRUE;
-  queues = kq_server_config_load_queues(server->config->config_file, error);
+  queues = kq_server_config_load_queues_as(server->config->config_file,
+                                           server->config->config_format, error);
   if (queues == NULL)
     return FALSE;
   kq_collection_reload(server->collection, queues);
@@ -323,7 +412,7 @@ accept_cb(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *
 {
   Listener *l = arg;
 
-  kq_connection_accept(l->server->hub, l->front_end, fd, addr, socklen);
+  kq_workers_hand_over(l->server->workers, l->front_end, fd, addr, socklen);
 }
 
 static void
@@ -423,23 +512,34 @@ stop(KqServer *server)
   g_clear_pointer(&server->admin, kq_admin_http_free);
   if (server->thrift != NULL)
     kq_thrift_service_stop(g_steal_pointer(&server->thrift));
-  if (server->hub != NULL)
-    kq_connection_hub_close_all(server->hub);
+  kq_workers_stop(server->workers);
   if (server->collection != NULL) {
     kq_collection_close(g_steal_pointer(&server->collection));
     /* Durability callbacks the close ran still hold connections: release them. */
-    kq_connection_hub_drain(server->hub);
+    kq_workers_drain(server->workers);
   }
   g_message("journals closed; goodbye");
 }
 
 static void
+stop_and_break(gpointer data)
+{
+  KqServer *server = data;
+
+  stop(server);
+  event_base_loopbreak(server->base);
+}
+
+/* With server sets, clients are told first: leave both sets, then stop accepting. */
+static void
 shutdown_cb(evutil_socket_t fd, short what, void *arg)
 {
   KqServer *server = arg;
 
-  stop(server);
-  event_base_loopbreak(server->base);
+  if (server->zk != NULL)
+    kq_zk_registry_leave(server->zk, stop_and_break, server);
+  else
+    stop_and_break(server);
 }
 
 void
@@ -483,6 +583,33 @@ timeval_from_ms(gint64 ms)
 }
 
 /* ---- life cycle -------------------------------------------------------------------------- */
+
+/* Join the server sets with every listening protocol; the main endpoint is the first of
+ * memcache, thrift, text, as in Kestrel. */
+static void
+start_zookeeper(KqServer *server)
+{
+  const KqServerConfig *config = server->config;
+  KqZkEndpoint endpoints[3];
+  gsize n = 0;
+  gboolean read, write;
+
+  if (server->memcache.listener != NULL)
+    endpoints[n++] = (KqZkEndpoint) { "memcache", config->memcache_port };
+  if (server->thrift != NULL)
+    endpoints[n++] = (KqZkEndpoint) { "thrift", kq_thrift_service_get_port(server->thrift) };
+  if (server->text.listener != NULL)
+    endpoints[n++] = (KqZkEndpoint) { "text", config->text_port };
+  if (n == 0) {
+    g_warning("zookeeper: no protocol listens; not joining the server sets");
+    return;
+  }
+  g_mutex_lock(&server->status_lock);
+  membership_of(server->status, &read, &write);
+  server->zk = kq_zk_registry_new(server->base, config->zookeeper, config->listen_address,
+                                  endpoints, n, read, write);
+  g_mutex_unlock(&server->status_lock);
+}
 
 static void
 log_listening(KqServer *server)
@@ -540,7 +667,11 @@ kq_server_new(KqServerConfig *config, GError **error)
     g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_LISTEN, "cannot create an event loop");
     goto fail;
   }
-  server->hub = kq_connection_hub_new(server, server->base);
+  guint threads = config->worker_threads > 0 ? (guint) config->worker_threads
+                                             : kq_workers_default_count();
+  server->workers = kq_workers_start(server, threads, config->busy_poll_us, error);
+  if (server->workers == NULL)
+    goto fail;
   server->shutdown_event = event_new(server->base, -1, 0, shutdown_cb, server);
   server->status_timer = evtimer_new(server->base, status_timer_cb, server);
 
@@ -573,6 +704,8 @@ kq_server_new(KqServerConfig *config, GError **error)
   if (server->status_configured)
     g_message("server status is %s", kq_status_to_string(server->status));
   log_listening(server);
+  if (config->zookeeper != NULL)
+    start_zookeeper(server);
   return server;
 
 fail:
@@ -580,37 +713,10 @@ fail:
   return NULL;
 }
 
-/* busyPollMicros: for that long after the loop last served a client, poll the sockets without
- * sleeping. A client whose next request comes within the window finds the loop awake, which
- * spares a thread wake-up on each side of the round trip: lower latency for clients that send
- * one request at a time, paid for with CPU time while they do. */
-static void
-run_busy_polling(KqServer *server, gint64 window_us)
-{
-  guint64 seen = kq_connection_hub_activity(server->hub);
-  gint64 served_at = g_get_monotonic_time();
-
-  while (!event_base_got_break(server->base) && !event_base_got_exit(server->base)) {
-    gint64 now = g_get_monotonic_time();
-    guint64 activity = kq_connection_hub_activity(server->hub);
-
-    if (activity != seen) {
-      seen = activity;
-      served_at = now;
-    }
-    if (event_base_loop(server->base, now - served_at < window_us ? EVLOOP_NONBLOCK
-                                                                  : EVLOOP_ONCE) < 0)
-      break;
-  }
-}
-
 int
 kq_server_run(KqServer *server)
 {
-  if (server->config->busy_poll_us > 0)
-    run_busy_polling(server, server->config->busy_poll_us);
-  else
-    event_base_dispatch(server->base);
+  event_base_dispatch(server->base);
   /* The loop only ends through shutdown_cb; make sure the journals are closed regardless. */
   stop(server);
   return 0;
@@ -626,11 +732,11 @@ kq_server_free(KqServer *server)
   listener_clear(&server->memcache);
   listener_clear(&server->text);
   g_clear_pointer(&server->admin, kq_admin_http_free);
-  if (server->hub != NULL)
-    kq_connection_hub_close_all(server->hub);
+  g_clear_pointer(&server->zk, kq_zk_registry_free);
+  kq_workers_stop(server->workers);
   if (server->collection != NULL)
     kq_collection_close(g_steal_pointer(&server->collection));
-  g_clear_pointer(&server->hub, kq_connection_hub_free);
+  g_clear_pointer(&server->workers, kq_workers_free);
   g_clear_pointer(&server->sigterm, event_free);
   g_clear_pointer(&server->sigint, event_free);
   g_clear_pointer(&server->sighup, event_free);

@@ -6,6 +6,8 @@
 
 #include <unistd.h>
 
+#include "zookeeper/zk-registry.h"
+
 static void
 stat_free(gpointer p)
 {
@@ -30,6 +32,7 @@ add_text(GPtrArray *list, const gchar *name, KqStatKind kind, const gchar *help,
   stat->help = help;
   stat->kind = kind;
   stat->value = value != NULL ? value : g_strdup("");
+  stat->latency = FALSE;
   g_ptr_array_add(list, stat);
 }
 
@@ -40,8 +43,8 @@ add_int(GPtrArray *list, const gchar *name, KqStatKind kind, const gchar *help, 
 }
 
 /* Sum of the queues' maxMemorySize over physical memory (Kestrel: over the JVM heap). */
-static double
-reserved_memory_ratio(KqCollection *collection)
+double
+kq_stats_report_reserved_memory_ratio(KqCollection *collection)
 {
   g_autoptr(GPtrArray) names = kq_collection_queue_names(collection);
   long pages = sysconf(_SC_PHYS_PAGES);
@@ -63,15 +66,40 @@ reserved_memory_ratio(KqCollection *collection)
   return total / ((double) pages * (double) page_size);
 }
 
+/* Only with [zookeeper]: the server-set session and membership. */
+static void
+add_zookeeper(GPtrArray *list, KqZkRegistry *registry)
+{
+  KqZkStats zs;
+
+  kq_zk_registry_get_stats(registry, &zs);
+  add_int(list, "zookeeper_connected", KQ_STAT_GAUGE,
+          "1 while the server has a live ZooKeeper session.", zs.connected);
+  add_int(list, "zookeeper_registered", KQ_STAT_GAUGE,
+          "1 while the server sets hold this server exactly as its status says.",
+          zs.registered);
+  add_int(list, "zookeeper_read_member", KQ_STAT_GAUGE,
+          "1 while this server is a member of the read server set.", zs.read_member);
+  add_int(list, "zookeeper_write_member", KQ_STAT_GAUGE,
+          "1 while this server is a member of the write server set.", zs.write_member);
+  add_int(list, "zookeeper_sessions", KQ_STAT_COUNTER,
+          "ZooKeeper sessions established (the first one included).", zs.sessions);
+  add_int(list, "zookeeper_reconnects", KQ_STAT_COUNTER,
+          "ZooKeeper connections regained within a session.", zs.reconnects);
+  add_int(list, "zookeeper_session_expirations", KQ_STAT_COUNTER,
+          "ZooKeeper sessions expired (the nodes made again with a new one).", zs.expirations);
+}
+
 GPtrArray *
 kq_stats_report_global(KqServer *server)
 {
   KqCollection *collection = kq_server_get_collection(server);
-  KqServerStats *st = kq_server_get_stats(server);
+  KqServerStats sum, *st = &sum;
   GPtrArray *list = stat_list_new();
   KqCollectionStats cs;
 
   kq_collection_get_stats(collection, &cs);
+  kq_server_read_stats(server, &sum);
 #define LOAD(field) __atomic_load_n(&st->field, __ATOMIC_RELAXED)
   add_int(list, "uptime", KQ_STAT_GAUGE, "Seconds since the server started.",
           kq_server_uptime_s(server));
@@ -84,7 +112,7 @@ kq_stats_report_global(KqServer *server)
   add_int(list, "bytes", KQ_STAT_GAUGE, "Bytes of item data in all queues.", cs.bytes);
   add_text(list, "reserved_memory_ratio", KQ_STAT_GAUGE,
            "Sum of the queues' maxMemorySize over physical memory.",
-           g_strdup_printf("%.3f", reserved_memory_ratio(collection)));
+           g_strdup_printf("%.3f", kq_stats_report_reserved_memory_ratio(collection)));
   add_int(list, "curr_connections", KQ_STAT_GAUGE, "Open client connections.",
           LOAD(curr_connections));
   add_int(list, "total_connections", KQ_STAT_COUNTER, "Client connections ever accepted.",
@@ -102,6 +130,8 @@ kq_stats_report_global(KqServer *server)
   add_int(list, "queue_expires", KQ_STAT_COUNTER, "Queues deleted by maxQueueAge.",
           cs.queue_expires);
 #undef LOAD
+  if (kq_server_get_zookeeper(server) != NULL)
+    add_zookeeper(list, kq_server_get_zookeeper(server));
   return list;
 }
 
@@ -112,11 +142,15 @@ add_latency(GPtrArray *list, const KqLatency *latency, const gchar *const names[
 {
   static const double fractions[] = { 0.5, 0.9, 0.99, 0.999 };
 
+  guint first = list->len;
+
   add_int(list, names[0], KQ_STAT_COUNTER, helps[0], (gint64) latency->count);
   for (gsize i = 0; i < G_N_ELEMENTS(fractions); i++)
     add_int(list, names[i + 1], KQ_STAT_GAUGE, helps[i + 1],
             (gint64) kq_latency_percentile_ns(latency, fractions[i]));
   add_int(list, names[5], KQ_STAT_GAUGE, helps[5], (gint64) latency->max_ns);
+  for (guint i = first; i < list->len; i++)
+    ((KqStat *) list->pdata[i])->latency = TRUE;
 }
 
 static void
@@ -147,10 +181,13 @@ add_op_stats(GPtrArray *list, KqQueue *queue)
     "Longest timed read in the engine, in nanoseconds.",
   };
   KqQueueOpStats ops;
+  KqLatency reads;
 
   kq_queue_get_op_stats(queue, &ops);
+  reads = ops.read_hit_latency;
+  kq_latency_merge(&reads, &ops.read_miss_latency);
   add_latency(list, &ops.add_latency, set_names, set_helps);
-  add_latency(list, &ops.read_latency, get_names, get_helps);
+  add_latency(list, &reads, get_names, get_helps);
   add_int(list, "read_items", KQ_STAT_COUNTER,
           "Items taken by reads (not peeks), waiting readers included.", ops.items_read);
 }
@@ -236,12 +273,21 @@ kq_stats_snapshot_take(KqServer *server)
   snapshot->global = kq_stats_report_global(server);
   snapshot->names = g_ptr_array_new_with_free_func(g_free);
   snapshot->queues = g_ptr_array_new_with_free_func((GDestroyNotify) g_ptr_array_unref);
+  snapshot->ops = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < names->len; i++) {
     GPtrArray *stats = kq_stats_report_queue(collection, names->pdata[i], TRUE);
+    g_autoptr(KqQueue) queue = NULL;
+    KqQueueOpStats *ops = NULL;
     if (stats == NULL)
       continue; /* deleted meanwhile */
+    if (!kq_collection_is_alias(collection, names->pdata[i]) &&
+        (queue = kq_collection_get(collection, names->pdata[i], FALSE, NULL)) != NULL) {
+      ops = g_new(KqQueueOpStats, 1);
+      kq_queue_get_op_stats(queue, ops);
+    }
     g_ptr_array_add(snapshot->names, g_strdup(names->pdata[i]));
     g_ptr_array_add(snapshot->queues, stats);
+    g_ptr_array_add(snapshot->ops, ops);
   }
   return snapshot;
 }
@@ -254,5 +300,6 @@ kq_stats_snapshot_free(KqStatsSnapshot *snapshot)
   g_ptr_array_unref(snapshot->global);
   g_ptr_array_unref(snapshot->names);
   g_ptr_array_unref(snapshot->queues);
+  g_ptr_array_unref(snapshot->ops);
   g_free(snapshot);
 }

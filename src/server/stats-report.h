@@ -17,6 +17,8 @@ typedef struct {
   const gchar *help; /* one line for humans and Prometheus HELP (static string) */
   KqStatKind kind;
   gchar *value;      /* exactly as the memcache `stats` command prints it */
+  gboolean latency;  /* set_count, get_count and their percentiles: Prometheus shows them as
+                      * summaries instead (KqStatsSnapshot.ops) */
 } KqStat;
 
 /* Global stats in the order of SPEC 6. A GPtrArray of KqStat, freed with g_ptr_array_unref. */
@@ -25,6 +27,8 @@ GPtrArray *kq_stats_report_global(KqServer *server);
  * `name` is neither. With `with_ops`, the counters and latency percentiles of sets and gets
  * follow (beyond Kestrel; the memcache commands leave them out). */
 GPtrArray *kq_stats_report_queue(KqCollection *collection, const gchar *name, gboolean with_ops);
+/* Sum of the queues' maxMemorySize over physical memory (Kestrel: over the JVM heap). */
+double kq_stats_report_reserved_memory_ratio(KqCollection *collection);
 /* Queue names, then alias names, as Kestrel listed them. Caller unrefs. */
 GPtrArray *kq_stats_report_names(KqCollection *collection);
 
@@ -34,6 +38,7 @@ typedef struct {
   GPtrArray *global; /* KqStat */
   GPtrArray *names;  /* gchar*, queues then aliases */
   GPtrArray *queues; /* GPtrArray of KqStat, parallel to names */
+  GPtrArray *ops;    /* KqQueueOpStats*, parallel to names; NULL for an alias */
 } KqStatsSnapshot;
 
 KqStatsSnapshot *kq_stats_snapshot_take(KqServer *server);

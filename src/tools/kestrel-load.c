@@ -33,6 +33,7 @@ typedef struct {
   const LoadWire *wire;
   gint timeout_s, io_threads;
   gchar *seed_arg;
+  gchar *zookeeper, *spread; /* --zookeeper HOST:PORT/prefix, --spread random|hash */
   guint32 seed;      /* of every connection's random choices (--seed, or drawn at start) */
   /* per command (not all apply) */
   gint clients, items, bytes, rollup, queues, kilobytes, prefill, producers, consumers;
@@ -138,6 +139,21 @@ static int prepare(Ctx *ctx, guint64 slots, gsize item_size, gint n_queues)
   ctx->run->n_queues = (guint)n_queues;
   ctx->run->verbose = ctx->o->verbose;
   ctx->deadline_ns = load_now_ns() + (gint64)ctx->o->timeout_s * 1000000000;
+  if (ctx->o->zookeeper) {
+    LoadSpread spread = LOAD_SPREAD_RANDOM;
+    load_discovery_parse_spread(ctx->o->spread ? ctx->o->spread : "random", &spread);
+    ctx->run->discovery = load_discovery_new(ctx->o->zookeeper, ctx->o->thrift ? "thrift" : "memcache",
+                                             spread, ctx->o->seed, &error);
+    if (!ctx->run->discovery || !load_discovery_wait(ctx->run->discovery, ctx->deadline_ns, &error)) {
+      g_printerr("%s: %s\n", ctx->name, error->message);
+      g_error_free(error);
+      return EXIT_USAGE;
+    }
+    /* items wait on a server that is down until it is back: read until all came */
+    ctx->run->wait_for_all = TRUE;
+    ctx->run->idle_ns = (gint64)ctx->o->timeout_s * 1000000000;
+    return EXIT_OK; /* the queues of a cluster are not flushed */
+  }
   for (gint i = 0; i < n_queues && !ctx->o->no_flush; i++) {
     if (!load_admin_flush(ctx->o->wire, &ctx->run->addr, ctx->run->queues[i], &error)) {
       g_printerr("%s: flush %s: %s\n", ctx->name, ctx->run->queues[i], error->message);
@@ -155,6 +171,8 @@ static int finish(Ctx *ctx, LoadReport *report)
   report->command = ctx->name;
   load_report_tally(report, ctx->run, MAX_MISSING_SHOWN);
   load_report_print(report, ctx->run, ctx->o->json);
+  if (ctx->run->discovery)
+    load_discovery_print(ctx->run->discovery, ctx->name, ctx->o->json, stdout);
   int code = load_report_exit_code(report, ctx->run);
   if (report->missing)
     g_array_free(report->missing, TRUE);
@@ -222,7 +240,7 @@ static int cmd_flood(Ctx *ctx)
   }
   add_producers(run, (guint64)o->prefill, (guint64)o->items, (guint)o->producers, (guint)o->rollup, 0);
   for (gint i = 0; i < o->consumers; i++)
-    load_add_consumer(run, run->queues[0], (guint)o->rollup, o->blocking ? o->block_ms : -1, FALSE, 0);
+    load_add_consumer(run, run->queues[0], (guint)o->rollup, o->blocking ? o->block_ms : -1, o->xact, 0);
   gint64 started = load_now_ns();
   report.seconds = report.put_seconds = report.get_seconds = run_phase(ctx);
   /* puts/s over the put phase: up to the last acknowledged put, not the consumers' tail */
@@ -304,8 +322,9 @@ static int cmd_leaky_reader(Ctx *ctx)
   { "json", 0, 0, G_OPTION_ARG_NONE, &(o)->json, "Print the results as one JSON object.", NULL }, \
   { "timeout", 0, 0, G_OPTION_ARG_INT, &(o)->timeout_s, "Give up after SECONDS (default 300).", "SECONDS" }, \
   { "io-threads", 0, 0, G_OPTION_ARG_INT, &(o)->io_threads, "Event-loop threads (default: CPUs).", "N" }, \
-  { "seed", 0, 0, G_OPTION_ARG_STRING, &(o)->seed_arg, "Seed of the random choices (-k kills, -d drops), 0..4294967295 (default: random, printed with the results).", "N" }
-
+  { "seed", 0, 0, G_OPTION_ARG_STRING, &(o)->seed_arg, "Seed of the random choices (-k kills, -d drops), 0..4294967295 (default: random, printed with the results).", "N" }, \
+  { "zookeeper", 'Z', 0, G_OPTION_ARG_STRING, &(o)->zookeeper, "A Kestrel cluster's ZooKeeper server sets instead of --host/--port: producers use the write set, consumers the read set, following changes (the queues are not flushed).", "HOST:PORT/PREFIX" }, \
+  { "spread", 0, 0, G_OPTION_ARG_STRING, &(o)->spread, "With --zookeeper: random (default: connections dealt over the members in turn from a random start) or hash (consistent hashing of connections).", "HOW" }
 typedef struct {
   const gchar *name;
   const gchar *summary;
@@ -395,6 +414,7 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
     { "rollup", 'r', 0, G_OPTION_ARG_INT, &o->rollup, "Requests in flight per connection (default 1).", "N" },
     { "blocking", 'B', 0, G_OPTION_ARG_NONE, &o->blocking, "Blocking reads (get q/t=--block-ms).", NULL },
     { "block-ms", 0, 0, G_OPTION_ARG_INT, &o->block_ms, "Timeout of blocking reads (default 1000).", "MSEC" },
+    { "transactional", 'x', 0, G_OPTION_ARG_NONE, &o->xact, "Reliable reads (open/close, one item at a time).", NULL },
     { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "Show the queue's stats while running.", NULL },
     G_OPTION_ENTRY_NULL
   };
@@ -509,6 +529,16 @@ static gboolean check_opts(const gchar *name, Opts *o, GError **error)
     return FALSE;
   }
   o->seed = (guint32)seed;
+  LoadSpread spread;
+  if (o->spread && !load_discovery_parse_spread(o->spread, &spread)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--spread is random or hash");
+    return FALSE;
+  }
+  if (o->zookeeper && (o->redis || o->monitor)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--zookeeper works with memcache and --thrift, without -M");
+    return FALSE;
+  }
   if (!o->queue || !*o->queue || strpbrk(o->queue, " /~.\r\n") || strlen(o->queue) > 190) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "bad queue name");
     return FALSE;
@@ -612,16 +642,22 @@ int main(int argc, char **argv)
     g_free(o.host);
     g_free(o.queue);
     g_free(o.seed_arg);
+    g_free(o.zookeeper);
+    g_free(o.spread);
     g_free(prg);
     return EXIT_USAGE;
   }
 
   Ctx ctx = { .name = cmd->name, .o = &o, .tty = isatty(STDOUT_FILENO) };
   int rc = cmd->run(&ctx);
+  if (ctx.run)
+    load_discovery_free(ctx.run->discovery);
   load_run_free(ctx.run);
   g_free(o.host);
   g_free(o.queue);
   g_free(o.seed_arg);
+  g_free(o.zookeeper);
+  g_free(o.spread);
   g_free(prg);
   return rc;
 }

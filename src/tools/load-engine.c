@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,8 @@ LoadConn *load_run_add(LoadRun *run, const LoadRole *role)
   c->depth = 1;
   c->block_ms = -1;
   c->fd = -1;
+  c->server = -1;
+  c->target = -1;
   c->in = evbuffer_new();
   c->out = evbuffer_new();
   /* the same seed gives every connection the same choices: a run can be repeated */
@@ -97,11 +100,33 @@ static void close_socket(LoadConn *c)
   memset(&c->parser, 0, sizeof c->parser);
 }
 
+static void dial(LoadConn *c);
+
+static void redial_cb(evutil_socket_t fd, short what, void *arg)
+{
+  LoadConn *c = arg;
+  if (!c->finished)
+    dial(c);
+}
+
 static void conn_lost(LoadConn *c)
 {
   close_socket(c);
   if (c->finished)
     return;
+  if (c->run->discovery && !c->stopping && !atomic_load(&c->run->abort)) {
+    /* a cluster member went away or is not there yet: dial again shortly, to the server the
+     * membership gives then; what the old socket held, the server gives back */
+    struct timeval tv = { 0, 50 * 1000 };
+    c->reconnects++;
+    c->have_open = FALSE;
+    c->moving = FALSE;
+    c->target = -1;
+    if (!c->redial)
+      c->redial = evtimer_new(c->w->base, redial_cb, c);
+    evtimer_add(c->redial, &tv);
+    return;
+  }
   if (c->role->closed)
     c->role->closed(c);
   else {
@@ -337,8 +362,28 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 
 static void dial(LoadConn *c)
 {
+  LoadRun *run = c->run;
+  const struct sockaddr_in *addr = &run->addr;
   c->connecting = TRUE;
-  c->fd = load_socket_dial(&c->run->addr, &c->dial_errno);
+  if (run->discovery) {
+    c->seen_generation = load_discovery_generation(run->discovery);
+    if (c->target >= 0) {
+      c->server = c->target;
+      c->addr = c->target_addr;
+    } else if (!load_discovery_pick(run->discovery, c->writes ? LOAD_SET_WRITE : LOAD_SET_READ,
+                                    c->id, &c->server, &c->addr)) {
+      c->server = -1;
+    }
+    c->target = -1;
+    c->moving = FALSE;
+    addr = &c->addr;
+  }
+  if (run->discovery && c->server < 0) {
+    c->fd = -1;
+    c->dial_errno = EHOSTUNREACH; /* the set is empty: fails from the loop, dials again */
+  } else {
+    c->fd = load_socket_dial(addr, &c->dial_errno);
+  }
   c->write_ev = event_new(c->w->base, c->fd, EV_WRITE | EV_PERSIST, write_cb, c);
   if (c->fd < 0)
     event_active(c->write_ev, EV_WRITE, 1); /* fail from the loop, like a connect refused later */
@@ -352,6 +397,33 @@ void load_conn_reconnect(LoadConn *c)
   c->reconnects++;
   c->have_open = FALSE; /* the server aborts what this socket held */
   dial(c);
+}
+
+void load_conn_move(LoadConn *c)
+{
+  close_socket(c);
+  c->have_open = FALSE;
+  dial(c);
+}
+
+/* --zookeeper: after a membership change, does this connection belong elsewhere now? */
+static void check_membership(LoadConn *c)
+{
+  LoadDiscovery *d = c->run->discovery;
+  guint gen = load_discovery_generation(d);
+  gint server;
+  struct sockaddr_in addr;
+  if (gen == c->seen_generation || c->fd < 0 || c->connecting)
+    return;
+  c->seen_generation = gen;
+  if (load_discovery_pick(d, c->writes ? LOAD_SET_WRITE : LOAD_SET_READ, c->id,
+                          &server, &addr) && server != c->server) {
+    c->moving = TRUE; /* the role moves it once nothing is in flight */
+    c->target = server;
+    c->target_addr = addr;
+  }
+  if (c->moving && c->count == 0 && !c->have_open)
+    load_conn_move(c);
 }
 
 void load_conn_finish(LoadConn *c)
@@ -399,7 +471,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
       continue;
     if (abort) {
       load_conn_finish(c);
-    } else if (c->role->tick) {
+      continue;
+    }
+    if (run->discovery) {
+      guint gen = c->socket_gen;
+      check_membership(c);
+      if (c->socket_gen != gen)
+        continue;
+    }
+    if (c->role->tick) {
       guint gen = c->socket_gen;
       c->role->tick(c);
       if (c->socket_gen == gen)
@@ -461,6 +541,8 @@ static void conn_free(LoadConn *c)
   evbuffer_free(c->out);
   if (c->timer)
     event_free(c->timer);
+  if (c->redial)
+    event_free(c->redial);
   g_rand_free(c->rand);
   g_free(c->scratch);
   g_free(c->queue);

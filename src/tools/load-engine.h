@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <glib.h>
 
+#include "load-discovery.h"
 #include "load-histogram.h"
 #include "load-wire.h"
 
@@ -65,6 +66,7 @@ struct LoadRun {
   gint64 idle_ns;          /* consumers give up after this long without progress */
   gint64 deadline_ns;      /* whole phase gives up at this monotonic time */
   gboolean verbose;
+  LoadDiscovery *discovery; /* --zookeeper: servers from the server sets, else `addr` */
   guint32 seed;            /* with a connection's id, seeds its GRand */
   guint next_id;           /* connection ids are unique within the run */
 
@@ -106,6 +108,18 @@ struct LoadConn {
   gboolean kill_after_write; /* close as soon as the request left (many-clients -k) */
   gboolean finished;
   guint reconnects;
+  /* --zookeeper: the server it uses (-1 none), the membership it last looked at, and whether
+   * it is to move once nothing is in flight */
+  gint server;
+  struct sockaddr_in addr;
+  guint seen_generation;
+  gboolean writes;        /* a producer: dials from the write set */
+  gboolean moving;        /* to `target` */
+  gint target;
+  struct sockaddr_in target_addr;
+  guint64 arrived_seq;    /* --zookeeper reliable reads: the item just opened, counted once */
+  gboolean arrived_valid; /* the close of its read is confirmed */
+  struct event *redial;
   struct event *timer;
   void (*timer_fn)(LoadConn *c);
 
@@ -155,6 +169,8 @@ void load_conn_confirm(LoadConn *c, const gchar *queue, const gint64 *ids, guint
                        guint64 seq);
 void load_conn_finish(LoadConn *c);    /* done: close and stop counting it */
 void load_conn_reconnect(LoadConn *c); /* drop the socket (aborting what the server holds), dial again */
+/* --zookeeper: nothing in flight any more; go to the server the membership now gives. */
+void load_conn_move(LoadConn *c);
 void load_conn_after(LoadConn *c, guint ms, void (*cb)(LoadConn *c));
 void load_progress(LoadRun *run);
 

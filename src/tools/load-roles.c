@@ -8,7 +8,15 @@
 
 enum {
   REQ_CONFIRMS = 1, /* this get closes an open read whose item was intact (seq in the request) */
+  REQ_CLOSES = 2,   /* consumer: this get closes the open read */
 };
+
+/* --zookeeper reliable reads count an item when its read is confirmed: one open when its
+ * server stops comes again from that server after its restart, and counts then. */
+static gboolean counts_on_confirm(const LoadConn *c)
+{
+  return c->run->discovery != NULL && c->xact;
+}
 
 /* ---- shared bookkeeping */
 
@@ -121,6 +129,13 @@ static void producer_stored(LoadConn *c, const LoadReq *r, guint stored)
   atomic_fetch_add(&run->stored_total, stored);
   atomic_fetch_add(&run->refused, r->count - stored);
   load_progress(run);
+  if (run->discovery)
+    load_discovery_count(run->discovery, c->server, TRUE, stored);
+  if (c->moving) {
+    if (c->count == 0)
+      load_conn_move(c); /* its server left the write set: continue on another */
+    return;
+  }
   if (c->next < c->end) {
     if (!c->sleep_ms)
       producer_fill(c);
@@ -151,6 +166,7 @@ LoadConn *load_add_producer(LoadRun *run, guint64 first, guint64 count, guint32 
                             guint depth, guint sleep_ms)
 {
   LoadConn *c = load_run_add(run, &producer_role);
+  c->writes = TRUE;
   c->next = first;
   c->end = first + count;
   c->producer_id = producer_id;
@@ -172,7 +188,7 @@ static void consumer_send(LoadConn *c)
     spec.xact = c->have_open ? LOAD_GET_CLOSE | LOAD_GET_OPEN : LOAD_GET_OPEN;
   if (c->kill_pct > 0 && g_rand_double_range(c->rand, 0, 100) < c->kill_pct)
     c->kill_after_write = TRUE; /* write_cb drops the socket once this left */
-  load_conn_get(c, c->queue, &spec, 0, 0);
+  load_conn_get(c, c->queue, &spec, c->have_open ? REQ_CLOSES : 0, 0);
 }
 
 static void send_close(LoadConn *c, guint flags, guint64 seq)
@@ -196,8 +212,17 @@ static void consumer_value(LoadConn *c, const LoadReq *r, const guint8 *data, gs
 {
   guint64 seq = 0;
   atomic_fetch_add(&c->run->gets, 1);
-  if (verify(c->run, data, len, &seq))
+  gboolean valid = verify(c->run, data, len, &seq);
+  if (counts_on_confirm(c)) {
+    c->arrived_seq = seq;
+    c->arrived_valid = valid;
+    return;
+  }
+  if (valid) {
     count_delivery(c->run, seq);
+    if (c->run->discovery)
+      load_discovery_count(c->run->discovery, c->server, FALSE, 1);
+  }
 }
 
 static void consumer_got(LoadConn *c, const LoadReq *r, guint items)
@@ -205,15 +230,34 @@ static void consumer_got(LoadConn *c, const LoadReq *r, guint items)
   gboolean hit = items > 0;
   if (!hit)
     atomic_fetch_add(&c->run->empty_gets, 1);
+  if (counts_on_confirm(c)) {
+    if ((r->flags & REQ_CLOSES) && c->have_open && c->open_valid) {
+      count_delivery(c->run, c->open_seq);
+      load_discovery_count(c->run->discovery, c->server, FALSE, 1);
+    }
+    c->open_seq = c->arrived_seq;
+    c->open_valid = hit && c->arrived_valid;
+    c->arrived_valid = FALSE;
+  }
   if (c->xact)
     c->have_open = hit; /* close/open confirmed the old read and maybe opened a new one */
+  if (c->moving && !c->stopping) {
+    /* its server left the read set (or the spread changed): confirm, then move */
+    if (c->count > 0)
+      return;
+    if (c->xact && c->have_open)
+      send_close(c, REQ_CLOSES, 0);
+    else
+      load_conn_move(c);
+    return;
+  }
   if (!c->stopping && should_stop(c->run, r, hit))
     c->stopping = TRUE;
   if (c->stopping) {
     if (c->count > 0)
       return;
     if (c->xact && c->have_open)
-      send_close(c, 0, 0);
+      send_close(c, REQ_CLOSES, 0);
     else
       load_conn_finish(c);
     return;

@@ -2,6 +2,8 @@
 
 Environment:
   KESTRELD      path of the server binary (default <top_builddir>/src/server/kestreld)
+  KESTRELD_WORKER_THREADS  workerThreads of every server the tests start (default: the
+                server's own default, one per core)
   top_builddir  build tree (default: the repository root, two levels above this file)
 """
 import os
@@ -377,6 +379,8 @@ class Kestreld:
             "adminHttpPort": 0,
             "queuePath": str(self.spool),
         }
+        if os.environ.get("KESTRELD_WORKER_THREADS"):
+            srv["workerThreads"] = os.environ["KESTRELD_WORKER_THREADS"]
         srv.update(self.server_opts)
         return _format_sections({"server": srv}) + "\n" + _format_sections(self.sections)
 

@@ -1,5 +1,6 @@
 """Admin HTTP service (docs/admin.md): every endpoint over real HTTP, the Prometheus output
 through a strict parser, and the dashboard in headless Chromium."""
+import calendar
 import http.client
 import json
 import os
@@ -15,8 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import HOST, IO_TIMEOUT, free_port, port_accepts, wait_for
 
-ENDPOINTS = ["/", "/ping.txt", "/server_info.json", "/stats.json", "/stats.txt", "/metrics",
-             "/shutdown.txt", "/reload.txt", "/quiesce.txt", "/status.txt", "/graph_data.json"]
+ENDPOINTS = ["/", "/ping.txt", "/ping.json", "/server_info.json", "/server_info.txt",
+             "/stats.json", "/stats.txt", "/kestreld/stats.json", "/kestreld/stats.txt", "/metrics",
+             "/shutdown.txt", "/shutdown.json", "/reload.txt", "/reload.json", "/quiesce.txt",
+             "/quiesce.json", "/status.txt", "/graph_data.json"]
 OP_STATS = ["set_count", "set_latency_p50_ns", "set_latency_p90_ns", "set_latency_p99_ns",
             "set_latency_p999_ns", "set_latency_max_ns", "get_count", "get_latency_p50_ns",
             "get_latency_p90_ns", "get_latency_p99_ns", "get_latency_p999_ns",
@@ -63,21 +66,37 @@ def test_ping(admin):
     headers, body = get(admin.admin_port, "/ping.txt")
     assert body == b"pong\n"
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    # Ostrich answers a command in the format of its extension, JSON wrapped in "response"
+    headers, body = get(admin.admin_port, "/ping.json")
+    assert json.loads(body) == {"response": "pong"}
+    assert headers["Content-Type"] == "application/json"
 
 
 def test_server_info(admin):
+    """Ostrich's fields, sorted by name: start_time as Java's Date prints it, uptime in ms."""
     headers, body = get(admin.admin_port, "/server_info.json")
     assert headers["Content-Type"] == "application/json"
-    info = json.loads(body)
+    pairs = json.loads(body, object_pairs_hook=list)
+    assert [k for k, _ in pairs] == ["build", "build_branch_name", "build_last_few_commits",
+                                     "build_revision", "name", "start_time", "start_time_iso",
+                                     "uptime", "version"]
+    info = dict(pairs)
     with admin.memcache() as mc:
         version = mc.request("version").decode().split()[1]
         stats = dict(mc.stats())
     assert info["name"] == "kestreld"
     assert info["version"] == version
     assert isinstance(info["build"], str) and info["build"]
-    assert abs(info["start_time"] - (int(stats["time"]) - int(stats["uptime"]))) <= 2
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", info["start_time_iso"])
-    assert 0 <= info["uptime"] <= int(stats["uptime"])
+    assert info["build_last_few_commits"] == []
+    start = int(stats["time"]) - int(stats["uptime"])
+    assert re.fullmatch(r"\w{3} \w{3} \d\d \d\d:\d\d:\d\d \S+ \d{4}", info["start_time"])
+    iso = time.strptime(info["start_time_iso"], "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(calendar.timegm(iso) - start) <= 2
+    assert 0 <= info["uptime"] <= int(stats["uptime"]) * 1000 + 1000
+    headers, body = get(admin.admin_port, "/server_info.txt")
+    lines = body.decode().splitlines()
+    assert lines[0].startswith("build: ") and "name: kestreld" in lines
+    assert "build_last_few_commits:" in lines
 
 
 def fill(mc):
@@ -120,7 +139,7 @@ def test_stats_json_equals_memcache(kestrel_factory):
     mc = srv.memcache()
     fill(mc)
     before = mc.stats()
-    headers, body = get(srv.admin_port, "/stats.json")
+    headers, body = get(srv.admin_port, "/kestreld/stats.json")
     after = mc.stats()
     assert headers["Content-Type"] == "application/json"
     doc = json.loads(body, object_pairs_hook=lambda pairs: dict(pairs))
@@ -141,7 +160,7 @@ def test_stats_txt_equals_memcache(kestrel_factory):
     mc = srv.memcache()
     fill(mc)
     before = mc.stats()
-    headers, body = get(srv.admin_port, "/stats.txt")
+    headers, body = get(srv.admin_port, "/kestreld/stats.txt")
     after = mc.stats()
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
     lines = body.decode().splitlines()
@@ -159,8 +178,8 @@ def test_stats_txt_equals_memcache(kestrel_factory):
 
 
 PROM_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-PROM_SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{queue="((?:[^"\\\n]|\\[\\"n])*)"\}'
-                         r'|\{version="[^"\\\n]*"\})? (\S+)')
+PROM_SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{queue="((?:[^"\\\n]|\\[\\"n])*)"'
+                         r'(?:,quantile="[0-9.]+")?\}|\{version="[^"\\\n]*"\})? (\S+)')
 
 
 def test_metrics_prometheus(kestrel_factory):
@@ -185,12 +204,15 @@ def test_metrics_prometheus(kestrel_factory):
             expect_type = True
         elif line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ")
-            assert name == current and expect_type and kind in ("gauge", "counter"), line
+            assert name == current and expect_type and kind in ("gauge", "counter", "summary"), line
+            # a counter's name ends in _total
+            assert (kind == "counter") == name.endswith("_total"), line
             expect_type = False
         else:
             m = PROM_SAMPLE.fullmatch(line)
             assert m, "bad sample line %r" % line
-            assert m.group(1) == current and not expect_type, line
+            assert m.group(1) in (current, current + "_sum", current + "_count"), line
+            assert not expect_type, line
             float(m.group(4))
 
     # The strict parser, and the values against memcache `stats`.
@@ -215,26 +237,62 @@ def test_metrics_prometheus(kestrel_factory):
         if m:
             fam = "kestrel_queue_" + m.group(1)
             assert queue_value(fam, "jobs") == number(value), fam
+    # operation latencies as summaries: quantiles of the timed samples, every operation counted
+    sets = families["kestrel_queue_set_latency_seconds"]
+    assert sets.type == "summary"
+    jobs = {(s.name, s.labels.get("quantile")): s.value for s in sets.samples
+            if s.labels["queue"] == "jobs"}
+    assert jobs[("kestrel_queue_set_latency_seconds_count", None)] == 3
+    assert jobs[("kestrel_queue_set_latency_seconds_sum", None)] > 0
+    quantiles = [jobs[("kestrel_queue_set_latency_seconds", q)]
+                 for q in ("0.5", "0.9", "0.99", "0.999")]
+    assert quantiles == sorted(quantiles) and quantiles[0] > 0
+    gets = families["kestrel_queue_get_latency_seconds"]
+    assert next(s.value for s in gets.samples if s.labels == {"queue": "jobs"}
+                and s.name.endswith("_count")) == 2
 
 
-def test_status_and_quiesce(kestrel_factory, tmp_path):
-    srv = start_admin(kestrel_factory, server={"statusFile": str(tmp_path / "status")})
-    mc = srv.memcache()
-    headers, body = get(srv.admin_port, "/status.txt")
+def test_status_out_of_the_box(admin):
+    """No statusFile in the config: the status is kept in the queue folder under a name no
+    queue can have, so `status`, `status readonly` and a restart work, and the engine neither
+    takes the file for a journal nor warns about it."""
+    mc = admin.memcache()
+    headers, body = get(admin.admin_port, "/status.txt")
     assert body == b"UP\n" and headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert mc.request("status") == b"UP\r\n"
     mc.must_set("jobs", "a")
-    headers, body = get(srv.admin_port, "/quiesce.txt")
-    assert body == b"ok\n"
-    assert get(srv.admin_port, "/status.txt")[1] == b"QUIESCENT\n"
-    assert mc.request("status") == b"QUIESCENT\r\n"
-    # writes and reads are refused now
+    assert mc.request("status readonly") == b"END\r\n"
+    assert get(admin.admin_port, "/status.txt")[1] == b"READONLY\n"
     assert mc.set("jobs", "b") == b"SERVER_ERROR\r\n"
+    assert ".kestrel.status" in admin.spool_files()
+    admin.restart()
+    wait_for(lambda: port_accepts(admin.admin_port), START_WAIT, message="admin port")
+    mc = admin.memcache()
+    assert mc.request("status") == b"READONLY\r\n"
+    assert mc.get("jobs") == b"a"  # reads still allowed
+    queues = {n.split("_")[1] for n, _ in mc.stats() if n.startswith("queue_")
+              and n not in ("queue_creates", "queue_deletes", "queue_expires")}
+    assert queues == {"jobs"}, queues
+    assert "kestrel.status" not in admin.stderr_text()
+    assert mc.request("status up") == b"END\r\n"
+    mc.must_set("jobs", "c")
 
 
-def test_quiesce_without_status_file(admin):
-    status, headers, body = http_request(admin.admin_port, "/quiesce.txt")
-    assert status == 409 and body == b"Server status not configured.\n"
-    assert get(admin.admin_port, "/status.txt")[1] == b"NOT_CONFIGURED\n"
+def test_status_file_none(kestrel_factory):
+    srv = start_admin(kestrel_factory, server={"statusFile": "none"})
+    assert get(srv.admin_port, "/status.txt")[1] == b"NOT_CONFIGURED\n"
+    assert ".kestrel.status" not in srv.spool_files()
+
+
+def test_quiesce_shuts_down(admin):
+    """Kestrel keeps Ostrich's quiesce, which is a clean shutdown."""
+    admin.memcache().must_set("jobs", "kept")
+    headers, body = get(admin.admin_port, "/quiesce.json")
+    assert json.loads(body) == {"response": "ok"}
+    assert admin.wait_exit() == 0
+    admin.start()
+    wait_for(lambda: port_accepts(admin.admin_port), START_WAIT, message="admin port")
+    assert admin.memcache().get("jobs") == b"kept"
 
 
 def test_reload(kestrel_factory):
@@ -381,7 +439,7 @@ def test_dashboard_in_chromium(admin, tmp_path):
         wait_for(lambda: row_text("dash") == "7", 2.0, interval=0.05,
                  message="the dashboard row of queue dash showing 7 items")
         assert row_text("other") == "1"
-        wait_for(lambda: driver.find_element(By.ID, "status").text == "NOT_CONFIGURED", 2.0,
+        wait_for(lambda: driver.find_element(By.ID, "status").text == "UP", 2.0,
                  interval=0.05, message="server status shown")
         # a sparkline appears once the history has a sample
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR,

@@ -55,7 +55,9 @@ def test_small_requests_answered_while_a_reader_leaves_a_large_reply_unread(kest
 
 
 def test_long_pipeline_answered_in_order_while_another_client_is_served(kestrel):
-    n = 5000
+    # Enough requests that their replies, unread, fill the socket buffers: the pipeline cannot
+    # be finished before the other client comes, whatever the threads' timing.
+    n = 50000
     pipe = kestrel.memcache()
     requests = b"".join(b"set pipe 0 0 6\r\nv%05d\r\n" % i for i in range(n))
     sender = threading.Thread(target=pipe.send, args=(requests,))

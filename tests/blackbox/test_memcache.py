@@ -543,6 +543,78 @@ def test_confirm_with_nothing_open_is_error(mc):
     assert mc.read_line() == b"ERROR\r\n"
 
 
+def test_confirm_more_than_open_is_error_and_confirms_nothing(kestrel_factory):
+    """Kestrel pops `count` open reads only when that many are open: otherwise ERROR, and the
+    reads stay open."""
+    srv = kestrel_factory(server={"maxOpenTransactions": 10})
+    c = srv.memcache()
+    for x in ("a", "b", "c"):
+        c.must_set("cfm", x)
+    for x in (b"a", b"b"):
+        assert c.get("cfm", "/open") == x
+    c.send_line("confirm cfm 3")
+    assert c.read_line() == b"ERROR\r\n"
+    assert c.qstat("cfm", "open_transactions") == 2
+    c.send_line("confirm cfm 0")
+    assert c.read_line() == b"ERROR\r\n"
+    assert c.qstat("cfm", "open_transactions") == 2
+    c.send_line("confirm cfm 2")
+    assert c.read_line() == b"END\r\n"
+    assert c.qstat("cfm", "open_transactions") == 0
+    c.close()
+    assert srv.memcache().get_all("cfm") == [b"c"]
+
+
+def test_counts_below_zero_as_kestrel(kestrel_factory):
+    """Kestrel read counts and times with toInt, sign included: a confirm count below zero is
+    ERROR, a t= below zero does not wait, a monitor whose seconds are below zero ends at once
+    and one whose max items are below zero is limited by the open reads only."""
+    srv = kestrel_factory(server={"maxOpenTransactions": 3})
+    c = srv.memcache()
+    for x in ("a", "b", "c", "d"):
+        c.must_set("neg", x)
+    c.send_line("monitor neg -1")
+    assert c.read_line() == b"END\r\n"
+    assert c.qstat("neg", "items") == 4
+    c.send_line("monitor neg 10 -1")
+    expected = b"".join(b"VALUE neg 0 1\r\n%s\r\n" % x for x in (b"a", b"b", b"c")) + b"END\r\n"
+    assert c.read_exact(len(expected)) == expected
+    c.send_line("confirm neg -1")
+    assert c.read_line() == b"ERROR\r\n"
+    assert c.qstat("neg", "open_transactions") == 3
+    c.send_line("confirm neg 3")
+    assert c.read_line() == b"END\r\n"
+    assert c.get("neg", "/t=-1000") == b"d"
+    assert c.get("neg", "/t=-1000") is None        # answered at once, not an error
+
+
+def test_flush_and_flush_expired_do_not_create_queues(kestrel):
+    """Kestrel's flush and flush_expired looked a queue up without creating it."""
+    c = kestrel.memcache()
+    c.send_line("flush_expired fe_absent")
+    assert c.read_line() == b"0\r\n"
+    c.send_line("flush fl_absent")
+    assert c.read_line() == b"END\r\n"
+    assert kestrel.text().request("flush tfl_absent") == b"+0\n"
+    assert not [k for k, _ in c.stats() if "absent" in k]
+    assert c.stat("queue_creates") == "0"
+    assert not [f for f in kestrel.spool_files() if "absent" in f]
+
+
+def test_confirm_more_than_open_leaves_reads_to_abort(kestrel_factory):
+    """The reads a refused confirm left open go back to the queue when the client leaves."""
+    srv = kestrel_factory(server={"maxOpenTransactions": 10})
+    c = srv.memcache()
+    c.must_set("cfa", "a")
+    assert c.get("cfa", "/open") == b"a"
+    c.send_line("confirm cfa 2")
+    assert c.read_line() == b"ERROR\r\n"
+    c.close()
+    d = srv.memcache()
+    wait_for(lambda: d.qstat("cfa", "open_transactions") == 0, message="read aborted")
+    assert d.get_all("cfa") == [b"a"]
+
+
 # ==============================================================================================
 # delete / flush
 
@@ -1037,7 +1109,8 @@ def test_version_format_matches_binary(mc):
     assert out.stdout.strip() == b"kestreld " + line[len(b"VERSION "):-2]
 
 
-def test_status_not_configured(mc):
+def test_status_not_configured(kestrel_factory):
+    mc = kestrel_factory(server={"statusFile": "none"}).memcache()
     mc.send_line("status")
     assert_error_and_closed(mc)
 
@@ -2188,7 +2261,8 @@ def test_status_bad_value(kestrel_factory, tmp_path):
     assert d.read_line() == b"UP\r\n"
 
 
-def test_set_status_when_not_configured(mc):
+def test_set_status_when_not_configured(kestrel_factory):
+    mc = kestrel_factory(server={"statusFile": "none"}).memcache()
     mc.send_line("status READONLY")
     assert_error_and_closed(mc)
 

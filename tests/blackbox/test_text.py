@@ -151,12 +151,31 @@ def test_monitor_then_confirm(kestrel_factory):
     t.send_line("monitor tmon 500")
     assert t.read_exact(len(b":a\n:b\n*\n"), timeout=5) == b":a\n:b\n*\n"
     assert time.monotonic() - t0 >= 0.4
+    assert t.request("confirm tmon 3") == b"-Not that many transactions open.\n"
+    assert t.request("confirm tmon 0") == b"-Not that many transactions open.\n"
     assert t.request("confirm tmon 2") == b"+2\n"
     assert t.request("confirm tmon 1") == b"-Not that many transactions open.\n"
     t.close()
     m = srv.memcache()
     wait_for(lambda: m.stat("curr_connections") == "1", message="text client gone")
     assert m.get("tmon") is None
+
+
+def test_numbers_below_zero_as_kestrel(kestrel_factory):
+    """Kestrel read numbers with toInt, sign included: a put expiry below zero has passed
+    (the items expire at once), a get or peek timeout below zero does not wait, a monitor
+    timeout below zero ends at once, and a confirm count below zero confirms nothing."""
+    srv = kestrel_factory(server={"maxOpenTransactions": 10})
+    t = srv.text()
+    assert t.put("tneg", ["gone"], expiry=-1000) == b"+1\n"
+    assert t.put("tneg", ["a", "b"]) == b"+2\n"
+    assert t.request("monitor tneg -1") == b"*\n"
+    assert t.request("peek tneg -1") == b":a\n"
+    assert t.request("get tneg -1") == b":a\n"
+    assert t.request("confirm tneg -1") == b"-Not that many transactions open.\n"
+    assert t.request("confirm tneg 1") == b"+1\n"
+    assert t.request("get tneg -1") == b":b\n"
+    assert t.request("get tneg -1") == b"*\n"
 
 
 def test_monitor_items_arriving_later(kestrel_factory):
@@ -245,6 +264,27 @@ def test_status_quiescent_refuses_reads(kestrel_factory, tmp_path):
     t2 = srv.text()
     line = t2.request("get tq2")
     assert line.startswith(b"-") and len(line) > 2, line
+
+
+@pytest.mark.parametrize("command", ["get tq3", "peek tq3", "monitor tq3 100"])
+def test_refused_read_still_confirms_earlier_reads(kestrel_factory, tmp_path, command):
+    """As in Kestrel, get, peek and monitor confirm the connection's earlier reads on the
+    queue before the read itself is refused by the server status."""
+    srv = kestrel_factory(server={"statusFile": str(tmp_path / "status"),
+                                  "statusChangeGracePeriod": "0s"})
+    t = srv.text()
+    assert t.put("tq3", ["a", "b"]) == b"+2\n"
+    assert t.request("get tq3") == b":a\n"
+    assert srv.text().request("status QUIESCENT") == b"+0\n"
+    line = t.request(command)
+    assert line == b"-Server not available for operation %s\n" % (
+        b"monitorUntil" if command.startswith("monitor") else b"getItem"), line
+    m = srv.memcache()
+    assert m.qstat("tq3", "open_transactions") == 0    # a was confirmed, not left open
+    t.close()
+    admin = srv.text()
+    assert admin.request("status UP") == b"+0\n"
+    assert admin.request("peek tq3") == b":b\n"
 
 
 def test_version(kestrel):

@@ -78,6 +78,19 @@ def test_get_max_items(tc):
     assert [i.data for i in tc.get("q", 10, 0, 0)] == [b"2", b"3", b"4"]
 
 
+def test_get_counts_below_zero_as_kestrel(tc):
+    """Kestrel's get loop: max_items below 0 sets no limit, a timeout below 0 has passed
+    already (no items, none taken)."""
+    tc.put("neg", [b"%d" % i for i in range(5)], 0)
+    assert tc.get("neg", 2, -1, 0) == []
+    assert tc.peek("neg").items == 5
+    assert [i.data for i in tc.get("neg", -1, 0, 0)] == [b"0", b"1", b"2", b"3", b"4"]
+    tc.put("neg", [b"a", b"b", b"c"], 0)
+    got = tc.get("neg", -5, 0, 60000)              # open reads: the open-read limit (2) ends it
+    assert [i.data for i in got] == [b"a", b"b"]
+    assert tc.confirm("neg", {i.id for i in got}) == 2
+
+
 def test_put_stops_at_first_refused_item(tc):
     assert tc.put("small", [b"a", b"b", b"c", b"d"], 0) == 2
     assert [i.data for i in tc.get("small", 10, 0, 0)] == [b"a", b"b"]
@@ -121,12 +134,15 @@ def test_delete_queue(srv, tc):
     assert tc.get("gone", 1, 0, 0) == []
 
 
-def test_status_not_configured(tc):
+def test_status_not_configured(kestrel_factory):
+    srv = kestrel_factory(thrift=True, server={"statusFile": "none"})
+    tc = ThriftClient(srv.thrift_port)
     _, ttypes = generated()
     assert tc.current_status() == ttypes.Status.NOT_CONFIGURED
     with pytest.raises(TApplicationException):
         tc.set_status(ttypes.Status.READ_ONLY)
     assert tc.get_version()  # the connection is still usable
+    tc.close()
 
 
 def test_status_changes_refuse_writes_then_reads(kestrel_factory, tmp_path):

@@ -42,9 +42,10 @@ check_request(KqParseResult r, const KqMcRequest *req, const char *buf, gsize co
   check_inside(req->data, req->data_len, buf, consumed);
   check_inside(req->args, req->args_len, buf, consumed);
   CHECK(req->data_len <= MAX_DATA);
-  CHECK(req->timeout_ms >= -1 && req->timeout_ms <= G_MAXINT32);
-  CHECK(req->seconds >= -1 && req->seconds <= G_MAXINT32);
-  CHECK(req->count >= -1 && req->count <= G_MAXINT32);
+  /* Kestrel's toInt range: numbers may be negative */
+  CHECK(req->timeout_ms >= G_MININT32 && req->timeout_ms <= G_MAXINT32);
+  CHECK(req->seconds >= G_MININT32 && req->seconds <= G_MAXINT32);
+  CHECK(req->count >= G_MININT32 && req->count <= G_MAXINT32);
   if (req->command == KQ_MC_SET) {
     CHECK(req->data != NULL && req->queue_len > 0);
     CHECK(req->data + req->data_len + 2 == buf + consumed);

@@ -56,7 +56,8 @@ check_request(KqParseResult r, const KqTextRequest *req, const char *buf, gsize 
   check_inside(req->queue, req->queue_len, buf, consumed);
   check_inside(req->items, req->items_len, buf, consumed);
   check_inside(req->args, req->args_len, buf, consumed);
-  CHECK(req->number >= -1 && req->number <= G_MAXINT32);
+  CHECK(req->number >= G_MININT32 && req->number <= G_MAXINT32);  /* Kestrel's toInt range */
+  CHECK(req->has_number || req->number == -1);
   CHECK(req->item_count <= KQ_TEXT_MAX_PUT_ITEMS);
   CHECK(consumed <= KQ_TEXT_MAX_PUT_BYTES);
   check_items(req);

@@ -8,8 +8,20 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <valgrind/valgrind.h>
 
 #include <kestrel/kestrel.h>
+
+/* Under valgrind and the sanitizers everything is many times slower (and a fork copies ASan's
+ * shadow maps): long walks take a sample there, and time budgets shrink. */
+static inline gboolean et_slow_build(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+  return TRUE;
+#else
+  return RUNNING_ON_VALGRIND;
+#endif
+}
 
 /* ---------- hand-built journal records (SPEC 7, little-endian) ---------- */
 

@@ -13,20 +13,9 @@
 #include "fault-seam.h"
 
 #include <sys/wait.h>
-#include <valgrind/valgrind.h>
 
 #define T0 G_GINT64_CONSTANT(1700000000000)
 
-/* Under valgrind and the sanitizers every forked child is slow (a fork copies ASan's shadow
- * maps): the walks take a sample of their points there. */
-static gboolean slow_build(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-  return TRUE;
-#else
-  return RUNNING_ON_VALGRIND;
-#endif
-}
 #define QUEUE "q"
 
 /* ---------- the workload (child side) ---------- */
@@ -273,11 +262,12 @@ static void G_GNUC_NORETURN run_workload(const Workload *w, const gchar *dir, in
     logf_line(&ch, "ok close");
   }
   logf_line(&ch, "failed %" G_GUINT64_FORMAT, fs.failed);
-  g_autoptr(GString) counts = g_string_new(NULL);
+  GString *counts = g_string_new(NULL);
   g_string_printf(counts, "end %" G_GUINT64_FORMAT, fs.calls);
   for (int k = 0; k < FS_KINDS; k++)
     g_string_append_printf(counts, " %" G_GUINT64_FORMAT, fs.per_kind[k]);
   logf_line(&ch, "%s", counts->str);
+  g_string_free(counts, TRUE); /* _exit runs no cleanup */
   _exit(0);
 }
 
@@ -557,7 +547,7 @@ static void run_child(const Workload *w, const gchar *dir, const gchar *log_path
 /* Walk every crash point, or a sample in a slow build. */
 static guint64 walk_stride(guint64 calls, guint64 sample_points)
 {
-  if (!slow_build())
+  if (!et_slow_build())
     return 1;
   return MAX(1, calls / sample_points);
 }
@@ -734,7 +724,7 @@ static void test_crash_during_replay(void)
   workload_counts(&w, &m);
   guint64 calls = m.calls;
   model_clear(&m);
-  guint64 seed_stride = slow_build() ? calls / 2 : 13;
+  guint64 seed_stride = et_slow_build() ? calls / 2 : 13;
   guint64 walked = 0;
   for (guint64 seed_point = seed_stride; seed_point < calls; seed_point += seed_stride) {
     g_autofree gchar *base = make_tmpdir();
@@ -790,7 +780,7 @@ static void test_io_errors(gconstpointer data)
 {
   int err = GPOINTER_TO_INT(data);
   /* one variant in a slow build */
-  int variants = slow_build() ? 1 : 4;
+  int variants = et_slow_build() ? 1 : 4;
   for (int variant = 0; variant < variants; variant++) {
     /* space reserved per record or ahead (then rotations cut it: ftruncate calls); a clean
      * close at the end, or an abrupt one that leaves what the faults left */
@@ -816,8 +806,8 @@ static void io_error_windows(const Workload *wp, int err)
       continue;
     /* one call, an outage, and a fault that lasts to the end of the run */
     const guint64 lengths[] = { 1, 8, G_MAXUINT32 };
-    for (guint li = 0; li < (slow_build() ? 1 : G_N_ELEMENTS(lengths)); li++) {
-      for (int part = slow_build() ? 1 : 0; part < (slow_build() ? 2 : 3); part++) {
+    for (guint li = 0; li < (et_slow_build() ? 1 : G_N_ELEMENTS(lengths)); li++) {
+      for (int part = et_slow_build() ? 1 : 0; part < (et_slow_build() ? 2 : 3); part++) {
         Fault fault = { 1u << k, err, 1 + per_kind[k] * (guint64)part / 3, lengths[li] };
         g_autofree gchar *base = make_tmpdir();
         g_autofree gchar *dir = g_build_filename(base, "spool", NULL);

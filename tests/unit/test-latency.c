@@ -59,6 +59,41 @@ static void test_clamp(void)
   g_assert_cmpuint(kq_latency_percentile_ns(&l, 1.0), ==, G_GUINT64_CONSTANT(1) << 50);
 }
 
+/* Sum and minimum of the timed samples; merge adds two histograms up. */
+static void test_sum_min_merge(void)
+{
+  KqLatency a = { 0 }, b = { 0 };
+  kq_latency_record(&a, 3);
+  kq_latency_record(&a, 5);
+  kq_latency_count(&a);
+  kq_latency_record(&b, 7);
+  g_assert_cmpuint(a.sum_ns, ==, 8);
+  g_assert_cmpuint(kq_latency_min_ns(&a), ==, 3);
+  kq_latency_merge(&a, &b);
+  g_assert_cmpuint(a.count, ==, 4);
+  g_assert_cmpuint(a.sampled, ==, 3);
+  g_assert_cmpuint(a.sum_ns, ==, 15);
+  g_assert_cmpuint(a.max_ns, ==, 7);
+}
+
+/* What a histogram recorded since an earlier copy: only the later samples. */
+static void test_since(void)
+{
+  KqLatency l = { 0 }, before, delta;
+  kq_latency_record(&l, 1000000);
+  kq_latency_record(&l, 2);
+  before = l;
+  kq_latency_record(&l, 5);
+  kq_latency_count(&l);
+  kq_latency_since(&l, &before, &delta);
+  g_assert_cmpuint(delta.count, ==, 2);
+  g_assert_cmpuint(delta.sampled, ==, 1);
+  g_assert_cmpuint(delta.sum_ns, ==, 5);
+  g_assert_cmpuint(delta.max_ns, ==, 5);
+  g_assert_cmpuint(kq_latency_min_ns(&delta), ==, 5);
+  g_assert_cmpuint(kq_latency_percentile_ns(&delta, 0.5), ==, 5);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -67,5 +102,7 @@ int main(int argc, char **argv)
   g_test_add_func("/latency/resolution", test_resolution);
   g_test_add_func("/latency/tail", test_tail);
   g_test_add_func("/latency/clamp", test_clamp);
+  g_test_add_func("/latency/sum-min-merge", test_sum_min_merge);
+  g_test_add_func("/latency/since", test_since);
   return g_test_run();
 }

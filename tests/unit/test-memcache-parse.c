@@ -223,6 +223,10 @@ test_get(void)
   g_assert_cmpint(req.timeout_ms, ==, 0);
   expect_ok("get work/t=2147483647\r\n", KQ_MC_GET, &req);
   g_assert_cmpint(req.timeout_ms, ==, G_MAXINT32);
+  /* A deadline already passed (Kestrel's toInt took the sign): no waiting. */
+  expect_ok("get work/t=-5/open\r\n", KQ_MC_GET, &req);
+  g_assert_cmpint(req.timeout_ms, ==, 0);
+  g_assert_true(req.open);
 
   /* The last t= wins; empty options and unknown ones are ignored, as in Kestrel. */
   expect_ok("get q/t=5/t=9//\r\n", KQ_MC_GET, &req);
@@ -329,7 +333,7 @@ test_get_bad_options(void)
     expect_error(empty_name[i], strlen(empty_name[i]), TRUE, "queue name required");
 
   static const char *const bad_timeout[] = {
-    "get q/t=\r\n", "get q/t=-1\r\n", "get q/t=abc\r\n", "get q/t=2147483648\r\n",
+    "get q/t=\r\n", "get q/t=-\r\n", "get q/t=--1\r\n", "get q/t=abc\r\n", "get q/t=2147483648\r\n",
     "get q/t=99999999999999999999999\r\n", "get q/t=1x/open\r\n", "get q/t= 1\r\n",
   };
   for (gsize i = 0; i < G_N_ELEMENTS(bad_timeout); i++)
@@ -354,10 +358,17 @@ test_monitor(void)
 
   expect_error("monitor q\r\n", 11, FALSE, "queue name and seconds required");
   expect_error("monitor\r\n", 9, FALSE, "queue name and seconds required");
-  expect_error("monitor q -1\r\n", 14, FALSE, "bad seconds");
+  /* Kestrel's toInt: negative seconds have passed already; negative max items: no limit. */
+  expect_ok("monitor q -1 -5\r\n", KQ_MC_MONITOR, &req);
+  g_assert_cmpint(req.seconds, ==, -1);
+  g_assert_cmpint(req.count, ==, -1);
+  expect_ok("monitor q -2147483648\r\n", KQ_MC_MONITOR, &req);
+  g_assert_cmpint(req.seconds, ==, G_MININT32);
+  expect_error("monitor q -2147483649\r\n", 23, FALSE, "bad seconds");
   expect_error("monitor q 2147483648\r\n", 22, FALSE, "bad seconds");
+  expect_error("monitor q -\r\n", 13, FALSE, "bad seconds");
   expect_error("monitor q 1 x\r\n", 15, FALSE, "bad max items");
-  expect_error("monitor q 1 -5\r\n", 16, FALSE, "bad max items");
+  expect_error("monitor q 1 --5\r\n", 17, FALSE, "bad max items");
 }
 
 static void
@@ -370,7 +381,9 @@ test_confirm(void)
   g_assert_cmpint(req.count, ==, 2);
   expect_error("confirm q\r\n", 11, FALSE, "queue name and count required");
   expect_error("confirm q two\r\n", 15, FALSE, "bad count");
-  expect_error("confirm q -2\r\n", 14, FALSE, "bad count");
+  expect_ok("confirm q -2\r\n", KQ_MC_CONFIRM, &req);
+  g_assert_cmpint(req.count, ==, -2);
+  expect_error("confirm q -\r\n", 13, FALSE, "bad count");
   expect_error("confirm q 99999999999\r\n", 23, FALSE, "bad count");
 }
 
@@ -563,6 +576,49 @@ test_prefixes(void)
   }
 }
 
+/* "noreply" is noted as the last word of set, delete and flush_all, nowhere else. */
+static void
+test_noreply(void)
+{
+  static const struct {
+    const char *line;
+    KqMcCommand command;
+    gboolean noreply;
+  } cases[] = {
+    { "set q 0 0 1 noreply\r\na\r\n", KQ_MC_SET, TRUE },
+    { "set q 0 0 1\r\na\r\n", KQ_MC_SET, FALSE },
+    { "set q 0 0 1 NOREPLY\r\na\r\n", KQ_MC_SET, FALSE },
+    { "delete q noreply\r\n", KQ_MC_DELETE, TRUE },
+    { "delete q 0 noreply\r\n", KQ_MC_DELETE, TRUE },
+    { "delete q\r\n", KQ_MC_DELETE, FALSE },
+    { "delete noreply\r\n", KQ_MC_DELETE, FALSE }, /* a queue named noreply */
+    { "flush_all noreply\r\n", KQ_MC_FLUSH_ALL, TRUE },
+    { "flush_all 0 noreply\r\n", KQ_MC_FLUSH_ALL, TRUE },
+    { "flush_all 0\r\n", KQ_MC_FLUSH_ALL, FALSE },
+    { "flush noreply\r\n", KQ_MC_FLUSH, FALSE },
+    { "get q noreply\r\n", KQ_MC_GET, FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+    KqMcRequest req;
+    expect_ok(cases[i].line, cases[i].command, &req);
+    g_assert_cmpint(req.noreply, ==, cases[i].noreply);
+  }
+}
+
+/* A get keeps its whole key, options included, beside the queue name. */
+static void
+test_get_key(void)
+{
+  KqMcRequest req;
+
+  expect_ok("get jobs/t=500/open\r\n", KQ_MC_GET, &req);
+  assert_queue(&req, "jobs");
+  g_assert_cmpmem(req.key, req.key_len, "jobs/t=500/open", 15);
+  expect_ok("gets jobs\r\n", KQ_MC_GET, &req);
+  g_assert_cmpmem(req.key, req.key_len, "jobs", 4);
+}
+
 static void
 test_pipelined(void)
 {
@@ -617,6 +673,8 @@ main(int argc, char **argv)
   g_test_add_func("/memcache-parse/queue-commands", test_queue_commands);
   g_test_add_func("/memcache-parse/server-commands", test_server_commands);
   g_test_add_func("/memcache-parse/args", test_args);
+  g_test_add_func("/memcache-parse/noreply", test_noreply);
+  g_test_add_func("/memcache-parse/get-key", test_get_key);
   g_test_add_func("/memcache-parse/case-insensitive", test_case_insensitive);
   g_test_add_func("/memcache-parse/spacing", test_spacing);
   g_test_add_func("/memcache-parse/unknown", test_unknown);

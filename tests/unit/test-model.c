@@ -5,7 +5,8 @@
  *
  * A failing sequence is shrunk (chunks of operations dropped while it still fails) and printed
  * one operation per line, with the seed that regenerates it.
- *   KQ_MODEL_SECONDS=N   time budget of the seed loop (default 60)
+ *   KQ_MODEL_SECONDS=N   time budget of the seed loop (default 60; 20 under valgrind and the
+ *                        sanitizers, where a seed costs ten times as much)
  *   KQ_MODEL_SEED=N      run only seed N (shrinks and prints it when it fails)
  *   KQ_MODEL_FIRST_SEED=N  first seed of the loop (default 1; seeds then count up)
  *   KQ_MODEL_VERBOSE=1   print the trace of every sequence run
@@ -985,7 +986,8 @@ static void test_random_sequences(void)
       g_test_fail();
     return;
   }
-  gint64 budget_us = (gint64)env_number("KQ_MODEL_SECONDS", 60) * G_USEC_PER_SEC;
+  gint64 budget_us =
+    (gint64)env_number("KQ_MODEL_SECONDS", et_slow_build() ? 20 : 60) * G_USEC_PER_SEC;
   gint64 start = g_get_monotonic_time();
   guint32 seed = env_number("KQ_MODEL_FIRST_SEED", 1);
   guint runs = 0, failed = 0;

@@ -419,6 +419,28 @@ static void test_flush_expired(Fixture *f, gconstpointer unused)
   g_assert_cmpint(kq_collection_flush_expired(f->c, "limited", NULL), ==, 5);
 }
 
+/* As in Kestrel, flush and flush_expired leave a queue that does not exist uncreated. */
+static void test_flush_absent_queue(Fixture *f, gconstpointer unused)
+{
+  g_autoptr(GError) error = NULL;
+  (void)unused;
+  reopen(f, "");
+  g_assert_true(kq_collection_flush(f->c, "absent", &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(kq_collection_flush_expired(f->c, "absent", &error), ==, 0);
+  g_assert_no_error(error);
+  g_autoptr(KqQueue) q = kq_collection_get(f->c, "absent", FALSE, NULL);
+  g_assert_null(q);
+  g_autoptr(GPtrArray) names = kq_collection_queue_names(f->c);
+  g_assert_cmpuint(names->len, ==, 0);
+
+  g_assert_false(kq_collection_flush(f->c, "bad/name", &error));
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME);
+  g_clear_error(&error);
+  g_assert_cmpint(kq_collection_flush_expired(f->c, "bad/name", &error), ==, -1);
+  g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME);
+}
+
 static void test_expire_to_queue(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -969,7 +991,8 @@ static void test_op_stats(Fixture *f, gconstpointer unused)
   et_expect(q, NULL);
   kq_queue_get_op_stats(q, &s);
   g_assert_cmpuint(s.add_latency.count, ==, 2);
-  g_assert_cmpuint(s.read_latency.count, ==, 4);
+  g_assert_cmpuint(s.read_hit_latency.count, ==, 3);
+  g_assert_cmpuint(s.read_miss_latency.count, ==, 1);
   g_assert_cmpint(s.items_read, ==, 2);
   g_assert_cmpuint(kq_latency_percentile_ns(&s.add_latency, 1.0), ==, s.add_latency.max_ns);
 
@@ -982,8 +1005,41 @@ static void test_op_stats(Fixture *f, gconstpointer unused)
   kq_item_unref(handed);
   kq_queue_get_op_stats(q, &s);
   g_assert_cmpuint(s.add_latency.count, ==, 3);
-  g_assert_cmpuint(s.read_latency.count, ==, 4);
+  g_assert_cmpuint(s.read_hit_latency.count, ==, 3);
+  g_assert_cmpuint(s.read_miss_latency.count, ==, 1);
   g_assert_cmpint(s.items_read, ==, 3);
+  /* Kestrel's get_items_hit / get_items_miss: the served waiter is a hit */
+  KqQueueStats qs;
+  kq_queue_get_stats(q, &qs);
+  g_assert_cmpint(qs.get_items_hit, ==, 4);
+  g_assert_cmpint(qs.get_items_miss, ==, 1);
+  g_assert_cmpint(qs.put_bytes, ==, 3);
+  /* every item taken (the served waiter's too) had its time in the queue recorded */
+  g_assert_cmpuint(s.delivery_latency.count, ==, 3);
+}
+
+/* Lifetime counters of the collection never go down when queues are deleted: total_items
+ * counts accepted adds since open, and the operation stats keep those of deleted queues. */
+static void test_counters_survive_delete(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  reopen(f, NULL);
+  KqCollectionStats cs;
+  KqQueueOpStats ops;
+  g_assert_true(kq_collection_add(f->c, "gone", "a", 1, 0, NULL));
+  g_assert_true(kq_collection_add(f->c, "gone", "b", 1, 0, NULL));
+  g_assert_true(kq_collection_add(f->c, "kept", "c", 1, 0, NULL));
+  g_autoptr(KqQueue) gone = kq_collection_get(f->c, "gone", FALSE, NULL);
+  g_autoptr(KqItem) item = kq_queue_remove(gone, 0, NULL);
+  g_assert_nonnull(item);
+  g_assert_true(kq_collection_delete(f->c, "gone", NULL));
+  kq_collection_get_stats(f->c, &cs);
+  g_assert_cmpint(cs.total_items, ==, 3);
+  g_assert_cmpint(cs.curr_items, ==, 1);
+  kq_collection_get_op_stats(f->c, &ops);
+  g_assert_cmpuint(ops.add_latency.count, ==, 3);
+  g_assert_cmpuint(ops.read_hit_latency.count, ==, 1);
+  g_assert_cmpint(ops.items_read, ==, 1);
 }
 
 int main(int argc, char **argv)
@@ -1000,6 +1056,7 @@ int main(int argc, char **argv)
   ADD("expiry", test_expiry);
   ADD("max-age", test_max_age);
   ADD("flush-expired", test_flush_expired);
+  ADD("flush-absent-queue", test_flush_absent_queue);
   ADD("expire-to-queue", test_expire_to_queue);
   ADD("open-transaction-timeout", test_open_transaction_timeout);
   ADD("max-queue-age", test_max_queue_age);
@@ -1016,6 +1073,7 @@ int main(int argc, char **argv)
   ADD("clean-close-empty", test_clean_close_empty);
   ADD("folder-lock", test_folder_lock);
   ADD("op-stats", test_op_stats);
+  ADD("counters-survive-delete", test_counters_survive_delete);
 #undef ADD
   return g_test_run();
 }

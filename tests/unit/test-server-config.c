@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <kestrel/collection.h>
 #include <kestrel/error.h>
 
 #include "server-config.h"
@@ -61,6 +62,7 @@ test_defaults(void)
   g_assert_cmpstr(c->default_status, ==, "UP");
   g_assert_cmpint(c->status_grace_period_ms, ==, 0);
   g_assert_false(c->enable_session_trace);
+  g_assert_false(c->memcache_strict);
   g_assert_cmpint(c->connection_limit_refuse_writes, ==, KQ_UNSET);
   g_assert_cmpint(c->connection_limit_refuse_reads, ==, KQ_UNSET);
   g_assert_cmpint(c->thrift_max_frame_size, ==, 16 * MB);
@@ -94,6 +96,7 @@ test_every_key(void)
     "defaultStatus = readonly\n"
     "statusChangeGracePeriod = 5s\n"
     "enableSessionTrace = true\n"
+    "memcacheStrict = yes\n"
     "connectionLimitRefuseWrites = 1000\n"
     "connectionLimitRefuseReads = 2000\n"
     "adminListenAddress = ::1\n"
@@ -124,6 +127,7 @@ test_every_key(void)
   g_assert_cmpstr(c->default_status, ==, "READONLY");
   g_assert_cmpint(c->status_grace_period_ms, ==, 5000);
   g_assert_true(c->enable_session_trace);
+  g_assert_true(c->memcache_strict);
   g_assert_cmpint(c->connection_limit_refuse_writes, ==, 1000);
   g_assert_cmpint(c->connection_limit_refuse_reads, ==, 2000);
   g_assert_cmpstr(c->admin_listen_address, ==, "::1");
@@ -156,6 +160,7 @@ test_none_values(void)
   g_assert_cmpint(c->client_timeout_ms, ==, KQ_UNSET);
   g_assert_cmpint(c->expiration_timer_ms, ==, KQ_UNSET);
   g_assert_null(c->status_file);
+  g_assert_true(c->status_file_none);
   g_assert_null(c->log_file);
   g_assert_cmpint(c->status_grace_period_ms, ==, 0);
   g_assert_cmpint(c->connection_limit_refuse_reads, ==, KQ_UNSET);
@@ -168,6 +173,43 @@ typedef struct {
   const gchar *after_path; /* the message is "<path>: " followed by this prefix */
   const gchar *also;       /* and contains this (or NULL) */
 } BadFile;
+
+static void
+test_zookeeper(void)
+{
+  g_autofree gchar *none_path = write_conf("[server]\nmemcacheListenPort = 1\n");
+  g_autofree gchar *defaults_path = write_conf("[zookeeper]\nhost = zk.example.com\n");
+  g_autofree gchar *full_path = write_conf(
+    "[zookeeper]\nhost = 10.0.0.5\nport = 2182\npathPrefix = /kestrel/prod\n"
+    "sessionTimeout = 4s\ncredentials = kestrel:secret\nacl = creator\n"
+    "advertiseAddress = 192.0.2.7\nshard = 3\n");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KqServerConfig) none = kq_server_config_load(none_path, &error);
+  g_autoptr(KqServerConfig) defaults = kq_server_config_load(defaults_path, &error);
+  g_autoptr(KqServerConfig) full = kq_server_config_load(full_path, &error);
+
+  g_assert_no_error(error);
+  g_assert_null(none->zookeeper); /* no group, no server sets */
+  g_assert_cmpstr(defaults->zookeeper->host, ==, "zk.example.com");
+  g_assert_cmpint(defaults->zookeeper->port, ==, 2181);
+  g_assert_cmpstr(defaults->zookeeper->path_prefix, ==, "/kestrel");
+  g_assert_cmpint(defaults->zookeeper->session_timeout_ms, ==, 10000);
+  g_assert_null(defaults->zookeeper->credentials);
+  g_assert_false(defaults->zookeeper->acl_creator);
+  g_assert_null(defaults->zookeeper->advertise_address);
+  g_assert_cmpint(defaults->zookeeper->shard, ==, -1);
+  g_assert_cmpstr(full->zookeeper->host, ==, "10.0.0.5");
+  g_assert_cmpint(full->zookeeper->port, ==, 2182);
+  g_assert_cmpstr(full->zookeeper->path_prefix, ==, "/kestrel/prod");
+  g_assert_cmpint(full->zookeeper->session_timeout_ms, ==, 4000);
+  g_assert_cmpstr(full->zookeeper->credentials, ==, "kestrel:secret");
+  g_assert_true(full->zookeeper->acl_creator);
+  g_assert_cmpstr(full->zookeeper->advertise_address, ==, "192.0.2.7");
+  g_assert_cmpint(full->zookeeper->shard, ==, 3);
+  g_unlink(none_path);
+  g_unlink(defaults_path);
+  g_unlink(full_path);
+}
 
 static void
 test_errors(void)
@@ -214,12 +256,26 @@ test_errors(void)
     { "[server]\nstatusChangeGracePeriod = later\n",
       "[server] statusChangeGracePeriod: expected a duration", NULL },
     { "[servers]\nlistenAddress = 0.0.0.0\n", "[servers]: unknown group",
-      "[server], [default], [queue NAME], [alias NAME]" },
+      "[server], [zookeeper], [default], [queue NAME], [alias NAME]" },
+    { "[zookeeper]\nport = 2181\n", "[zookeeper] host: missing", NULL },
+    { "[zookeeper]\nhost = zk\nport = 0\n", "[zookeeper] port: expected a port number", NULL },
+    { "[zookeeper]\nhost = zk\npathPrefix = kestrel\n", "[zookeeper] pathPrefix: expected",
+      NULL },
+    { "[zookeeper]\nhost = zk\npathPrefix = /kestrel/\n", "[zookeeper] pathPrefix: expected",
+      NULL },
+    { "[zookeeper]\nhost = zk\nsessionTimeout = 0\n", "[zookeeper] sessionTimeout: expected",
+      NULL },
+    { "[zookeeper]\nhost = zk\nacl = closed\n", "[zookeeper] acl: expected open or creator",
+      NULL },
+    { "[zookeeper]\nhost = zk\nacl = creator\n", "[zookeeper] acl: creator needs credentials",
+      NULL },
+    { "[zookeeper]\nhost = zk\ncredentials = nopassword\n",
+      "[zookeeper] credentials: expected user:password", NULL },
+    { "[zookeeper]\nhost = zk\nchroot = /x\n", "[zookeeper] chroot: unknown key", "pathPrefix" },
     { "[default]\nmaxSize = huge\n", "[default] maxSize: expected a size", "got 'huge'" },
     { "[queue a]\nkeepjournal = false\n", "[queue a] keepjournal: unknown queue option",
       "keepJournal" },
     { "[alias a]\ndestinationQueues = b/c\n", "[alias a] destinationQueues: expected", NULL },
-    { "listenAddress = 0.0.0.0\n", "", NULL }, /* GLib: key outside any group */
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -287,7 +343,10 @@ test_paths_absolute(void)
   kq_server_config_make_paths_absolute(c);
   g_assert_cmpstr(c->queue_path, ==, spool);
   g_assert_cmpstr(c->log_file, ==, log);
-  g_assert_null(c->status_file);
+  /* no statusFile: a file of the queue folder whose name no queue can have */
+  g_autofree gchar *status = g_build_filename(spool, ".kestrel.status", NULL);
+  g_assert_cmpstr(c->status_file, ==, status);
+  g_assert_false(kq_queue_name_is_valid(".kestrel.status", NULL));
 
   g_free(c->queue_path);
   c->queue_path = g_strdup("/var/spool/kestrel");
@@ -478,6 +537,7 @@ main(int argc, char **argv)
   g_test_add_func("/server-config/every-key", test_every_key);
   g_test_add_func("/server-config/none-values", test_none_values);
   g_test_add_func("/server-config/errors", test_errors);
+  g_test_add_func("/server-config/zookeeper", test_zookeeper);
   g_test_add_func("/server-config/missing-file", test_missing_file);
   g_test_add_func("/server-config/parse-port", test_parse_port);
   g_test_add_func("/server-config/paths-absolute", test_paths_absolute);

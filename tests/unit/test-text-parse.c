@@ -71,13 +71,18 @@ test_put(void)
 
   expect_ok("put jobs:\nfirst\nsecond\n\n", KQ_TEXT_PUT, &req);
   assert_queue(&req, "jobs");
-  g_assert_cmpint(req.number, ==, -1);
+  g_assert_false(req.has_number);
   assert_items(&req, (const char *const[]) { "first", "second", NULL });
 
   expect_ok("put jobs 1000:\r\none\r\n\r\n", KQ_TEXT_PUT, &req);
   assert_queue(&req, "jobs");
   g_assert_cmpint(req.number, ==, 1000);
+  g_assert_true(req.has_number);
   assert_items(&req, (const char *const[]) { "one", NULL });
+  /* Kestrel's toInt took a sign: the items have already expired. */
+  expect_ok("put jobs -1:\none\n\n", KQ_TEXT_PUT, &req);
+  g_assert_cmpint(req.number, ==, -1);
+  g_assert_true(req.has_number);
 
   /* Items keep spaces, colons and a lone \r inside them. */
   expect_ok("put q:\n a b :c\nx\ry\n{\"k\": 1}\n\n", KQ_TEXT_PUT, &req);
@@ -107,7 +112,8 @@ test_put_errors(void)
   expect_error("put:\n\n", 6, FALSE, "Queue name required.");
   expect_error("put\n", 4, FALSE, "Queue name required.");
   expect_error("put q x:\na\n\n", 12, FALSE, "Error parsing expiration time.");
-  expect_error("put q -1:\na\n\n", 13, FALSE, "Error parsing expiration time.");
+  expect_error("put q --1:\na\n\n", 14, FALSE, "Error parsing expiration time.");
+  expect_error("put q -2147483649:\n\n", 20, FALSE, "Error parsing expiration time.");
   expect_error("put q 2147483648:\n\n", 19, FALSE, "Error parsing expiration time.");
   expect_error("put q 99999999999999999999999:\n\n", 32, FALSE,
                "Error parsing expiration time.");
@@ -212,7 +218,12 @@ test_get_peek(void)
   expect_error("get\n", 4, FALSE, "Queue name required.");
   expect_error("peek  \n", 7, FALSE, "Queue name required.");
   expect_error("get q soon\n", 11, FALSE, "Error parsing timeout.");
-  expect_error("peek q -1\n", 10, FALSE, "Error parsing timeout.");
+  expect_ok("peek q -1\n", KQ_TEXT_PEEK, &req);
+  g_assert_cmpint(req.number, ==, -1);
+  g_assert_true(req.has_number);
+  expect_ok("get q -2147483648\n", KQ_TEXT_GET, &req);
+  g_assert_cmpint(req.number, ==, G_MININT32);
+  expect_error("peek q -\n", 9, FALSE, "Error parsing timeout.");
   expect_error("get q 2147483648\n", 17, FALSE, "Error parsing timeout.");
 }
 
@@ -232,6 +243,10 @@ test_monitor_confirm(void)
   expect_error("monitor\n", 8, FALSE, "Queue name & timeout required.");
   expect_error("monitor q x\n", 12, FALSE, "Error parsing timeout.");
   expect_error("confirm q\n", 10, FALSE, "Queue name & count required.");
+  expect_ok("monitor q -5\n", KQ_TEXT_MONITOR, &req);
+  g_assert_cmpint(req.number, ==, -5);
+  expect_ok("confirm q -1\n", KQ_TEXT_CONFIRM, &req);
+  g_assert_cmpint(req.number, ==, -1);
   expect_error("confirm q +1\n", 13, FALSE, "Error parsing count.");
   expect_error("confirm q 1.5\n", 14, FALSE, "Error parsing count.");
 }

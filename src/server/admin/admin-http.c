@@ -17,6 +17,7 @@
 #include <event2/keyvalq_struct.h>
 
 
+#include "ostrich-stats.h"
 #include "stats-format.h"
 #include "stats-history.h"
 
@@ -35,10 +36,12 @@ struct _KqAdminHttp {
   KqServer *server;
   struct evhttp *http;
   KqStatsHistory *history;
+  KqOstrichListeners *listeners;
   gchar *description;
 };
 
-typedef void (*RouteFunc)(KqAdminHttp *admin, struct evhttp_request *req);
+/* json: the path ended in .json (Ostrich answers a command in the format its extension names). */
+typedef void (*RouteFunc)(KqAdminHttp *admin, struct evhttp_request *req, gboolean json);
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
@@ -74,51 +77,115 @@ reply_error(struct evhttp_request *req, int code, const char *reason, const gcha
   reply_text(req, code, reason, text);
 }
 
+/* A one-word answer: `word` as text, {"response":"word"} as JSON (Ostrich's wrapping). */
+static void
+reply_word(struct evhttp_request *req, gboolean json, const gchar *word)
+{
+  if (json)
+    reply_owned(req, TYPE_JSON, g_strdup_printf("{\"response\":\"%s\"}\n", word));
+  else
+    reply_owned(req, TYPE_TEXT, g_strdup_printf("%s\n", word));
+}
+
 /* ---- endpoints --------------------------------------------------------------------------- */
 
 static void
-ping(KqAdminHttp *admin, struct evhttp_request *req)
+ping(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
 {
-  reply_text(req, HTTP_OK, "OK", "pong\n");
+  reply_word(req, json, "pong");
 }
 
+/* Ostrich's fields (its build_* ones describe the jar: here the build's tool versions), plus
+ * start_time_iso; start_time as Java's Date.toString prints it, uptime in milliseconds. */
 static void
-server_info(KqAdminHttp *admin, struct evhttp_request *req)
+server_info(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
 {
   gint64 start = kq_server_start_time_s(admin->server);
-  g_autoptr(GDateTime) start_time = g_date_time_new_from_unix_utc(start);
-  g_autofree gchar *start_iso = g_date_time_format_iso8601(start_time);
+  g_autoptr(GDateTime) start_utc = g_date_time_new_from_unix_utc(start);
+  g_autoptr(GDateTime) start_local = g_date_time_to_local(start_utc);
+  g_autofree gchar *start_iso = g_date_time_format_iso8601(start_utc);
+  g_autofree gchar *start_java = g_date_time_format(start_local, "%a %b %d %H:%M:%S %Z %Y");
   g_autofree gchar *build = g_strdup_printf(
     "compiler %s, glib %u.%u.%u, libevent %s", __VERSION__, glib_major_version,
     glib_minor_version, glib_micro_version, event_get_version());
-  GString *out = g_string_new("{\"name\":\"kestreld\",\"version\":");
+  gint64 uptime_ms = kq_server_uptime_s(admin->server) * 1000;
+  g_autofree gchar *uptime = g_strdup_printf("%" G_GINT64_FORMAT, uptime_ms);
+  /* sorted by name, as Ostrich prints them; NULL value: an empty list */
+  const gchar *names[] = { "build", "build_branch_name", "build_last_few_commits",
+                           "build_revision", "name", "start_time", "start_time_iso", "uptime",
+                           "version" };
+  const gchar *values[] = { build, "", NULL, "", "kestreld", start_java, start_iso, uptime,
+                            PACKAGE_VERSION };
+  GString *out = g_string_new(json ? "{" : NULL);
 
-  kq_json_append_string(out, PACKAGE_VERSION);
-  g_string_append(out, ",\"build\":");
-  kq_json_append_string(out, build);
-  g_string_append_printf(out, ",\"start_time\":%" G_GINT64_FORMAT ",\"start_time_iso\":", start);
-  kq_json_append_string(out, start_iso);
-  g_string_append_printf(out, ",\"uptime\":%" G_GINT64_FORMAT "}\n",
-                         kq_server_uptime_s(admin->server));
-  reply_owned(req, TYPE_JSON, g_string_free(out, FALSE));
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    if (!json) {
+      g_string_append_printf(out, values[i] != NULL ? "%s: %s\n" : "%s:\n", names[i],
+                             values[i]);
+      continue;
+    }
+    g_string_append_printf(out, "%s\"%s\":", i > 0 ? "," : "", names[i]);
+    if (values[i] == NULL)
+      g_string_append(out, "[]");
+    else if (values[i] == uptime)
+      g_string_append(out, uptime);
+    else
+      kq_json_append_string(out, values[i]);
+  }
+  if (json)
+    g_string_append(out, "}\n");
+  reply_owned(req, json ? TYPE_JSON : TYPE_TEXT, g_string_free(out, FALSE));
 }
 
+/* Ostrich's stats: since start, or with ?period=N as latched over the last N seconds. */
 static void
-stats_json(KqAdminHttp *admin, struct evhttp_request *req)
+ostrich_stats(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
+{
+  const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+  struct evkeyvalq params;
+  const char *period;
+  g_autoptr(KqOstrichSummary) now = NULL;
+  const KqOstrichSummary *summary;
+
+  if (evhttp_parse_query_str(query != NULL ? query : "", &params) != 0) {
+    reply_error(req, HTTP_BADREQUEST, "Bad Request", "usage: /stats.json[?period=SECONDS]");
+    return;
+  }
+  period = evhttp_find_header(&params, "period");
+  if (period == NULL) {
+    summary = now = kq_ostrich_summary_take(admin->server);
+  } else {
+    g_autoptr(GError) error = NULL;
+    gint64 seconds = 0;
+    if (!g_ascii_string_to_signed(period, 10, 1, KQ_OSTRICH_MAX_PERIOD_S, &seconds, NULL))
+      seconds = 0;
+    summary = kq_ostrich_listeners_get(admin->listeners, seconds, &error);
+    if (summary == NULL) {
+      reply_error(req, HTTP_BADREQUEST, "Bad Request", error->message);
+      evhttp_clear_headers(&params);
+      return;
+    }
+  }
+  evhttp_clear_headers(&params);
+  if (json)
+    reply_owned(req, TYPE_JSON, kq_stats_format_ostrich_json(summary));
+  else
+    reply_owned(req, TYPE_TEXT, kq_stats_format_ostrich_text(summary));
+}
+
+/* kestreld's own layout: the memcache `stats` names, plus operation stats. */
+static void
+kestreld_stats(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
 {
   g_autoptr(KqStatsSnapshot) snapshot = kq_stats_snapshot_take(admin->server);
-  reply_owned(req, TYPE_JSON, kq_stats_format_json(snapshot));
+  if (json)
+    reply_owned(req, TYPE_JSON, kq_stats_format_json(snapshot));
+  else
+    reply_owned(req, TYPE_TEXT, kq_stats_format_text(snapshot));
 }
 
 static void
-stats_txt(KqAdminHttp *admin, struct evhttp_request *req)
-{
-  g_autoptr(KqStatsSnapshot) snapshot = kq_stats_snapshot_take(admin->server);
-  reply_owned(req, TYPE_TEXT, kq_stats_format_text(snapshot));
-}
-
-static void
-metrics(KqAdminHttp *admin, struct evhttp_request *req)
+metrics(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
 {
   g_autoptr(KqStatsSnapshot) snapshot = kq_stats_snapshot_take(admin->server);
   reply_owned(req, TYPE_PROMETHEUS, kq_stats_format_prometheus(snapshot));
@@ -131,16 +198,30 @@ shutdown_after_reply(struct evhttp_request *req, void *arg)
 }
 
 static void
-shutdown_txt(KqAdminHttp *admin, struct evhttp_request *req)
+shutdown_after(KqAdminHttp *admin, struct evhttp_request *req, gboolean json, const gchar *what)
 {
-  g_message("shutdown requested over admin HTTP");
+  g_message("%s requested over admin HTTP", what);
   evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
   evhttp_request_set_on_complete_cb(req, shutdown_after_reply, admin->server);
-  reply_text(req, HTTP_OK, "OK", "ok\n");
+  reply_word(req, json, "ok");
 }
 
 static void
-reload_txt(KqAdminHttp *admin, struct evhttp_request *req)
+shutdown_txt(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
+{
+  shutdown_after(admin, req, json, "shutdown");
+}
+
+/* Kestrel does not refine Ostrich's quiesce, whose default is a shutdown: so is it here. The
+ * memcache `status quiescent` is what refuses traffic and keeps the server running. */
+static void
+quiesce_txt(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
+{
+  shutdown_after(admin, req, json, "quiesce (a clean shutdown)");
+}
+
+static void
+reload_txt(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
 {
   g_autoptr(GError) error = NULL;
 
@@ -148,26 +229,11 @@ reload_txt(KqAdminHttp *admin, struct evhttp_request *req)
     reply_error(req, HTTP_INTERNAL, "Internal Server Error", error->message);
     return;
   }
-  reply_text(req, HTTP_OK, "OK", "ok\n");
+  reply_word(req, json, "ok");
 }
 
 static void
-quiesce_txt(KqAdminHttp *admin, struct evhttp_request *req)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (!kq_server_set_status(admin->server, KQ_STATUS_QUIESCENT, &error)) {
-    if (g_error_matches(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_NOT_CONFIGURED))
-      reply_error(req, 409, "Conflict", error->message);
-    else
-      reply_error(req, HTTP_INTERNAL, "Internal Server Error", error->message);
-    return;
-  }
-  reply_text(req, HTTP_OK, "OK", "ok\n");
-}
-
-static void
-status_txt(KqAdminHttp *admin, struct evhttp_request *req)
+status_txt(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
 {
   g_autofree gchar *text =
     g_strdup_printf("%s\n", kq_status_to_string(kq_server_get_status(admin->server)));
@@ -175,7 +241,7 @@ status_txt(KqAdminHttp *admin, struct evhttp_request *req)
 }
 
 static void
-graph_data(KqAdminHttp *admin, struct evhttp_request *req)
+graph_data(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
 {
   const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
   struct evkeyvalq params;
@@ -217,7 +283,7 @@ graph_data(KqAdminHttp *admin, struct evhttp_request *req)
 }
 
 static void
-dashboard(KqAdminHttp *admin, struct evhttp_request *req)
+dashboard(KqAdminHttp *admin, struct evhttp_request *req, gboolean json)
 {
   reply(req, HTTP_OK, "OK", TYPE_HTML, (const gchar *)kq_admin_dashboard_page,
         kq_admin_dashboard_page_len);
@@ -226,18 +292,26 @@ dashboard(KqAdminHttp *admin, struct evhttp_request *req)
 static const struct {
   const char *path;
   RouteFunc func;
+  gboolean json;
 } routes[] = {
-  { "/", dashboard },
-  { "/ping.txt", ping },
-  { "/server_info.json", server_info },
-  { "/stats.json", stats_json },
-  { "/stats.txt", stats_txt },
-  { "/metrics", metrics },
-  { "/shutdown.txt", shutdown_txt },
-  { "/reload.txt", reload_txt },
-  { "/quiesce.txt", quiesce_txt },
-  { "/status.txt", status_txt },
-  { "/graph_data.json", graph_data },
+  { "/", dashboard, FALSE },
+  { "/ping.txt", ping, FALSE },
+  { "/ping.json", ping, TRUE },
+  { "/server_info.json", server_info, TRUE },
+  { "/server_info.txt", server_info, FALSE },
+  { "/stats.json", ostrich_stats, TRUE },
+  { "/stats.txt", ostrich_stats, FALSE },
+  { "/kestreld/stats.json", kestreld_stats, TRUE },
+  { "/kestreld/stats.txt", kestreld_stats, FALSE },
+  { "/metrics", metrics, FALSE },
+  { "/shutdown.txt", shutdown_txt, FALSE },
+  { "/shutdown.json", shutdown_txt, TRUE },
+  { "/reload.txt", reload_txt, FALSE },
+  { "/reload.json", reload_txt, TRUE },
+  { "/quiesce.txt", quiesce_txt, FALSE },
+  { "/quiesce.json", quiesce_txt, TRUE },
+  { "/status.txt", status_txt, FALSE },
+  { "/graph_data.json", graph_data, TRUE },
 };
 
 /* Unknown path: 404 whatever the method; known path, method other than GET: 405. */
@@ -257,7 +331,7 @@ request_cb(struct evhttp_request *req, void *arg)
       reply_error(req, HTTP_BADMETHOD, "Method Not Allowed", "only GET is allowed");
       return;
     }
-    routes[i].func(admin, req);
+    routes[i].func(admin, req, routes[i].json);
     return;
   }
   g_autofree gchar *message = g_strdup_printf("no such page: %s", path);
@@ -303,6 +377,7 @@ kq_admin_http_start(KqServer *server, GError **error)
     goto fail;
   }
   admin->history = kq_stats_history_new(kq_server_get_collection(server), base);
+  admin->listeners = kq_ostrich_listeners_new(server, base);
   return admin;
 
 fail:
@@ -317,6 +392,7 @@ kq_admin_http_free(KqAdminHttp *admin)
     return;
   g_clear_pointer(&admin->http, evhttp_free);
   g_clear_pointer(&admin->history, kq_stats_history_free);
+  g_clear_pointer(&admin->listeners, kq_ostrich_listeners_free);
   g_free(admin->description);
   g_free(admin);
 }

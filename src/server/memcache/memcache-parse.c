@@ -3,12 +3,15 @@
  *
  * Choices where Kestrel 2.4 was loose or silent:
  * - Words are separated by runs of spaces; words after a command's arguments are ignored
- *   (Kestrel ignored them too, e.g. memcache's "noreply" or a second key after get).
+ *   (Kestrel ignored them too, e.g. memcache's "noreply" or a second key after get). A final
+ *   "noreply" on set, delete and flush_all is still noted, for the front-end's strict mode.
  * - Get options are matched exactly ("open", not "OPEN"); empty and unknown options are ignored,
  *   as Kestrel ignored them. A bad t= value is a CLIENT_ERROR and the connection is closed.
- * - Numbers are decimal digits only, no sign, checked for overflow. Counts and timeouts must fit
- *   in a signed 32-bit int (Kestrel read them with toInt). Only a set's exptime may be negative
- *   (Kestrel accepted that: the item is already expired); it ranges over int32 min..uint32 max.
+ * - Numbers are decimal digits, checked for overflow. Counts and timeouts must fit in a signed
+ *   32-bit int (Kestrel read them with toInt) and may be negative as Kestrel allowed: a t= or a
+ *   monitor's seconds below zero have already passed, a monitor's max items below zero sets no
+ *   limit, a confirm count below zero confirms nothing. A set's exptime may be negative too (the
+ *   item is already expired); it ranges over int32 min..uint32 max.
  * - A set whose line is malformed but whose <bytes> is readable waits for its data block, drops
  *   it and replies CLIENT_ERROR, keeping the connection. When <bytes> itself is unusable the
  *   data cannot be skipped, so the connection is closed.
@@ -50,6 +53,21 @@ parse_count(KqWord w, gint64 *out)
   return TRUE;
 }
 
+/* Kestrel's toInt range: an optional '-', then digits; int32 min..max. */
+static gboolean
+parse_signed_count(KqWord w, gint64 *out)
+{
+  guint64 v;
+
+  if (w.n > 0 && w.p[0] == '-') {
+    if (!kq_parse_decimal(w.p + 1, w.n - 1, (guint64) G_MAXINT32 + 1, &v))
+      return FALSE;
+    *out = -(gint64) v;
+    return TRUE;
+  }
+  return parse_count(w, out);
+}
+
 /* A set's exptime: may be negative (already expired), up to uint32 for absolute times. */
 static gboolean
 parse_exptime(KqWord w, gint64 *out)
@@ -87,6 +105,34 @@ kq_parse_split_words(const char *line, gsize n, KqWord *words, guint max)
     i = stop;
   }
   return count;
+}
+
+/* memcache's "noreply": the last word of set (6th), delete (3rd or 4th: an old delay may come
+ * first) and flush_all (2nd or 3rd, after an optional delay). */
+static gboolean
+is_noreply(KqMcCommand command, const KqWord *words, guint nwords)
+{
+  guint first, last;
+
+  switch (command) {
+  case KQ_MC_SET:
+    first = last = 5;
+    break;
+  case KQ_MC_DELETE:
+    first = 2;
+    last = 3;
+    break;
+  case KQ_MC_FLUSH_ALL:
+    first = 1;
+    last = 2;
+    break;
+  default:
+    return FALSE;
+  }
+  if (nwords < first + 1 || nwords > last + 1)
+    return FALSE;
+  const KqWord *w = &words[nwords - 1];
+  return w->n == 7 && memcmp(w->p, "noreply", 7) == 0;
 }
 
 typedef struct {
@@ -151,6 +197,8 @@ parse_get_key(KqWord key, KqMcRequest *req)
   const char *end = key.p + key.n;
   const char *opt = memchr(key.p, '/', key.n);
 
+  req->key = key.p;
+  req->key_len = key.n;
   req->queue = key.p;
   req->queue_len = opt ? (gsize) (opt - key.p) : key.n;
 
@@ -161,8 +209,10 @@ parse_get_key(KqWord key, KqMcRequest *req)
 
     if (n >= 2 && opt[0] == 't' && opt[1] == '=') {
       KqWord value = { opt + 2, n - 2 };
-      if (!parse_count(value, &req->timeout_ms))
+      if (!parse_signed_count(value, &req->timeout_ms))
         return client_error(req, "bad timeout", TRUE);
+      if (req->timeout_ms < 0)
+        req->timeout_ms = 0; /* a deadline already passed: no waiting */
     } else if (n == 4 && memcmp(opt, "open", 4) == 0) {
       req->open = TRUE;
     } else if (n == 5 && memcmp(opt, "close", 5) == 0) {
@@ -253,6 +303,7 @@ kq_mc_parse(const char *buf, gsize len, gsize max_data, KqMcRequest *req, gsize 
   if (nwords == 0 || !lookup_command(words[0], &command))
     return client_error(req, "unknown command", TRUE);
   req->command = command;
+  req->noreply = is_noreply(command, words, nwords);
 
   switch (command) {
   case KQ_MC_SET:
@@ -266,17 +317,19 @@ kq_mc_parse(const char *buf, gsize len, gsize max_data, KqMcRequest *req, gsize 
   case KQ_MC_MONITOR:
     if (nwords < 3)
       return client_error(req, "queue name and seconds required", FALSE);
-    if (!parse_count(words[2], &req->seconds))
+    if (!parse_signed_count(words[2], &req->seconds))
       return client_error(req, "bad seconds", FALSE);
-    if (nwords > 3 && !parse_count(words[3], &req->count))
+    if (nwords > 3 && !parse_signed_count(words[3], &req->count))
       return client_error(req, "bad max items", FALSE);
+    if (req->count < 0)
+      req->count = -1; /* no limit but the open-read limit, as when not given */
     set_queue(req, words[1]);
     break;
 
   case KQ_MC_CONFIRM:
     if (nwords < 3)
       return client_error(req, "queue name and count required", FALSE);
-    if (!parse_count(words[2], &req->count))
+    if (!parse_signed_count(words[2], &req->count))
       return client_error(req, "bad count", FALSE);
     set_queue(req, words[1]);
     break;

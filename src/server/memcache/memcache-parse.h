@@ -25,6 +25,11 @@ typedef struct {
   KqMcCommand command;
   const char *queue;     /* points into the buffer; not NUL-terminated */
   gsize queue_len;
+  /* get: the whole key as sent, options included (strict mode echoes it) */
+  const char *key;
+  gsize key_len;
+  /* set, delete, flush_all: the line ends in "noreply" (honoured in strict mode only) */
+  gboolean noreply;
   /* get options */
   gint64 timeout_ms;     /* -1: no t= option */
   gboolean open, close, abort, peek;
@@ -33,7 +38,8 @@ typedef struct {
   gint64 exptime;        /* as sent: 0 never, < 1000000 relative seconds, else absolute */
   const char *data;      /* data block (without the trailing \r\n) */
   gsize data_len;
-  /* monitor: seconds and max items (-1 = not given); confirm: count in `count` */
+  /* monitor: seconds (may be negative: already over) and max items (-1 = not given, or given
+   * negative: no limit); confirm: count in `count` (may be negative) */
   gint64 seconds;
   gint64 count;
   /* status <new>, dump_stats q1 q2 ...: the rest of the line after the command word */

@@ -1,5 +1,9 @@
 /* The memcache front-end (SPEC 2), answering as Kestrel 2.4's MemcacheHandler did.
  *
+ * With the server's memcacheStrict on, it answers as memcache clients expect instead: a get
+ * echoes the key as sent (options included), "noreply" on set, delete and flush_all silences
+ * the reply, and flush_all answers OK.
+ *
  * Requests are parsed in place from the connection's input (memcache-parse.c) and answered
  * straight into its output buffer; pipelined requests are all handled in one pass and the
  * replies go out together when the loop next writes. Hot paths (get, set) build their reply
@@ -26,20 +30,40 @@ typedef enum {
   MC_WAIT_MONITOR,
 } McWaitKind;
 
+/* memcache's longest key: strict mode echoes keys, so it holds them to that limit. */
+#define STRICT_KEY_MAX 250
+
 /* Per-connection state: what the parked request was. */
 typedef struct {
   McWaitKind kind;
   KqMonitor monitor;
+  /* Strict mode: the key a get echoes (kept here for a get that waits); 0: the queue name. */
+  gsize key_len;
+  char key[STRICT_KEY_MAX];
 } McState;
 
 static KqServerStats *
 stats_of(KqConnection *conn)
 {
-  return kq_server_get_stats(kq_connection_get_server(conn));
+  return kq_connection_stats(conn);
 }
 
 #define STAT_INC(conn, field) \
   __atomic_add_fetch(&stats_of(conn)->field, 1, __ATOMIC_RELAXED)
+
+static gboolean
+is_strict(KqConnection *conn)
+{
+  return kq_server_get_config(kq_connection_get_server(conn))->memcache_strict;
+}
+
+/* Strict mode and "noreply": the request is answered with nothing, errors included, except
+ * refusals that close the connection. */
+static gboolean
+is_quiet(KqConnection *conn, const KqMcRequest *req)
+{
+  return req->noreply && is_strict(conn);
+}
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
@@ -101,11 +125,10 @@ release_item(const void *data, size_t len, void *item)
   kq_item_unref(item);
 }
 
-/* "VALUE <q> 0 <len>\r\n<data>\r\n" */
+/* "VALUE <key> 0 <len>\r\n<data>\r\n" */
 static void
-add_value(struct evbuffer *out, const gchar *name, const KqItem *item)
+add_value(struct evbuffer *out, const char *name, gsize name_len, const KqItem *item)
 {
-  gsize name_len = strlen(name);
   char head[KQ_NAME_INLINE + 40];
 
   if (name_len < KQ_NAME_INLINE) {
@@ -121,7 +144,9 @@ add_value(struct evbuffer *out, const gchar *name, const KqItem *item)
     head[n++] = '\n';
     evbuffer_add(out, head, n);
   } else {
-    evbuffer_add_printf(out, "VALUE %s 0 %" G_GSIZE_FORMAT "\r\n", name, item->len);
+    OUT_LITERAL(out, "VALUE ");
+    evbuffer_add(out, name, name_len);
+    evbuffer_add_printf(out, " 0 %" G_GSIZE_FORMAT "\r\n", item->len);
   }
   if (item->len >= ZERO_COPY_MIN)
     evbuffer_add_reference(out, item->data, item->len, release_item,
@@ -158,7 +183,8 @@ request_name(KqConnection *conn, const KqMcRequest *req, KqName *name)
 
   if (kq_name_init(name, req->queue, req->queue_len, &error))
     return TRUE;
-  reply_client_error(conn, error->message, FALSE);
+  if (!is_quiet(conn, req))
+    reply_client_error(conn, error->message, FALSE);
   return FALSE;
 }
 
@@ -203,6 +229,7 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
 {
   g_autoptr(GError) error = NULL;
   KqCollection *collection = kq_server_get_collection(kq_connection_get_server(conn));
+  gboolean quiet = is_quiet(conn, req);
   KqName name;
 
   if (!kq_connection_check_writes(conn, "setItem", NULL)) {
@@ -215,14 +242,18 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
   if (kq_collection_add(collection, name.str, req->data, req->data_len,
                         expiry_from_exptime(req->exptime), &error)) {
     /* The reply waits until the write is as durable as syncJournal asks. */
-    kq_connection_hold_until_durable(conn, name.str);
-    OUT_LITERAL(kq_connection_output(conn), "STORED\r\n");
+    if (!quiet) {
+      kq_connection_hold_until_durable(conn, name.str);
+      OUT_LITERAL(kq_connection_output(conn), "STORED\r\n");
+    }
   } else if (g_error_matches(error, KQ_ERROR, KQ_ERROR_BAD_NAME)) {
-    reply_client_error(conn, error->message, FALSE);
+    if (!quiet)
+      reply_client_error(conn, error->message, FALSE);
   } else if (g_error_matches(error, KQ_ERROR, KQ_ERROR_IO)) {
     g_warning("set on '%s': %s", name.str, error->message);
-    reply_server_error(conn, error->message);
-  } else {
+    if (!quiet)
+      reply_server_error(conn, error->message);
+  } else if (!quiet) {
     OUT_LITERAL(kq_connection_output(conn), "NOT_STORED\r\n");
   }
   kq_name_clear(&name);
@@ -249,7 +280,13 @@ finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error
   STAT_INC(conn, get_hits);
   if (item->xid != 0)
     kq_connection_add_open_read(conn, queue, item->xid);
-  add_value(out, kq_queue_get_name(queue), item);
+  McState *state = kq_connection_get_data(conn);
+  if (state->key_len > 0) {
+    add_value(out, state->key, state->key_len, item);
+  } else {
+    const gchar *queue_name = kq_queue_get_name(queue);
+    add_value(out, queue_name, strlen(queue_name), item);
+  }
   OUT_LITERAL(out, "END\r\n");
   kq_item_unref(item);
 }
@@ -265,6 +302,16 @@ mc_get(KqConnection *conn, const KqMcRequest *req)
   KqItem *item = NULL;
   KqName name;
 
+  state->key_len = 0;
+  if (is_strict(conn)) {
+    /* memcache clients check that the key comes back as they sent it. */
+    if (req->key_len > STRICT_KEY_MAX) {
+      reply_client_error(conn, "key longer than " G_STRINGIFY(STRICT_KEY_MAX) " bytes", FALSE);
+      return;
+    }
+    memcpy(state->key, req->key, req->key_len);
+    state->key_len = req->key_len;
+  }
   if (!request_name(conn, req, &name))
     return;
 
@@ -328,7 +375,8 @@ out:
 static void
 emit_monitor_value(KqConnection *conn, KqQueue *queue, KqItem *item)
 {
-  add_value(kq_connection_output(conn), kq_queue_get_name(queue), item);
+  const gchar *queue_name = kq_queue_get_name(queue);
+  add_value(kq_connection_output(conn), queue_name, strlen(queue_name), item);
 }
 
 /* After the VALUE blocks: END, or the error that stopped the monitor (an item it could not
@@ -426,16 +474,17 @@ mc_queue_op(KqConnection *conn, const KqMcRequest *req, QueueOp op)
     break;
   }
   if (!ok && g_error_matches(error, KQ_ERROR, KQ_ERROR_BAD_NAME)) {
-    reply_client_error(conn, error->message, FALSE);
+    if (!is_quiet(conn, req))
+      reply_client_error(conn, error->message, FALSE);
   } else {
     if (!ok)
       g_warning("%s '%s': %s", op_names[op], name.str, error->message);
     struct evbuffer *out = kq_connection_output(conn);
     if (op == QUEUE_FLUSH)
       OUT_LITERAL(out, "END\r\n");
-    else if (op == QUEUE_DELETE)
+    else if (op == QUEUE_DELETE && !is_quiet(conn, req))
       OUT_LITERAL(out, "DELETED\r\n");
-    else
+    else if (op == QUEUE_FLUSH_EXPIRED)
       add_number_line(out, expired);
   }
   kq_name_clear(&name);
@@ -603,9 +652,13 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
     KqName name;
     if (!request_name(conn, req, &name))
       break;
-    guint done = kq_connection_confirm_reads(conn, name.str, (guint) MIN(req->count, G_MAXUINT));
+    /* Kestrel confirms all `count` or none: fewer open (or a count of 0 or less) is ERROR. */
+    guint count = (guint) CLAMP(req->count, 0, G_MAXUINT);
+    gboolean done = count > 0 && kq_connection_count_open_reads(conn, name.str) >= count;
+    if (done)
+      kq_connection_confirm_reads(conn, name.str, count);
     kq_name_clear(&name);
-    if (done > 0)
+    if (done)
       OUT_LITERAL(kq_connection_output(conn), "END\r\n");
     else
       OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
@@ -626,7 +679,10 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
       break;
     }
     kq_collection_flush_all(collection);
-    OUT_LITERAL(kq_connection_output(conn), "Flushed all queues.\r\n");
+    if (!is_strict(conn))
+      OUT_LITERAL(kq_connection_output(conn), "Flushed all queues.\r\n");
+    else if (!req->noreply)
+      OUT_LITERAL(kq_connection_output(conn), "OK\r\n");
     break;
   case KQ_MC_FLUSH_ALL_EXPIRED:
     add_number_line(kq_connection_output(conn), kq_collection_flush_all_expired(collection));

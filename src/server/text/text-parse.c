@@ -8,8 +8,9 @@
  * Choices where Kestrel 2.4 was loose or silent:
  * - Words are separated by runs of spaces (Kestrel split on each space, so "get  q" named the
  *   queue ""); extra words are ignored.
- * - Numbers are decimal digits only, no sign, at most 2^31-1 (Kestrel's toInt range; Kestrel
- *   also took negative numbers, which meant "already passed").
+ * - Numbers are decimal digits with an optional '-', in Kestrel's toInt range (-2^31..2^31-1).
+ *   A negative expiry or timeout has already passed (items expire at once, a get does not wait,
+ *   a monitor ends at once), and a negative confirm count confirms nothing, as in Kestrel.
  * - Every line, request or item, must fit in KQ_TEXT_MAX_LINE bytes with its "\n", and a put may
  *   carry at most KQ_TEXT_MAX_PUT_ITEMS items, so a put never exceeds KQ_TEXT_MAX_PUT_BYTES
  *   (Kestrel silently ended a put at 1024 items and dropped the next line; here it is an error).
@@ -102,17 +103,26 @@ unknown_command(KqTextRequest *req, KqWord w)
   return client_error(req, req->error_buf, FALSE);
 }
 
-/* An optional (absent: -1) or required number in Kestrel's toInt range, without a sign. */
+/* An optional (absent: has_number stays FALSE) or required number in Kestrel's toInt range. */
 static gboolean
-parse_number(const KqWord *words, guint nwords, guint index, gint64 *out)
+parse_number(const KqWord *words, guint nwords, guint index, KqTextRequest *req)
 {
+  KqWord w;
+  gboolean negative;
   guint64 v;
 
   if (index >= nwords)
     return TRUE;
-  if (!kq_parse_decimal(words[index].p, words[index].n, G_MAXINT32, &v))
+  w = words[index];
+  negative = w.n > 0 && w.p[0] == '-';
+  if (negative) {
+    w.p++;
+    w.n--;
+  }
+  if (!kq_parse_decimal(w.p, w.n, (guint64) G_MAXINT32 + (negative ? 1 : 0), &v))
     return FALSE;
-  *out = (gint64) v;
+  req->number = negative ? -(gint64) v : (gint64) v;
+  req->has_number = TRUE;
   return TRUE;
 }
 
@@ -159,6 +169,7 @@ kq_text_parse(const char *buf, gsize len, KqTextRequest *req, gsize *consumed)
   req->queue = NULL;
   req->queue_len = 0;
   req->number = -1;
+  req->has_number = FALSE;
   req->items = NULL;
   req->items_len = 0;
   req->item_count = 0;
@@ -201,7 +212,7 @@ kq_text_parse(const char *buf, gsize len, KqTextRequest *req, gsize *consumed)
   case KQ_TEXT_PEEK:
     if (nwords < 2)
       return client_error(req, "Queue name required.", FALSE);
-    if (!parse_number(words, nwords, 2, &req->number))
+    if (!parse_number(words, nwords, 2, req))
       return client_error(req, command == KQ_TEXT_PUT ? "Error parsing expiration time."
                                                       : "Error parsing timeout.", FALSE);
     break;
@@ -209,14 +220,14 @@ kq_text_parse(const char *buf, gsize len, KqTextRequest *req, gsize *consumed)
   case KQ_TEXT_MONITOR:
     if (nwords < 3)
       return client_error(req, "Queue name & timeout required.", FALSE);
-    if (!parse_number(words, nwords, 2, &req->number))
+    if (!parse_number(words, nwords, 2, req))
       return client_error(req, "Error parsing timeout.", FALSE);
     break;
 
   case KQ_TEXT_CONFIRM:
     if (nwords < 3)
       return client_error(req, "Queue name & count required.", FALSE);
-    if (!parse_number(words, nwords, 2, &req->number))
+    if (!parse_number(words, nwords, 2, req))
       return client_error(req, "Error parsing count.", FALSE);
     break;
 

@@ -20,7 +20,10 @@ typedef struct {
   KqTextCommand command;
   const char *queue;     /* into the buffer, not NUL-terminated */
   gsize queue_len;
-  gint64 number;         /* put: expiry ms; get/peek/monitor: timeout ms; confirm: count; -1 absent */
+  /* put: expiry ms; get/peek/monitor: timeout ms; confirm: count. Kestrel's toInt range, so
+   * it may be negative; has_number FALSE (and number -1) when it was not given. */
+  gint64 number;
+  gboolean has_number;
   /* put: the item lines, each ending in \n (a \r before it is stripped by the iterator) */
   const char *items;
   gsize items_len;

@@ -28,8 +28,7 @@ typedef struct {
 } TextState;
 
 #define STAT_INC(conn, field) \
-  __atomic_add_fetch(&kq_server_get_stats(kq_connection_get_server(conn))->field, 1, \
-                     __ATOMIC_RELAXED)
+  __atomic_add_fetch(&kq_connection_stats(conn)->field, 1, __ATOMIC_RELAXED)
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
@@ -127,9 +126,10 @@ text_put(KqConnection *conn, const KqTextRequest *req)
     reply_error(conn, error->message);
     goto out;
   }
-  /* Milliseconds from now; 0 (like an absent value) means no expiry. */
-  if (req->number > 0)
-    expiry = kq_clock_now_ms() + req->number;
+  /* Milliseconds from now. 0, like none, never expires (a choice); a negative expiry has
+   * already passed, as in Kestrel. */
+  if (req->has_number && req->number != 0)
+    expiry = MAX(kq_clock_now_ms() + req->number, 1);
   while (kq_text_put_next_item(req, &pos, &item, &item_len)) {
     g_autoptr(GError) add_error = NULL;
 
@@ -218,11 +218,12 @@ text_get(KqConnection *conn, const KqTextRequest *req, gboolean peek)
 
   if (!request_name(conn, req, &name))
     return;
+  /* As in Kestrel, earlier reads are confirmed even when this read is then refused. */
+  kq_connection_confirm_reads(conn, name.str, G_MAXUINT);
   if (!kq_connection_check_reads(conn, "getItem", &error)) {
     reply_error(conn, error->message);
     goto out;
   }
-  kq_connection_confirm_reads(conn, name.str, G_MAXUINT);
   if (!peek && kq_server_get_config(server)->max_open_transactions < 1) {
     g_autofree gchar *message = g_strdup_printf("Too many open transactions; limit=%d",
       kq_server_get_config(server)->max_open_transactions);
@@ -274,11 +275,11 @@ text_monitor(KqConnection *conn, const KqTextRequest *req)
 
   if (!request_name(conn, req, &name))
     return;
+  kq_connection_confirm_reads(conn, name.str, G_MAXUINT);
   if (!kq_connection_check_reads(conn, "monitorUntil", &error)) {
     reply_error(conn, error->message);
     goto out;
   }
-  kq_connection_confirm_reads(conn, name.str, G_MAXUINT);
   queue = read_queue(conn, name.str);
   if (queue == NULL)
     goto out;
@@ -318,10 +319,12 @@ text_confirm(KqConnection *conn, const KqTextRequest *req)
 
   if (!request_name(conn, req, &name))
     return;
-  /* Kestrel: whatever was confirmed, the requested count is echoed; none at all is an error. */
-  if (kq_connection_confirm_reads(conn, name.str, (guint) req->number) > 0)
-    reply_count(conn, (guint64) req->number);
-  else
+  /* Kestrel confirms all `count` or none: fewer open (or a count of 0 or less) is an error. */
+  guint count = (guint) CLAMP(req->number, 0, G_MAXUINT);
+  if (count > 0 && kq_connection_count_open_reads(conn, name.str) >= count) {
+    kq_connection_confirm_reads(conn, name.str, count);
+    reply_count(conn, count);
+  } else
     reply_error(conn, "Not that many transactions open.");
   kq_name_clear(&name);
 }

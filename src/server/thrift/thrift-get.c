@@ -70,7 +70,11 @@ kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_na
     get->queue_name = g_malloc(get->queue_name_len + 1);
     memcpy(get->queue_name, queue_name, get->queue_name_len + 1);
   }
-  get->max_items = MAX(max_items, 0);
+  /* As Kestrel's loop did: fewer than 0 items sets no limit (the queue, the open-read limit or
+   * the timeout ends the get), and a timeout below 0 has already passed: no items at all. */
+  get->max_items = max_items < 0 ? G_MAXINT32 : max_items;
+  if (timeout_msec < 0)
+    get->max_items = 0;
   if (timeout_msec > 0)
     get->deadline_us = g_get_monotonic_time() + (gint64)timeout_msec * 1000;
   get->auto_abort_msec = MAX(auto_abort_msec, 0);

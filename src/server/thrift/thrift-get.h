@@ -11,7 +11,8 @@ G_BEGIN_DECLS
 typedef struct _KqThriftGet KqThriftGet;
 typedef void (*KqThriftGetDone)(KqThriftGet *get, gpointer user_data);
 
-/* timeout_msec <= 0: only items available now. auto_abort_msec > 0: items are open reads.
+/* timeout_msec 0: only items available now; < 0: no items (the deadline has passed, as in
+ * Kestrel). max_items < 0: no limit. auto_abort_msec > 0: items are open reads.
  * queue_name is a name argument of the request being handled (its length on the wire is kept). */
 KqThriftGet *kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_name,
                                gint32 max_items, gint32 timeout_msec, gint32 auto_abort_msec);
