@@ -1,6 +1,6 @@
 #!/bin/bash
 #
-# kestrel.sh {start|stop|restart|status}: init script for kestreld.
+# kestrel.sh {start|stop|restart|force-reload|status}: init script for kestreld.
 # Copy it to /etc/init.d/kestrel. See docs/operations.md.
 #
 ### BEGIN INIT INFO
@@ -13,8 +13,9 @@
 # Description:       kestreld, a Kestrel-compatible message queue server.
 ### END INIT INFO
 #
-# Settings, from the environment or from $KESTREL_DEFAULTS (default /etc/default/kestrel,
-# a shell fragment read first; the environment wins):
+# Settings, from the environment or from the shell fragments /etc/default/kestrel (Debian's
+# place) and /etc/sysconfig/kestrel (Red Hat's), read in that order when present, or only
+# $KESTREL_DEFAULTS when that is set; the environment wins:
 #   KESTRELD             the server binary (default: kestreld on PATH, else /usr/local/bin/kestreld)
 #   KESTREL_CONFIG       config file (default /etc/kestrel/production.conf, else
 #                        PREFIX/etc/kestrel/production.conf next to the binary's PREFIX/bin)
@@ -30,21 +31,28 @@
 #   KESTREL_FD_LIMIT     open file limit for the server (default 262144, if allowed)
 #   KESTREL_CURL         curl binary (default curl; without it bash's /dev/tcp is used)
 #
+# force-reload is restart: kestreld rereads its config file only when it starts (queue
+# settings also reload with the memcache `reload` command).
+#
 # Exit status (LSB): 0 success; status: 0 running, 1 dead with a pid file left, 3 stopped;
 # 1 a start or stop failed; 2 unknown action.
 
 name=kestreld
-defaults=${KESTREL_DEFAULTS:-/etc/default/kestrel}
-if [ -r "$defaults" ]; then
-  # The environment overrides the file: remember what it set.
-  # shellcheck disable=SC2153
-  saved_env=$(declare -p KESTRELD KESTREL_CONFIG KESTREL_PIDFILE KESTREL_ADMIN_PORT \
-    KESTREL_ADMIN_HOST KESTREL_QUEUE_PATH KESTREL_LOG KESTREL_STOP_TIMEOUT KESTREL_FD_LIMIT \
-    KESTREL_CURL 2>/dev/null)
-  # shellcheck source=/dev/null
-  . "$defaults"
-  eval "$saved_env"
+if [ -n "$KESTREL_DEFAULTS" ]; then
+  defaults_files=("$KESTREL_DEFAULTS")
+else
+  defaults_files=(/etc/default/kestrel /etc/sysconfig/kestrel)
 fi
+# The environment overrides the files: remember what it set.
+# shellcheck disable=SC2153
+saved_env=$(declare -p KESTRELD KESTREL_CONFIG KESTREL_PIDFILE KESTREL_ADMIN_PORT \
+  KESTREL_ADMIN_HOST KESTREL_QUEUE_PATH KESTREL_LOG KESTREL_STOP_TIMEOUT KESTREL_FD_LIMIT \
+  KESTREL_CURL 2>/dev/null)
+for defaults in "${defaults_files[@]}"; do
+  # shellcheck source=/dev/null
+  [ -r "$defaults" ] && . "$defaults"
+done
+eval "$saved_env"
 
 KESTRELD=${KESTRELD:-$(command -v kestreld || echo /usr/local/bin/kestreld)}
 if [ -z "$KESTREL_CONFIG" ]; then
@@ -226,10 +234,10 @@ do_status() {
 case "$1" in
   start) do_start ;;
   stop) do_stop ;;
-  restart) do_stop && do_start ;;
+  restart|force-reload) do_stop && do_start ;;
   status) do_status ;;
   *)
-    echo "Usage: $0 {start|stop|restart|status}" >&2
+    echo "Usage: $0 {start|stop|restart|force-reload|status}" >&2
     exit 2
     ;;
 esac

@@ -4,6 +4,7 @@
  * checksum, so lost, duplicated and corrupted items are counted. */
 #include "config.h"
 
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -313,18 +314,17 @@ static int cmd_leaky_reader(Ctx *ctx)
 /* ---------------------------------------------------------------------------- options */
 
 #define COMMON_ENTRIES(o)                                                                        \
-  { "host", 'h', 0, G_OPTION_ARG_STRING, &(o)->host, "server address (default 127.0.0.1)", "HOST" }, \
-  { "port", 'p', 0, G_OPTION_ARG_INT, &(o)->port, "server port (default 22133; 2229 with --thrift, 6379 with --redis)", "PORT" }, \
-  { "thrift", 0, 0, G_OPTION_ARG_NONE, &(o)->thrift, "use the Thrift protocol (framed, binary)", NULL }, \
-  { "redis", 0, 0, G_OPTION_ARG_NONE, &(o)->redis, "talk to a redis server: LPUSH to put, RPOP/BRPOP to get", NULL }, \
-  { "no-flush", 'F', 0, G_OPTION_ARG_NONE, &(o)->no_flush, "do not flush the queue(s) before starting", NULL }, \
-  { "json", 0, 0, G_OPTION_ARG_NONE, &(o)->json, "print the results as one JSON object", NULL }, \
-  { "timeout", 0, 0, G_OPTION_ARG_INT, &(o)->timeout_s, "give up after SECONDS (default 300)", "SECONDS" }, \
-  { "io-threads", 0, 0, G_OPTION_ARG_INT, &(o)->io_threads, "event-loop threads (default: CPUs)", "N" }, \
-  { "seed", 0, 0, G_OPTION_ARG_STRING, &(o)->seed_arg, "seed of the random choices (-k kills, -d drops), 0..4294967295 (default: random, printed with the results)", "N" }, \
-  { "zookeeper", 'Z', 0, G_OPTION_ARG_STRING, &(o)->zookeeper, "a Kestrel cluster's ZooKeeper server sets instead of --host/--port: producers use the write set, consumers the read set, following changes (the queues are not flushed)", "HOST:PORT/PREFIX" }, \
-  { "spread", 0, 0, G_OPTION_ARG_STRING, &(o)->spread, "with --zookeeper: random (default: connections dealt over the members in turn from a random start) or hash (consistent hashing of connections)", "HOW" }
-
+  { "host", 'h', 0, G_OPTION_ARG_STRING, &(o)->host, "Server address (default 127.0.0.1).", "HOST" }, \
+  { "port", 'p', 0, G_OPTION_ARG_INT, &(o)->port, "Server port (default 22133; 2229 with --thrift, 6379 with --redis).", "PORT" }, \
+  { "thrift", 0, 0, G_OPTION_ARG_NONE, &(o)->thrift, "Use the Thrift protocol (framed, binary).", NULL }, \
+  { "redis", 0, 0, G_OPTION_ARG_NONE, &(o)->redis, "Talk to a redis server: LPUSH to put, RPOP/BRPOP to get.", NULL }, \
+  { "no-flush", 'F', 0, G_OPTION_ARG_NONE, &(o)->no_flush, "Do not flush the queue(s) before starting.", NULL }, \
+  { "json", 0, 0, G_OPTION_ARG_NONE, &(o)->json, "Print the results as one JSON object.", NULL }, \
+  { "timeout", 0, 0, G_OPTION_ARG_INT, &(o)->timeout_s, "Give up after SECONDS (default 300).", "SECONDS" }, \
+  { "io-threads", 0, 0, G_OPTION_ARG_INT, &(o)->io_threads, "Event-loop threads (default: CPUs).", "N" }, \
+  { "seed", 0, 0, G_OPTION_ARG_STRING, &(o)->seed_arg, "Seed of the random choices (-k kills, -d drops), 0..4294967295 (default: random, printed with the results).", "N" }, \
+  { "zookeeper", 'Z', 0, G_OPTION_ARG_STRING, &(o)->zookeeper, "A Kestrel cluster's ZooKeeper server sets instead of --host/--port: producers use the write set, consumers the read set, following changes (the queues are not flushed).", "HOST:PORT/PREFIX" }, \
+  { "spread", 0, 0, G_OPTION_ARG_STRING, &(o)->spread, "With --zookeeper: random (default: connections dealt over the members in turn from a random start) or hash (consistent hashing of connections).", "HOW" }
 typedef struct {
   const gchar *name;
   const gchar *summary;
@@ -332,6 +332,12 @@ typedef struct {
   int (*run)(Ctx *ctx);
   gboolean thrift, redis; /* wires the command runs on besides memcache */
 } Command;
+
+static const gchar exit_status_help[] =
+  "Exit status:\n"
+  "  0  every item was accounted for (or --help/--version).\n"
+  "  1  items were lost or corrupted, or a connection failed or got an unexpected reply.\n"
+  "  2  bad command line, or the server could not be reached for the initial flush.\n";
 
 static const Command commands[] = {
   { "put-many", "Put items from many clients at once, optionally reading them back.",
@@ -374,63 +380,63 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
 {
   GOptionEntry put_many[] = {
     COMMON_ENTRIES(o),
-    { "clients", 'c', 0, G_OPTION_ARG_INT, &o->clients, "concurrent clients (default 100)", "N" },
-    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "items in all (default 10000)", "N" },
-    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "item size, at least 16 (default 1024)", "N" },
-    { "rollup", 'r', 0, G_OPTION_ARG_INT, &o->rollup, "requests in flight per client (default 1)", "N" },
-    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "queue name or prefix (default spam)", "NAME" },
-    { "queues", 'Q', 0, G_OPTION_ARG_INT, &o->queues, "number of queues (default 1)", "N" },
-    { "get", 'g', 0, G_OPTION_ARG_NONE, &o->get_after, "read the items back afterwards", NULL },
+    { "clients", 'c', 0, G_OPTION_ARG_INT, &o->clients, "Concurrent clients (default 100).", "N" },
+    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "Items in all (default 10000).", "N" },
+    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "Item size, at least 16 (default 1024).", "N" },
+    { "rollup", 'r', 0, G_OPTION_ARG_INT, &o->rollup, "Requests in flight per client (default 1).", "N" },
+    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "Queue name or prefix (default spam).", "NAME" },
+    { "queues", 'Q', 0, G_OPTION_ARG_INT, &o->queues, "Number of queues (default 1).", "N" },
+    { "get", 'g', 0, G_OPTION_ARG_NONE, &o->get_after, "Read the items back afterwards.", NULL },
     G_OPTION_ENTRY_NULL
   };
   GOptionEntry many_clients[] = {
     COMMON_ENTRIES(o),
-    { "sleep", 's', 0, G_OPTION_ARG_INT, &o->sleep_ms, "ms between puts (default 100)", "MSEC" },
-    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "items to put (default 100)", "N" },
-    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "queue name (default spam)", "NAME" },
-    { "clients", 'c', 0, G_OPTION_ARG_INT, &o->consumers, "blocking consumers (default 100)", "N" },
-    { "kill", 'k', 0, G_OPTION_ARG_DOUBLE, &o->kill_pct, "percent of requests whose client is killed before the reply (default 0)", "PCT" },
-    { "transactional", 'x', 0, G_OPTION_ARG_NONE, &o->xact, "reliable reads (open/close)", NULL },
-    { "block-ms", 0, 0, G_OPTION_ARG_INT, &o->block_ms, "timeout of each blocking read (default 1000)", "MSEC" },
-    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "item size, at least 16 (default 64)", "N" },
-    { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "show the queue's stats while running", NULL },
+    { "sleep", 's', 0, G_OPTION_ARG_INT, &o->sleep_ms, "Ms between puts (default 100).", "MSEC" },
+    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "Items to put (default 100).", "N" },
+    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "Queue name (default spam).", "NAME" },
+    { "clients", 'c', 0, G_OPTION_ARG_INT, &o->consumers, "Blocking consumers (default 100).", "N" },
+    { "kill", 'k', 0, G_OPTION_ARG_DOUBLE, &o->kill_pct, "Percent of requests whose client is killed before the reply (default 0).", "PCT" },
+    { "transactional", 'x', 0, G_OPTION_ARG_NONE, &o->xact, "Reliable reads (open/close).", NULL },
+    { "block-ms", 0, 0, G_OPTION_ARG_INT, &o->block_ms, "Timeout of each blocking read (default 1000).", "MSEC" },
+    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "Item size, at least 16 (default 64).", "N" },
+    { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "Show the queue's stats while running.", NULL },
     G_OPTION_ENTRY_NULL
   };
   GOptionEntry flood[] = {
     COMMON_ENTRIES(o),
-    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "items to put (default 10000)", "N" },
-    { "kilobytes", 'k', 0, G_OPTION_ARG_INT, &o->kilobytes, "item size in KB; 0 = 16-byte header only (default 1)", "KB" },
-    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "item size in bytes, at least 16 (instead of -k)", "N" },
-    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "queue name (default spam)", "NAME" },
-    { "prefill", 'P', 0, G_OPTION_ARG_INT, &o->prefill, "items put before the flood (default 0)", "N" },
-    { "producers", 'R', 0, G_OPTION_ARG_INT, &o->producers, "producer connections (default 1)", "N" },
-    { "consumers", 'C', 0, G_OPTION_ARG_INT, &o->consumers, "consumer connections (default 1)", "N" },
-    { "rollup", 'r', 0, G_OPTION_ARG_INT, &o->rollup, "requests in flight per connection (default 1)", "N" },
-    { "blocking", 'B', 0, G_OPTION_ARG_NONE, &o->blocking, "blocking reads (get q/t=--block-ms)", NULL },
-    { "block-ms", 0, 0, G_OPTION_ARG_INT, &o->block_ms, "timeout of blocking reads (default 1000)", "MSEC" },
-    { "transactional", 'x', 0, G_OPTION_ARG_NONE, &o->xact, "reliable reads (open/close, one item at a time)", NULL },
-    { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "show the queue's stats while running", NULL },
+    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "Items to put (default 10000).", "N" },
+    { "kilobytes", 'k', 0, G_OPTION_ARG_INT, &o->kilobytes, "Item size in KB; 0 = 16-byte header only (default 1).", "KB" },
+    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "Item size in bytes, at least 16 (instead of -k).", "N" },
+    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "Queue name (default spam).", "NAME" },
+    { "prefill", 'P', 0, G_OPTION_ARG_INT, &o->prefill, "Items put before the flood (default 0).", "N" },
+    { "producers", 'R', 0, G_OPTION_ARG_INT, &o->producers, "Producer connections (default 1).", "N" },
+    { "consumers", 'C', 0, G_OPTION_ARG_INT, &o->consumers, "Consumer connections (default 1).", "N" },
+    { "rollup", 'r', 0, G_OPTION_ARG_INT, &o->rollup, "Requests in flight per connection (default 1).", "N" },
+    { "blocking", 'B', 0, G_OPTION_ARG_NONE, &o->blocking, "Blocking reads (get q/t=--block-ms).", NULL },
+    { "block-ms", 0, 0, G_OPTION_ARG_INT, &o->block_ms, "Timeout of blocking reads (default 1000).", "MSEC" },
+    { "transactional", 'x', 0, G_OPTION_ARG_NONE, &o->xact, "Reliable reads (open/close, one item at a time).", NULL },
+    { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "Show the queue's stats while running.", NULL },
     G_OPTION_ENTRY_NULL
   };
   GOptionEntry packing[] = {
     COMMON_ENTRIES(o),
-    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "queue name (default spam)", "NAME" },
-    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "items per cycle (default 1000)", "N" },
-    { "kilobytes", 'k', 0, G_OPTION_ARG_INT, &o->kilobytes, "item size in KB; 0 = 16 bytes (default 1)", "KB" },
-    { "pause", 't', 0, G_OPTION_ARG_INT, &o->pause_s, "seconds to pause between steps (default 1)", "SECONDS" },
-    { "cycles", 'c', 0, G_OPTION_ARG_INT, &o->cycles, "fill/drain cycles (default 3)", "N" },
-    { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "show the queue's stats while running", NULL },
+    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "Queue name (default spam).", "NAME" },
+    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "Items per cycle (default 1000).", "N" },
+    { "kilobytes", 'k', 0, G_OPTION_ARG_INT, &o->kilobytes, "Item size in KB; 0 = 16 bytes (default 1).", "KB" },
+    { "pause", 't', 0, G_OPTION_ARG_INT, &o->pause_s, "Seconds to pause between steps (default 1).", "SECONDS" },
+    { "cycles", 'c', 0, G_OPTION_ARG_INT, &o->cycles, "Fill/drain cycles (default 3).", "N" },
+    { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "Show the queue's stats while running.", NULL },
     G_OPTION_ENTRY_NULL
   };
   GOptionEntry leaky[] = {
     COMMON_ENTRIES(o),
-    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "items to put (default 1000)", "N" },
-    { "drop", 'd', 0, G_OPTION_ARG_DOUBLE, &o->drop_pct, "percent of reads never confirmed (default 10)", "PCT" },
-    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "queue name (default spam)", "NAME" },
-    { "threads", 't', 0, G_OPTION_ARG_INT, &o->readers, "reader connections (default 10)", "N" },
-    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "item size, at least 16 (default 64)", "N" },
-    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose, "report every dropped read", NULL },
-    { "abort-ms", 0, 0, G_OPTION_ARG_INT, &o->abort_ms, "--thrift: auto_abort_msec of each read (default 1000)", "MSEC" },
+    { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "Items to put (default 1000).", "N" },
+    { "drop", 'd', 0, G_OPTION_ARG_DOUBLE, &o->drop_pct, "Percent of reads never confirmed (default 10).", "PCT" },
+    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "Queue name (default spam).", "NAME" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &o->readers, "Reader connections (default 10).", "N" },
+    { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "Item size, at least 16 (default 64).", "N" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose, "Report every dropped read.", NULL },
+    { "abort-ms", 0, 0, G_OPTION_ARG_INT, &o->abort_ms, "--thrift: auto_abort_msec of each read (default 1000).", "MSEC" },
     G_OPTION_ENTRY_NULL
   };
   const GOptionEntry *src = NULL;
@@ -559,26 +565,41 @@ static gboolean choose_wire(const Command *cmd, Opts *o, GError **error)
   return TRUE;
 }
 
+/* The same layout as GOption's --help of kestreld and the journal tools (and each command's). */
 static void usage(FILE *f)
 {
-  fprintf(f, "Usage: kestrel-load COMMAND [OPTION...]\n\nLoad tests for a Kestrel server over "
-             "the memcache protocol, or Thrift with --thrift\n(put-many, flood, packing, "
-             "leaky-reader), or of a redis server with --redis (put-many, flood,\npacking). "
+  fprintf(f, "Usage:\n  kestrel-load [OPTION...] COMMAND [COMMAND OPTION...] - load tests for Kestrel servers\n"
+             "\n"
+             "Help Options:\n"
+             "  -h, --help         Show help options\n"
+             "\n"
+             "Application Options:\n"
+             "  -V, --version      Print \"kestrel-load VERSION\" and exit.\n"
+             "\n"
              "Commands:\n");
   for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
-    fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
-  fprintf(f, "\n'kestrel-load COMMAND --help' describes a command's options. Random choices\n"
-             "(many-clients -k kills, leaky-reader -d drops) follow a seed, printed with the\n"
-             "results; --seed N repeats them. Exit status: 0 all items accounted for, 1 items\n"
-             "lost or corrupted (or a connection failed), 2 usage.\n");
+    fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "\n"
+             "Load tests for a Kestrel server over the memcache protocol, or Thrift with --thrift\n"
+             "(put-many, flood, packing, leaky-reader), or of a redis server with --redis (put-many,\n"
+             "flood, packing). 'kestrel-load COMMAND --help' describes a command's options. Random\n"
+             "choices (many-clients -k kills, leaky-reader -d drops) follow a seed, printed with the\n"
+             "results; --seed N repeats them.\n"
+             "\n"
+             "%s", exit_status_help);
 }
 
 int main(int argc, char **argv)
 {
   signal(SIGPIPE, SIG_IGN);
+  setlocale(LC_CTYPE, "");   /* GOption's --help in the terminal's charset, as kestreld */
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    usage(stdout);
+    usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? EXIT_USAGE : EXIT_OK;
+  }
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+    printf("kestrel-load %s\n", PACKAGE_VERSION);
+    return EXIT_OK;
   }
   const Command *cmd = NULL;
   for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
@@ -597,7 +618,8 @@ int main(int argc, char **argv)
   g_set_prgname(prg);
   GOptionContext *oc = g_option_context_new(NULL);
   g_option_context_set_summary(oc, cmd->summary);
-  g_option_context_set_description(oc, cmd->description);
+  g_autofree gchar *description = g_strconcat(cmd->description, "\n", exit_status_help, NULL);
+  g_option_context_set_description(oc, description);
   g_option_context_add_main_entries(oc, entries, NULL);
   GError *error = NULL;
   int sub_argc = argc - 1;

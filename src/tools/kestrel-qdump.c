@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
 {
   Options o = { .data_limit = DEFAULT_DATA_LIMIT };
   g_autoptr(GError) error = NULL;
+  setlocale(LC_CTYPE, "");   /* --help in the terminal's charset, as kestreld */
   if (!parse_options(&argc, &argv, &o, &error)) {
     g_printerr("kestrel-qdump: %s\n", error->message);
     return EXIT_USAGE;

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -362,6 +363,7 @@ int main(int argc, char **argv)
 {
   Options o = { 0 };
   g_autoptr(GError) error = NULL;
+  setlocale(LC_CTYPE, "");   /* --help in the terminal's charset, as kestreld */
   if (!parse_options(&argc, &argv, &o, &error)) {
     g_printerr("kestrel-qpack: %s\n", error->message);
     return EXIT_USAGE;

@@ -43,6 +43,9 @@ def test_make_install_puts_unit_and_configs_in_place(tmp_path):
     assert unit["Install"]["WantedBy"] == "multi-user.target"
     # SIGHUP only reopens the log: no ExecReload may pretend it reloads the config.
     assert "ExecReload" not in unit["Service"]
+    # A bad config file (exit status 2) is not restarted over and over.
+    assert unit["Service"]["Restart"] == "on-failure"
+    assert unit["Service"]["RestartPreventExitStatus"] == "2"
     exec_start = unit["Service"]["ExecStart"].split()
     assert len(exec_start) == 3 and exec_start[1] == "-f", exec_start
     binary, config = exec_start[0], exec_start[2]
@@ -57,6 +60,25 @@ def test_make_install_puts_unit_and_configs_in_place(tmp_path):
         (SRCDIR / "config" / "development.conf").read_text()
     docs = unit["Unit"]["Documentation"]
     assert docs.startswith("file:///") and Path(str(dest) + docs[len("file://"):]).is_file(), docs
+
+    # The manual pages, README, documents and the embedding example.
+    prefix = Path(str(dest) + binary).parents[1]
+    for page in ("man8/kestreld.8", "man1/kestrel-load.1", "man1/kestrel-qdump.1",
+                 "man1/kestrel-qpack.1", "man5/kestrel.conf.5"):
+        assert (prefix / "share" / "man" / page).is_file(), page
+    docdir = Path(str(dest) + docs[len("file://"):]).parent
+    for doc in ("README.md", "operations.md", "configuration.md", "embedding.md", "tools.md",
+                "load.md", "thrift.md", "examples/embed-queue.c"):
+        assert (docdir / doc).is_file(), doc
+    assert (docdir / "examples" / "embed-queue.c").read_text() == \
+        (SRCDIR / "docs" / "examples" / "embed-queue.c").read_text()
+    # Every installed file is listed in docs/operations.md's table.
+    table = (SRCDIR / "docs" / "operations.md").read_text()
+    for path in sorted(p for p in dest.rglob("*") if not p.is_dir()):
+        name = path.name
+        if name.endswith(".md") and path.parent == docdir:
+            name = "*.md"
+        assert name in table or path.parent.name in table, path
 
     analyze = shutil.which("systemd-analyze")
     if analyze:

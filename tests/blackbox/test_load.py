@@ -201,6 +201,23 @@ def test_bad_command_lines(args):
     assert res.stderr
 
 
+def test_version_and_top_level_help():
+    res = load("--version")
+    assert (res.returncode, res.stdout) == (0, "kestrel-load %s\n" % kestreld_version()), res
+    res = load("--help")
+    assert res.returncode == 0, res
+    assert res.stdout.startswith("Usage:\n  kestrel-load [OPTION...] COMMAND"), res.stdout
+    for section in ("Help Options:", "Application Options:", "Commands:", "Exit status:"):
+        assert "\n%s\n" % section in res.stdout, section
+    res = load()
+    assert res.returncode == 2 and res.stderr.startswith("Usage:"), res
+
+
+def kestreld_version():
+    out = subprocess.run([find_kestreld(), "--version"], capture_output=True, text=True).stdout
+    return out.split()[1]
+
+
 @pytest.mark.parametrize("name", ["put-many", "many-clients", "flood", "packing", "leaky-reader"])
 def test_help_per_command(name):
     res = load(name, "--help")
@@ -209,6 +226,7 @@ def test_help_per_command(name):
     assert "--no-flush" in res.stdout and "--json" in res.stdout
     assert "--thrift" in res.stdout and "--redis" in res.stdout
     assert "2229 with --thrift, 6379 with --redis" in res.stdout
+    assert "\nExit status:\n" in res.stdout
 
 
 def test_server_down_is_an_error():

@@ -61,9 +61,9 @@ class InitScript:
         for key in ("KESTREL_ADMIN_PORT", "KESTREL_ADMIN_HOST", "KESTREL_CURL"):
             self.env.pop(key, None)
 
-    def run(self, action, **env):
+    def run(self, action, script=INIT, **env):
         full = dict(self.env, **env)
-        return subprocess.run(["bash", str(INIT), action], env=full, stdin=subprocess.DEVNULL,
+        return subprocess.run(["bash", str(script), action], env=full, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
 
     def pid(self):
@@ -278,6 +278,7 @@ def test_init_missing_binary_and_usage(init, tmp_path):
     assert r.returncode == 1 and "missing or not executable" in r.stdout, r
     r = init.run("reload-everything")
     assert r.returncode == 2 and "Usage:" in r.stderr, r
+    assert "force-reload" in r.stderr, r
 
 
 def test_init_reads_settings_from_defaults_file(init, tmp_path):
@@ -295,6 +296,39 @@ def test_init_reads_settings_from_defaults_file(init, tmp_path):
     r = init.run("stop", **env)
     assert r.returncode == 0, r
     assert not other_pidfile.exists()
+
+
+def test_init_reads_etc_default_and_etc_sysconfig_and_force_reload_restarts(init, tmp_path):
+    # A copy of the script whose two system paths point into tmp_path.
+    default = tmp_path / "etc-default-kestrel"
+    sysconfig = tmp_path / "etc-sysconfig-kestrel"
+    script = tmp_path / "kestrel.sh"
+    script.write_text(INIT.read_text().replace("/etc/default/kestrel", str(default))
+                      .replace("/etc/sysconfig/kestrel", str(sysconfig)))
+    pidfile = tmp_path / "from-default" / "k.pid"
+    log = tmp_path / "from-sysconfig" / "k.log"
+    default.write_text('KESTREL_PIDFILE="%s"\nKESTREL_LOG="%s"\n' % (pidfile, tmp_path / "x.log"))
+    sysconfig.write_text('KESTREL_LOG="%s"\n' % log)      # read second: it wins over default
+    for key in ("KESTREL_DEFAULTS", "KESTREL_PIDFILE", "KESTREL_LOG"):
+        init.env.pop(key)
+    init.pidfile = pidfile
+    r = init.run("start", script=script)
+    assert r.returncode == 0, r
+    first = init.pid()
+    assert log.exists() and not (tmp_path / "x.log").exists()
+
+    r = init.run("force-reload", script=script)
+    assert r.returncode == 0, r
+    assert r.stdout.startswith("Stopping kestreld...") and "\nStarting kestreld..." in r.stdout, r
+    second = init.pid()
+    assert second != first and not pid_alive(first) and pid_alive(second)
+
+    # Only the sysconfig file present: it is read alone.
+    default.unlink()
+    r = init.run("status", script=script)
+    assert r.returncode == 3, r     # the pid file named by the removed file is not looked at
+    r = init.run("stop", script=script, KESTREL_PIDFILE=str(pidfile))
+    assert r.returncode == 0 and not pid_alive(second), r
 
 
 # ----------------------------------------------------------------------------------------------
