@@ -1,4 +1,4 @@
-/* Engine-internal view of a queue, shared by queue.c, collection.c and syncer.c. */
+/* Engine-internal view of a queue, shared by queue*.c, collection.c and syncer.c. */
 #pragma once
 #include <kestrel/collection.h>
 #include <kestrel/queue.h>
@@ -81,3 +81,38 @@ void kq_collection_expire_into(KqCollection *collection, const gchar *queue_name
                                GPtrArray *items);
 /* Add while holding no lock of the destination (used for expireToQueue). */
 gboolean kq_queue_add_item(KqQueue *queue, KqItem *item, GError **error);
+
+/* ---------- shared by queue.c and its parts (queue-behind.c, queue-journal.c,
+ * queue-expiry.c); not exported from libkestrel ---------- */
+
+/* Work gathered under the lock and finished after it is released. */
+typedef struct {
+  GArray *served;     /* ServedWaiter */
+  GPtrArray *expired; /* KqItem* for expireToQueue */
+  GQueue durable;     /* KqDurableWait* ready to run */
+} Deferred;
+
+/* queue.c */
+G_GNUC_INTERNAL void deferred_init(Deferred *d);
+/* Run what `d` gathered: waiter and durability callbacks, expireToQueue moves (no lock held). */
+G_GNUC_INTERNAL void queue_finish(KqQueue *q, Deferred *d);
+G_GNUC_INTERNAL gboolean has_journal(KqQueue *q);
+G_GNUC_INTERNAL void pop_head_locked(KqQueue *q, gsize len);
+G_GNUC_INTERNAL gboolean head_locked(KqQueue *q, KqStoreHead *head);
+G_GNUC_INTERNAL guint32 next_xid_locked(KqQueue *q);
+G_GNUC_INTERNAL gboolean check_open_locked(KqQueue *q, GError **error);
+
+/* queue-behind.c */
+G_GNUC_INTERNAL void rb_stop_locked(KqQueue *q);
+G_GNUC_INTERNAL void rb_fill_locked(KqQueue *q);
+G_GNUC_INTERNAL gboolean dump_read_behind(KqQueue *q, KqJournalSink *sink,
+                                          const gchar *last_path, GError **error);
+
+/* queue-journal.c */
+G_GNUC_INTERNAL gboolean rewrite_locked(KqQueue *q, gboolean queued, GError **error);
+G_GNUC_INTERNAL void check_journal_locked(KqQueue *q);
+G_GNUC_INTERNAL gboolean replay_locked(KqQueue *q, GError **error);
+
+/* queue-expiry.c */
+G_GNUC_INTERNAL gint64 discard_expired_locked(KqQueue *q, gint64 now, gint64 limit,
+                                              Deferred *d);
