@@ -44,38 +44,6 @@ static void op_stats_merge(KqQueueOpStats *into, const KqQueueOpStats *other)
   into->remove_failures += other->remove_failures;
 }
 
-gboolean kq_queue_name_is_valid_len(const gchar *name, gsize len, GError **error)
-{
-  const gchar *why = NULL;
-  if (name == NULL || len == 0)
-    why = "queue name is empty";
-  else if (memchr(name, '\0', len) != NULL)
-    why = "queue name contains a NUL byte";
-  else if (len > 200)
-    why = "queue name is longer than 200 bytes";
-  else {
-    for (gsize i = 0; i < len && why == NULL; i++) {
-      guchar c = (guchar)name[i];
-      if (c <= 0x20 || c >= 0x7f)
-        why = "queue name must be printable ASCII without spaces";
-      else if (c == '/' || c == '~' || c == '.')
-        why = "queue name must not contain '/', '~' or '.'";
-    }
-    if (why == NULL && (name[0] == '+' || name[len - 1] == '+'))
-      why = "queue name must not start or end with '+'";
-  }
-  if (why != NULL) {
-    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME, "%s", why);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-gboolean kq_queue_name_is_valid(const gchar *name, GError **error)
-{
-  return kq_queue_name_is_valid_len(name, name != NULL ? strlen(name) : 0, error);
-}
-
 /* g_ptr_array_sort passes pointers to the elements: compare the strings they point to. */
 static gint name_ptr_compare(gconstpointer a, gconstpointer b)
 {
