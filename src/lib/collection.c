@@ -2,6 +2,7 @@
  * Lock order: collection lock, then a queue's lock; never the other way round. */
 #include "queue-private.h"
 #include <kestrel/clock.h>
+#include <kestrel/collection.h>
 #include <kestrel/error.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +99,8 @@ static gchar *parent_name(const gchar *name)
   return plus != NULL ? g_strndup(name, (gsize)(plus - name)) : NULL;
 }
 
+static void expire_into(gpointer owner, const gchar *queue_name, GPtrArray *items);
+
 static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, GError **error)
 {
   KqQueue *q = g_hash_table_lookup(c->queues, name);
@@ -112,7 +115,7 @@ static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, 
     return NULL;
   KqQueueSettings settings;
   resolve_settings(c, name, &settings);
-  q = kq_queue_new(c->path, name, &settings, c, c->timer, c->syncer, error);
+  q = kq_queue_new(c->path, name, &settings, expire_into, c, c->timer, c->syncer, error);
   kq_settings_clear(&settings);
   if (q == NULL)
     return NULL;
@@ -233,7 +236,7 @@ void kq_collection_close(KqCollection *c)
   g_hash_table_unref(c->children);
   g_hash_table_iter_init(&it, c->queues);
   while (g_hash_table_iter_next(&it, NULL, &value)) {
-    ((KqQueue *)value)->collection = NULL;
+    ((KqQueue *)value)->expire_owner = NULL;
     kq_queue_unref(value);
   }
   g_hash_table_unref(c->queues);
@@ -410,7 +413,7 @@ static gboolean delete_queue(KqCollection *c, const gchar *name, gboolean expire
   if (q == NULL)
     return FALSE;
   kq_queue_close(q, TRUE);
-  q->collection = NULL;
+  q->expire_owner = NULL;
   /* closed: no operation can add to these any more */
   KqQueueOpStats ops;
   kq_queue_get_op_stats(q, &ops);
@@ -511,8 +514,10 @@ gint64 kq_collection_sweep(KqCollection *c)
   return n;
 }
 
-void kq_collection_expire_into(KqCollection *c, const gchar *queue_name, GPtrArray *items)
+/* A queue's expire_into: the items that expired out of it go to `queue_name`. */
+static void expire_into(gpointer owner, const gchar *queue_name, GPtrArray *items)
 {
+  KqCollection *c = owner;
   g_autoptr(GError) error = NULL;
   g_autoptr(KqQueue) dest = kq_collection_get(c, queue_name, TRUE, &error);
   if (dest == NULL) {

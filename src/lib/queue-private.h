@@ -1,6 +1,5 @@
 /* Engine-internal view of a queue, shared by queue*.c, collection.c and syncer.c. */
 #pragma once
-#include <kestrel/collection.h>
 #include <kestrel/queue.h>
 #include "item-store.h"
 #include "journal.h"
@@ -13,6 +12,10 @@ typedef struct {
   gint64 opened_at;  /* ms */
 } KqOpenRead;
 
+/* Hands items that expired out of a queue to the queue `dest` (its expireToQueue); `owner` is
+ * the queue's expire_owner. Runs with no queue lock held. */
+typedef void (*KqExpireFunc)(gpointer owner, const gchar *dest, GPtrArray *items);
+
 typedef struct {
   guint64 target;    /* journal position that must be durable */
   KqDurableFunc func;
@@ -22,7 +25,8 @@ typedef struct {
 struct _KqQueue {
   gint ref_count;
   gchar *name;
-  KqCollection *collection;  /* not owned; NULL for a queue used alone */
+  KqExpireFunc expire_into;  /* where expireToQueue items go (the collection's) */
+  gpointer expire_owner;     /* its first argument, not owned; NULL for a queue used alone */
   KqTimer *timer;
   KqSyncer *syncer;
 
@@ -60,10 +64,11 @@ struct _KqQueue {
   KqLatency wait_timeout_latency; /* ms parked reads waited before they timed out */
 };
 
-/* Create a queue, replaying its journal files in `dir` (dir NULL or !keep_journal: memory only). */
+/* Create a queue, replaying its journal files in `dir` (dir NULL or !keep_journal: memory only).
+ * Expired items bound for an expireToQueue go to expire_into(expire_owner, ...). */
 KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings *settings,
-                      KqCollection *collection, KqTimer *timer, KqSyncer *syncer,
-                      GError **error);
+                      KqExpireFunc expire_into, gpointer expire_owner, KqTimer *timer,
+                      KqSyncer *syncer, GError **error);
 /* kq_queue_flush with its error: FALSE + KQ_ERROR_IO when the journal could not record the
  * flush (nothing was flushed then) or KQ_ERROR_CLOSED. */
 gboolean kq_queue_try_flush(KqQueue *queue, GError **error);
@@ -76,9 +81,6 @@ void kq_queue_sync_now(KqQueue *queue);
 gint64 kq_queue_timeout_open_reads(KqQueue *queue);
 /* TRUE when empty, no open reads, and older than maxQueueAge. */
 gboolean kq_queue_is_stale(KqQueue *queue);
-/* Items that expired and must move to the expireToQueue (collection.c). */
-void kq_collection_expire_into(KqCollection *collection, const gchar *queue_name,
-                               GPtrArray *items);
 /* Add while holding no lock of the destination (used for expireToQueue). */
 gboolean kq_queue_add_item(KqQueue *queue, KqItem *item, GError **error);
 

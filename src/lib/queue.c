@@ -173,13 +173,14 @@ static void open_read_free(gpointer p)
 /* ---------- lifecycle ---------- */
 
 KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings *settings,
-                      KqCollection *collection, KqTimer *timer, KqSyncer *syncer,
-                      GError **error)
+                      KqExpireFunc expire_into, gpointer expire_owner, KqTimer *timer,
+                      KqSyncer *syncer, GError **error)
 {
   KqQueue *q = g_new0(KqQueue, 1);
   q->ref_count = 1;
   q->name = g_strdup(name);
-  q->collection = collection;
+  q->expire_into = expire_into;
+  q->expire_owner = expire_owner;
   q->timer = timer;
   q->syncer = syncer;
   g_mutex_init(&q->lock);
@@ -687,8 +688,8 @@ void queue_finish(KqQueue *q, Deferred *d)
     g_mutex_lock(&q->lock);
     g_autofree gchar *dest = g_strdup(q->settings.expire_to_queue);
     g_mutex_unlock(&q->lock);
-    if (q->collection != NULL && dest != NULL)
-      kq_collection_expire_into(q->collection, dest, d->expired);
+    if (q->expire_owner != NULL && dest != NULL)
+      q->expire_into(q->expire_owner, dest, d->expired);
     g_ptr_array_unref(d->expired);
   }
 }
