@@ -101,6 +101,22 @@ static gchar *parent_name(const gchar *name)
 
 static void expire_into(gpointer owner, const gchar *queue_name, GPtrArray *items);
 
+/* The syncer's view of a queue. */
+static void sync_queue(gpointer q)
+{
+  kq_queue_sync_now(q);
+}
+
+static gpointer ref_queue(gpointer q)
+{
+  return kq_queue_ref(q);
+}
+
+static void unref_queue(gpointer q)
+{
+  kq_queue_unref(q);
+}
+
 static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, GError **error)
 {
   KqQueue *q = g_hash_table_lookup(c->queues, name);
@@ -172,7 +188,7 @@ KqCollection *kq_collection_open(const gchar *path, KqConfigSet *config, GError 
     return NULL;
   }
   c->timer = kq_timer_new();
-  c->syncer = kq_syncer_new();
+  c->syncer = kq_syncer_new(sync_queue, ref_queue, unref_queue);
 
   g_autoptr(GDir) dir = g_dir_open(path, 0, error);
   if (dir == NULL) {
