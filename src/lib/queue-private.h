@@ -1,16 +1,37 @@
-/* Engine-internal view of a queue, shared by queue*.c, collection.c and syncer.c. */
+/* Engine-internal view of a queue, shared by queue*.c and collection.c. */
 #pragma once
 #include <kestrel/queue.h>
 #include "item-store.h"
 #include "journal.h"
 #include "journal-files.h"
 #include "syncer.h"
-#include "waiter.h"
+#include "timer.h"
 
 typedef struct {
   KqItem *item;
   gint64 opened_at;  /* ms */
 } KqOpenRead;
+
+/* A blocking read parked on a queue. */
+typedef enum { KQ_WAITER_PENDING, KQ_WAITER_DONE, KQ_WAITER_CANCELLED } KqWaiterState;
+
+struct _KqWaiter {
+  gint ref_count;
+  KqQueue *queue;            /* reference held for the waiter's life */
+  KqRemoveFlags flags;
+  KqWaitFunc func;
+  gpointer user_data;
+  KqWaiterState state;       /* guarded by the queue lock */
+  GList link;                /* in the queue's waiter list while pending */
+  KqTimerEntry timer;
+  gboolean timed;
+  gint64 parked_us;          /* monotonic time it started waiting (timed waiters) */
+};
+
+KqWaiter *kq_waiter_new(KqQueue *queue, KqRemoveFlags flags, KqWaitFunc func,
+                        gpointer user_data);
+KqWaiter *kq_waiter_ref(KqWaiter *waiter);
+void kq_waiter_unref(KqWaiter *waiter);
 
 /* Hands items that expired out of a queue to the queue `dest` (its expireToQueue); `owner` is
  * the queue's expire_owner. Runs with no queue lock held. */
