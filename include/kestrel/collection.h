@@ -24,13 +24,6 @@ KqCollection *kq_collection_open(const gchar *path, KqConfigSet *config, GError 
 /* Stop: wake every waiter with no item, make journals durable, release the lock, free. */
 void kq_collection_close(KqCollection *collection);
 
-/* Validate the `len` bytes at `name` as a queue name (SPEC 1); FALSE + KQ_ERROR_BAD_NAME saying
- * why. Every front-end checks names received with a length here, so a NUL byte inside them is
- * refused instead of cutting the name short. */
-gboolean kq_queue_name_is_valid_len(const gchar *name, gsize len, GError **error);
-/* The same for a NUL-terminated name. */
-gboolean kq_queue_name_is_valid(const gchar *name, GError **error);
-
 /* The queue named `name`, created (with its journal) when absent and create is TRUE.
  * NULL + KQ_ERROR_BAD_NAME for a bad name; NULL with no error when absent and !create.
  * Aliases are not queues: kq_collection_is_alias() first. Returns a new reference. */

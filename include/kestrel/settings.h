@@ -1,4 +1,5 @@
-/* Queue settings (SPEC 5): defaults, inheritance, parsing of sizes and durations. */
+/* Queue settings (SPEC 5): defaults, inheritance, parsing of sizes and durations, and the rule
+ * for queue names. */
 #pragma once
 #include <glib.h>
 
@@ -54,6 +55,13 @@ gboolean kq_parse_count(const gchar *text, gboolean allow_none, gint64 *out, GEr
  * strings and people copy values over). NULL with the key file's error if it is missing. */
 gchar *kq_config_read_value(GKeyFile *key_file, const gchar *group, const gchar *key,
                             GError **error);
+
+/* Validate the `len` bytes at `name` as a queue name (SPEC 1); FALSE + KQ_ERROR_BAD_NAME saying
+ * why. Every front-end checks names received with a length here, so a NUL byte inside them is
+ * refused instead of cutting the name short. */
+gboolean kq_queue_name_is_valid_len(const gchar *name, gsize len, GError **error);
+/* The same for a NUL-terminated name. */
+gboolean kq_queue_name_is_valid(const gchar *name, GError **error);
 
 /* Settings of every queue and alias, as read from a config file's [default], [queue NAME]
  * and [alias NAME] groups. Resolution order: own group, fanout parent, [default], built-ins. */

@@ -2,6 +2,7 @@
  * Lock order: collection lock, then a queue's lock; never the other way round. */
 #include "queue-private.h"
 #include <kestrel/clock.h>
+#include <kestrel/collection.h>
 #include <kestrel/error.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,38 +43,6 @@ static void op_stats_merge(KqQueueOpStats *into, const KqQueueOpStats *other)
   kq_latency_merge(&into->wait_timeout_latency, &other->wait_timeout_latency);
   into->items_read += other->items_read;
   into->remove_failures += other->remove_failures;
-}
-
-gboolean kq_queue_name_is_valid_len(const gchar *name, gsize len, GError **error)
-{
-  const gchar *why = NULL;
-  if (name == NULL || len == 0)
-    why = "queue name is empty";
-  else if (memchr(name, '\0', len) != NULL)
-    why = "queue name contains a NUL byte";
-  else if (len > 200)
-    why = "queue name is longer than 200 bytes";
-  else {
-    for (gsize i = 0; i < len && why == NULL; i++) {
-      guchar c = (guchar)name[i];
-      if (c <= 0x20 || c >= 0x7f)
-        why = "queue name must be printable ASCII without spaces";
-      else if (c == '/' || c == '~' || c == '.')
-        why = "queue name must not contain '/', '~' or '.'";
-    }
-    if (why == NULL && (name[0] == '+' || name[len - 1] == '+'))
-      why = "queue name must not start or end with '+'";
-  }
-  if (why != NULL) {
-    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME, "%s", why);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-gboolean kq_queue_name_is_valid(const gchar *name, GError **error)
-{
-  return kq_queue_name_is_valid_len(name, name != NULL ? strlen(name) : 0, error);
 }
 
 /* g_ptr_array_sort passes pointers to the elements: compare the strings they point to. */
@@ -130,6 +99,24 @@ static gchar *parent_name(const gchar *name)
   return plus != NULL ? g_strndup(name, (gsize)(plus - name)) : NULL;
 }
 
+static void expire_into(gpointer owner, const gchar *queue_name, GPtrArray *items);
+
+/* The syncer's view of a queue. */
+static void sync_queue(gpointer q)
+{
+  kq_queue_sync_now(q);
+}
+
+static gpointer ref_queue(gpointer q)
+{
+  return kq_queue_ref(q);
+}
+
+static void unref_queue(gpointer q)
+{
+  kq_queue_unref(q);
+}
+
 static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, GError **error)
 {
   KqQueue *q = g_hash_table_lookup(c->queues, name);
@@ -144,7 +131,7 @@ static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, 
     return NULL;
   KqQueueSettings settings;
   resolve_settings(c, name, &settings);
-  q = kq_queue_new(c->path, name, &settings, c, c->timer, c->syncer, error);
+  q = kq_queue_new(c->path, name, &settings, expire_into, c, c->timer, c->syncer, error);
   kq_settings_clear(&settings);
   if (q == NULL)
     return NULL;
@@ -201,7 +188,7 @@ KqCollection *kq_collection_open(const gchar *path, KqConfigSet *config, GError 
     return NULL;
   }
   c->timer = kq_timer_new();
-  c->syncer = kq_syncer_new();
+  c->syncer = kq_syncer_new(sync_queue, ref_queue, unref_queue);
 
   g_autoptr(GDir) dir = g_dir_open(path, 0, error);
   if (dir == NULL) {
@@ -265,7 +252,7 @@ void kq_collection_close(KqCollection *c)
   g_hash_table_unref(c->children);
   g_hash_table_iter_init(&it, c->queues);
   while (g_hash_table_iter_next(&it, NULL, &value)) {
-    ((KqQueue *)value)->collection = NULL;
+    ((KqQueue *)value)->expire_owner = NULL;
     kq_queue_unref(value);
   }
   g_hash_table_unref(c->queues);
@@ -442,7 +429,7 @@ static gboolean delete_queue(KqCollection *c, const gchar *name, gboolean expire
   if (q == NULL)
     return FALSE;
   kq_queue_close(q, TRUE);
-  q->collection = NULL;
+  q->expire_owner = NULL;
   /* closed: no operation can add to these any more */
   KqQueueOpStats ops;
   kq_queue_get_op_stats(q, &ops);
@@ -543,8 +530,10 @@ gint64 kq_collection_sweep(KqCollection *c)
   return n;
 }
 
-void kq_collection_expire_into(KqCollection *c, const gchar *queue_name, GPtrArray *items)
+/* A queue's expire_into: the items that expired out of it go to `queue_name`. */
+static void expire_into(gpointer owner, const gchar *queue_name, GPtrArray *items)
 {
+  KqCollection *c = owner;
   g_autoptr(GError) error = NULL;
   g_autoptr(KqQueue) dest = kq_collection_get(c, queue_name, TRUE, &error);
   if (dest == NULL) {

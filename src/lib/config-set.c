@@ -7,7 +7,6 @@
  * group still wins. */
 #include <string.h>
 
-#include <kestrel/collection.h>
 #include <kestrel/error.h>
 #include <kestrel/settings.h>
 

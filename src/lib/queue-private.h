@@ -1,17 +1,41 @@
-/* Engine-internal view of a queue, shared by queue.c, collection.c and syncer.c. */
+/* Engine-internal view of a queue, shared by queue*.c and collection.c. */
 #pragma once
-#include <kestrel/collection.h>
 #include <kestrel/queue.h>
 #include "item-store.h"
 #include "journal.h"
 #include "journal-files.h"
 #include "syncer.h"
-#include "waiter.h"
+#include "timer.h"
 
 typedef struct {
   KqItem *item;
   gint64 opened_at;  /* ms */
 } KqOpenRead;
+
+/* A blocking read parked on a queue. */
+typedef enum { KQ_WAITER_PENDING, KQ_WAITER_DONE, KQ_WAITER_CANCELLED } KqWaiterState;
+
+struct _KqWaiter {
+  gint ref_count;
+  KqQueue *queue;            /* reference held for the waiter's life */
+  KqRemoveFlags flags;
+  KqWaitFunc func;
+  gpointer user_data;
+  KqWaiterState state;       /* guarded by the queue lock */
+  GList link;                /* in the queue's waiter list while pending */
+  KqTimerEntry timer;
+  gboolean timed;
+  gint64 parked_us;          /* monotonic time it started waiting (timed waiters) */
+};
+
+KqWaiter *kq_waiter_new(KqQueue *queue, KqRemoveFlags flags, KqWaitFunc func,
+                        gpointer user_data);
+KqWaiter *kq_waiter_ref(KqWaiter *waiter);
+void kq_waiter_unref(KqWaiter *waiter);
+
+/* Hands items that expired out of a queue to the queue `dest` (its expireToQueue); `owner` is
+ * the queue's expire_owner. Runs with no queue lock held. */
+typedef void (*KqExpireFunc)(gpointer owner, const gchar *dest, GPtrArray *items);
 
 typedef struct {
   guint64 target;    /* journal position that must be durable */
@@ -22,7 +46,8 @@ typedef struct {
 struct _KqQueue {
   gint ref_count;
   gchar *name;
-  KqCollection *collection;  /* not owned; NULL for a queue used alone */
+  KqExpireFunc expire_into;  /* where expireToQueue items go (the collection's) */
+  gpointer expire_owner;     /* its first argument, not owned; NULL for a queue used alone */
   KqTimer *timer;
   KqSyncer *syncer;
 
@@ -60,10 +85,11 @@ struct _KqQueue {
   KqLatency wait_timeout_latency; /* ms parked reads waited before they timed out */
 };
 
-/* Create a queue, replaying its journal files in `dir` (dir NULL or !keep_journal: memory only). */
+/* Create a queue, replaying its journal files in `dir` (dir NULL or !keep_journal: memory only).
+ * Expired items bound for an expireToQueue go to expire_into(expire_owner, ...). */
 KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings *settings,
-                      KqCollection *collection, KqTimer *timer, KqSyncer *syncer,
-                      GError **error);
+                      KqExpireFunc expire_into, gpointer expire_owner, KqTimer *timer,
+                      KqSyncer *syncer, GError **error);
 /* kq_queue_flush with its error: FALSE + KQ_ERROR_IO when the journal could not record the
  * flush (nothing was flushed then) or KQ_ERROR_CLOSED. */
 gboolean kq_queue_try_flush(KqQueue *queue, GError **error);
@@ -76,8 +102,40 @@ void kq_queue_sync_now(KqQueue *queue);
 gint64 kq_queue_timeout_open_reads(KqQueue *queue);
 /* TRUE when empty, no open reads, and older than maxQueueAge. */
 gboolean kq_queue_is_stale(KqQueue *queue);
-/* Items that expired and must move to the expireToQueue (collection.c). */
-void kq_collection_expire_into(KqCollection *collection, const gchar *queue_name,
-                               GPtrArray *items);
 /* Add while holding no lock of the destination (used for expireToQueue). */
 gboolean kq_queue_add_item(KqQueue *queue, KqItem *item, GError **error);
+
+/* ---------- shared by queue.c and its parts (queue-behind.c, queue-journal.c,
+ * queue-expiry.c); not exported from libkestrel ---------- */
+
+/* Work gathered under the lock and finished after it is released. */
+typedef struct {
+  GArray *served;     /* ServedWaiter */
+  GPtrArray *expired; /* KqItem* for expireToQueue */
+  GQueue durable;     /* KqDurableWait* ready to run */
+} Deferred;
+
+/* queue.c */
+G_GNUC_INTERNAL void deferred_init(Deferred *d);
+/* Run what `d` gathered: waiter and durability callbacks, expireToQueue moves (no lock held). */
+G_GNUC_INTERNAL void queue_finish(KqQueue *q, Deferred *d);
+G_GNUC_INTERNAL gboolean has_journal(KqQueue *q);
+G_GNUC_INTERNAL void pop_head_locked(KqQueue *q, gsize len);
+G_GNUC_INTERNAL gboolean head_locked(KqQueue *q, KqStoreHead *head);
+G_GNUC_INTERNAL guint32 next_xid_locked(KqQueue *q);
+G_GNUC_INTERNAL gboolean check_open_locked(KqQueue *q, GError **error);
+
+/* queue-behind.c */
+G_GNUC_INTERNAL void rb_stop_locked(KqQueue *q);
+G_GNUC_INTERNAL void rb_fill_locked(KqQueue *q);
+G_GNUC_INTERNAL gboolean dump_read_behind(KqQueue *q, KqJournalSink *sink,
+                                          const gchar *last_path, GError **error);
+
+/* queue-journal.c */
+G_GNUC_INTERNAL gboolean rewrite_locked(KqQueue *q, gboolean queued, GError **error);
+G_GNUC_INTERNAL void check_journal_locked(KqQueue *q);
+G_GNUC_INTERNAL gboolean replay_locked(KqQueue *q, GError **error);
+
+/* queue-expiry.c */
+G_GNUC_INTERNAL gint64 discard_expired_locked(KqQueue *q, gint64 now, gint64 limit,
+                                              Deferred *d);

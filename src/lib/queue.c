@@ -37,134 +37,28 @@ static inline void latency_end(KqLatency *latency, gint64 start_ns)
 
 #define XID_MAX 0x7fffffffu
 
-/* Work gathered under the lock and finished after it is released. */
-typedef struct {
-  GArray *served;     /* ServedWaiter */
-  GPtrArray *expired; /* KqItem* for expireToQueue */
-  GQueue durable;     /* KqDurableWait* ready to run */
-} Deferred;
-
 typedef struct {
   KqWaiter *waiter;
   KqItem *item;
   gboolean timer_ref;  /* the timer still held a reference that we now drop */
 } ServedWaiter;
 
-static void deferred_init(Deferred *d)
+void deferred_init(Deferred *d)
 {
   d->served = NULL;
   d->expired = NULL;
   g_queue_init(&d->durable);
 }
 
-static void queue_finish(KqQueue *q, Deferred *d);
-
 /* ---------- helpers under the lock ---------- */
 
-static gboolean has_journal(KqQueue *q)
+gboolean has_journal(KqQueue *q)
 {
   return q->journal != NULL;
 }
 
-static gint64 rb_pending_locked(KqQueue *q)
-{
-  return q->items - q->store.count;
-}
-
-static void rb_stop_locked(KqQueue *q)
-{
-  g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
-  g_clear_pointer(&q->rb_path, g_free);
-  q->rb_offset = 0;
-}
-
-/* The journal file that follows `path` in replay order, NULL after the live file. */
-static gchar *next_journal_file(KqQueue *q, const gchar *path)
-{
-  const gchar *live = kq_journal_get_live_path(q->journal);
-  if (g_strcmp0(path, live) == 0)
-    return NULL;
-  g_autofree gchar *base = g_path_get_basename(path);
-  gint64 ts = 0;
-  kq_journal_classify(q->name, base, &ts);
-  g_autoptr(GPtrArray) rotated = kq_journal_files_rotated(kq_journal_get_dir(q->journal), q->name);
-  for (guint i = 0; i < rotated->len; i++) {
-    gint64 other = 0;
-    kq_journal_classify(q->name, rotated->pdata[i], &other);
-    if (other > ts)
-      return g_build_filename(kq_journal_get_dir(q->journal), rotated->pdata[i], NULL);
-  }
-  return g_strdup(live);
-}
-
-static gboolean is_add_record(const KqJournalRecord *r)
-{
-  return r->op == KQ_OP_ADD || r->op == KQ_OP_ADDX || r->op == KQ_OP_ADD_XID ||
-         r->op == KQ_OP_CONTINUE;
-}
-
-/* Where the read-behind reader must stop in its file. The live file, while the journal has it
- * open, holds reserved space after its records: read only the records. Any other file (the live
- * file during replay, before the journal opens it; a file rotated since the reader last looked)
- * is read to its end, so a limit set before a rotation never hides records. */
-static gint64 rb_read_limit_locked(KqQueue *q)
-{
-  if (q->journal != NULL && kq_journal_is_open(q->journal) &&
-      g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0)
-    return kq_journal_size(q->journal);
-  return -1;
-}
-
-/* Read-behind: bring items from the journal into memory until maxMemorySize is held or the
- * reader has caught up with every queued item. */
-static void rb_fill_locked(KqQueue *q)
-{
-  while (q->rb_path != NULL && rb_pending_locked(q) > 0 &&
-         q->store.bytes < q->settings.max_memory_size) {
-    g_autoptr(GError) error = NULL;
-    if (q->rb_reader == NULL) {
-      q->rb_reader = kq_journal_reader_open(q->rb_path, q->rb_offset, &error);
-      if (q->rb_reader == NULL)
-        goto lost;
-    }
-    kq_journal_reader_set_limit(q->rb_reader, rb_read_limit_locked(q));
-    KqJournalRecord rec;
-    KqReadResult r = kq_journal_reader_next(q->rb_reader, &rec, &error);
-    if (r == KQ_READ_RECORD) {
-      q->rb_offset = kq_journal_reader_offset(q->rb_reader);
-      if (is_add_record(&rec))
-        kq_item_store_push(&q->store, rec.add_time, rec.expiry, rec.data, rec.data_len);
-      continue;
-    }
-    if (r == KQ_READ_EOF) {
-      g_autofree gchar *next = next_journal_file(q, q->rb_path);
-      if (next == NULL)
-        goto lost;
-      g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
-      g_free(q->rb_path);
-      q->rb_path = g_steal_pointer(&next);
-      q->rb_offset = 0;
-      if (q->journal != NULL &&
-          kq_journal_size(q->journal) + kq_journal_archived_size(q->journal) >
-            q->settings.max_journal_size)
-        q->rb_pack_wanted = TRUE;
-      continue;
-    }
-  lost:
-    g_critical("queue '%s': read-behind failed at %s offset %" G_GINT64_FORMAT
-               " (%s); %" G_GINT64_FORMAT " items could not be read back",
-               q->name, q->rb_path ? q->rb_path : "?", q->rb_offset,
-               error ? error->message : "unexpected end of journal", rb_pending_locked(q));
-    q->items = q->store.count;
-    q->bytes = q->store.bytes;
-    break;
-  }
-  if (q->rb_path != NULL && rb_pending_locked(q) <= 0)
-    rb_stop_locked(q);
-}
-
 /* Drop the head (already journalled by the caller) and keep counters and read-behind right. */
-static void pop_head_locked(KqQueue *q, gsize len)
+void pop_head_locked(KqQueue *q, gsize len)
 {
   kq_item_store_pop(&q->store);
   q->items--;
@@ -173,35 +67,14 @@ static void pop_head_locked(KqQueue *q, gsize len)
     rb_fill_locked(q);
 }
 
-static gboolean head_locked(KqQueue *q, KqStoreHead *head)
+gboolean head_locked(KqQueue *q, KqStoreHead *head)
 {
   if (q->store.count == 0 && q->rb_path != NULL)
     rb_fill_locked(q);
   return kq_item_store_head(&q->store, head);
 }
 
-/* Remove expired items at the head (at most `limit`, < 0 for all). */
-static gint64 discard_expired_locked(KqQueue *q, gint64 now, gint64 limit, Deferred *d)
-{
-  gint64 n = 0;
-  KqStoreHead head;
-  while ((limit < 0 || n < limit) && head_locked(q, &head) && head.expiry != 0 &&
-         head.expiry <= now) {
-    if (has_journal(q) && !kq_journal_write_remove(q->journal, NULL))
-      break;
-    if (q->settings.expire_to_queue != NULL) {
-      if (d->expired == NULL)
-        d->expired = g_ptr_array_new_with_free_func((GDestroyNotify)kq_item_unref);
-      g_ptr_array_add(d->expired, kq_item_new(head.data, head.len, head.add_time, 0));
-    }
-    pop_head_locked(q, head.len);
-    q->expired_items++;
-    n++;
-  }
-  return n;
-}
-
-static guint32 next_xid_locked(KqQueue *q)
+guint32 next_xid_locked(KqQueue *q)
 {
   do {
     q->last_xid = q->last_xid >= XID_MAX ? 1 : q->last_xid + 1;
@@ -297,336 +170,17 @@ static void open_read_free(gpointer p)
   g_free(open);
 }
 
-/* ---------- journal lifecycle under the lock ---------- */
-
-typedef struct {
-  KqQueue *q;
-  gboolean queued;  /* write the queued items, not only the open reads (FALSE: a flush) */
-  GError **error;
-  gboolean ok;
-  KqJournalSink *sink;
-  gint64 rb_start;  /* offset in the new file where items not in memory begin */
-} DumpState;
-
-static void dump_store_item(gint64 add_time, gint64 expiry, const guint8 *data, gsize len,
-                            gpointer user_data)
-{
-  DumpState *s = user_data;
-  if (s->ok)
-    s->ok = kq_journal_sink_addx(s->sink, add_time, expiry, data, len, s->error);
-}
-
-/* Open xids as a sorted-able array (GLib 2.74 has no g_hash_table_get_keys_as_ptr_array). */
-static GPtrArray *open_xids_locked(KqQueue *q)
-{
-  GPtrArray *xids = g_ptr_array_sized_new(g_hash_table_size(q->open));
-  GHashTableIter it;
-  gpointer key;
-  g_hash_table_iter_init(&it, q->open);
-  while (g_hash_table_iter_next(&it, &key, NULL))
-    g_ptr_array_add(xids, key);
-  return xids;
-}
-
-static gint open_xid_compare(gconstpointer a, gconstpointer b)
-{
-  guint32 x = GPOINTER_TO_UINT(*(gconstpointer const *)a);
-  guint32 y = GPOINTER_TO_UINT(*(gconstpointer const *)b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* Copy the items not in memory, from the read-behind position through `last_path`. */
-static gboolean dump_read_behind(KqQueue *q, KqJournalSink *sink, const gchar *last_path,
-                                 GError **error)
-{
-  g_autofree gchar *path = g_strdup(q->rb_path);
-  gint64 offset = q->rb_offset;
-  gint64 wanted = rb_pending_locked(q);
-  while (path != NULL && wanted > 0) {
-    g_autoptr(KqJournalReader) r = kq_journal_reader_open(path, offset, error);
-    if (r == NULL)
-      return FALSE;
-    KqJournalRecord rec;
-    KqReadResult res = KQ_READ_EOF;
-    while (wanted > 0 && (res = kq_journal_reader_next(r, &rec, error)) == KQ_READ_RECORD) {
-      if (!is_add_record(&rec))
-        continue;
-      if (!kq_journal_sink_addx(sink, rec.add_time, rec.expiry, rec.data, rec.data_len, error))
-        return FALSE;
-      wanted--;
-    }
-    if (wanted == 0)
-      break;
-    if (res == KQ_READ_ERROR)
-      return FALSE;
-    if (g_strcmp0(path, last_path) == 0)
-      break;
-    gchar *next = next_journal_file(q, path);
-    g_free(path);
-    path = next;
-    offset = 0;
-  }
-  if (wanted > 0) {
-    g_set_error(error, KQ_ERROR, KQ_ERROR_CORRUPT,
-                "queue '%s': %" G_GINT64_FORMAT " items behind memory could not be read",
-                q->name, wanted);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean dump_state(KqJournalSink *sink, const gchar *rotated_path, gpointer user_data,
-                           GError **error)
-{
-  DumpState *s = user_data;
-  KqQueue *q = s->q;
-  s->sink = sink;
-  s->error = error;
-  s->ok = TRUE;
-  /* open reads first, as ADDX + REMOVE_TENTATIVE_XID, in xid order */
-  g_autoptr(GPtrArray) xids = open_xids_locked(q);
-  g_ptr_array_sort(xids, open_xid_compare);
-  for (guint i = 0; i < xids->len && s->ok; i++) {
-    KqOpenRead *open = g_hash_table_lookup(q->open, xids->pdata[i]);
-    s->ok = kq_journal_sink_addx(sink, open->item->add_time, open->item->expiry,
-                                 open->item->data, open->item->len, error) &&
-            kq_journal_sink_xid(sink, KQ_OP_REMOVE_TENTATIVE_XID,
-                                GPOINTER_TO_UINT(xids->pdata[i]), error);
-  }
-  if (s->ok && s->queued)
-    kq_item_store_foreach(&q->store, dump_store_item, s);
-  s->rb_start = kq_journal_sink_offset(sink);
-  if (s->ok && s->queued && q->rb_path != NULL) {
-    /* the live file was just renamed to rotated_path */
-    if (g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0) {
-      g_free(q->rb_path);
-      q->rb_path = g_strdup(rotated_path);
-    }
-    s->ok = dump_read_behind(q, sink, rotated_path, error);
-  }
-  return s->ok;
-}
-
-/* Rewrite the journal to the queue's state: open reads, then the queued items unless `queued`
- * is FALSE (a flush, which drops them once this succeeded). */
-static gboolean rewrite_locked(KqQueue *q, gboolean queued, GError **error)
-{
-  DumpState s = { .q = q, .queued = queued };
-  g_autofree gchar *state_path = NULL;
-  g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
-  if (!kq_journal_rewrite(q->journal, dump_state, &s, &state_path, error))
-    return FALSE;
-  if (q->rb_path != NULL) {
-    g_free(q->rb_path);
-    q->rb_path = g_steal_pointer(&state_path);
-    q->rb_offset = s.rb_start;
-  }
-  q->journal_rewrites++;
-  q->last_compact_ms = kq_clock_now_ms();
-  q->rb_pack_wanted = FALSE;
-  return TRUE;
-}
-
-/* SPEC 7 lifecycle: rewrite an empty queue's big journal, compact a journal that outgrew
- * maxJournalSize, rotate a live file past maxMemorySize. */
-static void check_journal_locked(KqQueue *q)
-{
-  if (!has_journal(q))
-    return;
-  g_autoptr(GError) error = NULL;
-  gint64 live = kq_journal_size(q->journal);
-  gint64 total = live + kq_journal_archived_size(q->journal);
-  gboolean ok = TRUE;
-  if (q->items == 0 && live >= q->settings.default_journal_size) {
-    ok = rewrite_locked(q, TRUE, &error);
-  } else if (total > q->settings.max_journal_size && (q->rb_path == NULL || q->rb_pack_wanted) &&
-             kq_clock_now_ms() - q->last_compact_ms >= q->settings.min_journal_compact_delay_ms) {
-    ok = rewrite_locked(q, TRUE, &error);
-  } else if (live > q->settings.max_memory_size) {
-    g_autofree gchar *rotated = NULL;
-    ok = kq_journal_rotate(q->journal, &rotated, &error);
-    if (ok) {
-      q->journal_rotations++;
-      if (g_strcmp0(q->rb_path, kq_journal_get_live_path(q->journal)) == 0) {
-        g_free(q->rb_path);
-        q->rb_path = g_steal_pointer(&rotated);
-      }
-    }
-  }
-  if (!ok)
-    g_warning("queue '%s': journal maintenance failed: %s", q->name, error->message);
-}
-
-/* ---------- replay ---------- */
-
-typedef struct {
-  KqQueue *q;
-  const gchar *path;
-  gint64 offset;   /* of the record being applied */
-} Replay;
-
-static void replay_add(Replay *r, gint64 add_time, gint64 expiry, const guint8 *data, gsize len)
-{
-  KqQueue *q = r->q;
-  if (q->rb_path == NULL && q->store.bytes + (gint64)len > q->settings.max_memory_size &&
-      q->store.count > 0) {
-    q->rb_path = g_strdup(r->path);
-    q->rb_offset = r->offset;
-  }
-  if (q->rb_path == NULL)
-    kq_item_store_push(&q->store, add_time, expiry, data, len);
-  q->items++;
-  q->bytes += (gint64)len;
-}
-
-static void replay_open(Replay *r, guint32 xid)
-{
-  KqQueue *q = r->q;
-  KqStoreHead head;
-  if (!head_locked(q, &head)) {
-    g_warning("queue '%s': %s offset %" G_GINT64_FORMAT ": open read of an empty queue ignored",
-              q->name, r->path, r->offset);
-    return;
-  }
-  KqItem *item = kq_item_new(head.data, head.len, head.add_time, head.expiry);
-  item->xid = xid;
-  pop_head_locked(q, head.len);
-  KqOpenRead *open = g_new(KqOpenRead, 1);
-  open->item = item;
-  open->opened_at = kq_clock_now_ms();
-  g_hash_table_replace(q->open, GUINT_TO_POINTER(xid), open);
-}
-
-static void replay_record(Replay *r, const KqJournalRecord *rec)
-{
-  KqQueue *q = r->q;
-  KqStoreHead head;
-  KqOpenRead *open;
-  switch (rec->op) {
-  case KQ_OP_ADD:
-    replay_add(r, kq_clock_now_ms(), rec->expiry, rec->data, rec->data_len);
-    break;
-  case KQ_OP_ADDX:
-  case KQ_OP_ADD_XID:
-    replay_add(r, rec->add_time, rec->expiry, rec->data, rec->data_len);
-    break;
-  case KQ_OP_REMOVE:
-    if (head_locked(q, &head))
-      pop_head_locked(q, head.len);
-    break;
-  case KQ_OP_REMOVE_TENTATIVE:
-    /* legacy opens carry no xid: 0, or the next one when 0 is taken, so no item is lost */
-    replay_open(r, g_hash_table_contains(q->open, GUINT_TO_POINTER(0)) ? next_xid_locked(q) : 0);
-    break;
-  case KQ_OP_REMOVE_TENTATIVE_XID:
-    replay_open(r, rec->xid);
-    q->last_xid = rec->xid;
-    break;
-  case KQ_OP_SAVE_XID:
-    q->last_xid = rec->xid;
-    break;
-  case KQ_OP_UNREMOVE:
-    open = g_hash_table_lookup(q->open, GUINT_TO_POINTER(rec->xid));
-    if (open != NULL) {
-      kq_item_store_push_front(&q->store, open->item);
-      q->items++;
-      q->bytes += (gint64)open->item->len;
-      g_hash_table_remove(q->open, GUINT_TO_POINTER(rec->xid));
-    }
-    break;
-  case KQ_OP_CONFIRM_REMOVE:
-    g_hash_table_remove(q->open, GUINT_TO_POINTER(rec->xid));
-    break;
-  case KQ_OP_CONTINUE:
-    g_hash_table_remove(q->open, GUINT_TO_POINTER(rec->xid));
-    replay_add(r, rec->add_time, rec->expiry, rec->data, rec->data_len);
-    break;
-  }
-}
-
-static gboolean replay_file(KqQueue *q, const gchar *path, GError **error)
-{
-  g_autoptr(KqJournalReader) reader = kq_journal_reader_open(path, 0, error);
-  if (reader == NULL)
-    return FALSE;
-  Replay r = { q, path, 0 };
-  KqJournalRecord rec;
-  for (;;) {
-    r.offset = kq_journal_reader_offset(reader);
-    KqReadResult res = kq_journal_reader_next(reader, &rec, error);
-    if (res == KQ_READ_RECORD) {
-      replay_record(&r, &rec);
-      continue;
-    }
-    if (res == KQ_READ_EOF && kq_journal_reader_reserved(reader) > 0) {
-      g_message("journal %s: %" G_GINT64_FORMAT " bytes of reserved space after the last record "
-                "(the server was stopped abruptly); removing them", path,
-                kq_journal_reader_reserved(reader));
-      return kq_journal_truncate_file(path, r.offset, error);
-    }
-    if (res == KQ_READ_EOF)
-      return TRUE;
-    if (res == KQ_READ_ERROR)
-      return FALSE;
-    /* the bytes cut off are kept in a side file first: nothing is destroyed */
-    return kq_journal_files_cut_torn_tail(kq_journal_get_dir(q->journal), q->name, path,
-                                          r.offset, kq_journal_reader_at_unfinished(reader),
-                                          error);
-  }
-}
-
-static gint xid_desc(gconstpointer a, gconstpointer b)
-{
-  return -open_xid_compare(a, b);
-}
-
-static gboolean replay_locked(KqQueue *q, GError **error)
-{
-  const gchar *dir = kq_journal_get_dir(q->journal);
-  if (!kq_journal_files_cleanup(dir, q->name, error))
-    return FALSE;
-  g_autoptr(GPtrArray) rotated = kq_journal_files_rotated(dir, q->name);
-  for (guint i = 0; i < rotated->len; i++) {
-    g_autofree gchar *path = g_build_filename(dir, rotated->pdata[i], NULL);
-    if (!replay_file(q, path, error))
-      return FALSE;
-  }
-  const gchar *live = kq_journal_get_live_path(q->journal);
-  if (g_file_test(live, G_FILE_TEST_EXISTS) && !replay_file(q, live, error))
-    return FALSE;
-  /* A read-behind reader in the live file may hold the reserved space replay just cut off,
-   * where new records are about to go: it starts again from its offset. */
-  g_clear_pointer(&q->rb_reader, kq_journal_reader_free);
-  if (!kq_journal_open(q->journal, error))
-    return FALSE;
-  /* Reads left open go back to the head; highest xid first so the oldest ends up in front. */
-  g_autoptr(GPtrArray) xids = open_xids_locked(q);
-  g_ptr_array_sort(xids, xid_desc);
-  for (guint i = 0; i < xids->len; i++) {
-    guint32 xid = GPOINTER_TO_UINT(xids->pdata[i]);
-    KqOpenRead *open = g_hash_table_lookup(q->open, xids->pdata[i]);
-    if (!kq_journal_write_xid(q->journal, KQ_OP_UNREMOVE, xid, error))
-      return FALSE;
-    kq_item_store_push_front(&q->store, open->item);
-    q->items++;
-    q->bytes += (gint64)open->item->len;
-    g_hash_table_remove(q->open, xids->pdata[i]);
-  }
-  q->total_items = q->items;
-  q->put_bytes = q->bytes;
-  return TRUE;
-}
-
 /* ---------- lifecycle ---------- */
 
 KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings *settings,
-                      KqCollection *collection, KqTimer *timer, KqSyncer *syncer,
-                      GError **error)
+                      KqExpireFunc expire_into, gpointer expire_owner, KqTimer *timer,
+                      KqSyncer *syncer, GError **error)
 {
   KqQueue *q = g_new0(KqQueue, 1);
   q->ref_count = 1;
   q->name = g_strdup(name);
-  q->collection = collection;
+  q->expire_into = expire_into;
+  q->expire_owner = expire_owner;
   q->timer = timer;
   q->syncer = syncer;
   g_mutex_init(&q->lock);
@@ -678,7 +232,7 @@ const gchar *kq_queue_get_name(KqQueue *q)
   return q->name;
 }
 
-static gboolean check_open_locked(KqQueue *q, GError **error)
+gboolean check_open_locked(KqQueue *q, GError **error)
 {
   if (q->closed) {
     g_set_error(error, KQ_ERROR, KQ_ERROR_CLOSED, "queue '%s' is closed", q->name);
@@ -868,6 +422,34 @@ out:
   return w;
 }
 
+KqWaiter *kq_waiter_new(KqQueue *queue, KqRemoveFlags flags, KqWaitFunc func,
+                        gpointer user_data)
+{
+  KqWaiter *w = g_new0(KqWaiter, 1);
+  w->ref_count = 1;
+  w->queue = kq_queue_ref(queue);
+  w->flags = flags;
+  w->func = func;
+  w->user_data = user_data;
+  w->state = KQ_WAITER_PENDING;
+  w->link.data = w;
+  return w;
+}
+
+KqWaiter *kq_waiter_ref(KqWaiter *w)
+{
+  g_atomic_int_inc(&w->ref_count);
+  return w;
+}
+
+void kq_waiter_unref(KqWaiter *w)
+{
+  if (w != NULL && g_atomic_int_dec_and_test(&w->ref_count)) {
+    kq_queue_unref(w->queue);
+    g_free(w);
+  }
+}
+
 gboolean kq_waiter_cancel(KqWaiter *w)
 {
   KqQueue *q = w->queue;
@@ -935,84 +517,6 @@ gboolean kq_queue_abort(KqQueue *q, guint32 xid, GError **error)
   g_mutex_unlock(&q->lock);
   queue_finish(q, &d);
   return ok;
-}
-
-/* ---------- flushing and expiry ---------- */
-
-/* Discard the queued items. The journal goes first: until a rewrite holding only the open
- * reads is in place the items stay, so a flush that could not be journalled is not done at
- * all, rather than done in memory and undone by the next restart. */
-gboolean kq_queue_try_flush(KqQueue *q, GError **error)
-{
-  g_mutex_lock(&q->lock);
-  gboolean ok = check_open_locked(q, error);
-  if (ok && q->items > 0) {
-    ok = !has_journal(q) || rewrite_locked(q, FALSE, error);
-    if (ok) {
-      kq_item_store_clear(&q->store);
-      rb_stop_locked(q);
-      q->items = q->bytes = 0;
-    }
-  }
-  if (ok)
-    q->total_flushes++;
-  g_mutex_unlock(&q->lock);
-  return ok;
-}
-
-void kq_queue_flush(KqQueue *q)
-{
-  g_autoptr(GError) error = NULL;
-  if (!kq_queue_try_flush(q, &error) && !g_error_matches(error, KQ_ERROR, KQ_ERROR_CLOSED))
-    g_warning("queue '%s': not flushed: %s", q->name, error->message);
-}
-
-gint64 kq_queue_flush_expired(KqQueue *q, gboolean limited)
-{
-  Deferred d;
-  deferred_init(&d);
-  g_mutex_lock(&q->lock);
-  gint64 n = 0;
-  if (!q->closed) {
-    gint64 limit = limited ? q->settings.max_expire_sweep : -1;
-    n = discard_expired_locked(q, kq_clock_now_ms(), limit, &d);
-    if (n > 0 && q->items == 0)
-      check_journal_locked(q);
-  }
-  g_mutex_unlock(&q->lock);
-  queue_finish(q, &d);
-  return n;
-}
-
-gint64 kq_queue_timeout_open_reads(KqQueue *q)
-{
-  g_mutex_lock(&q->lock);
-  gint64 timeout = q->settings.open_transaction_timeout_ms;
-  g_autoptr(GPtrArray) due = g_ptr_array_new();
-  if (timeout >= 0 && !q->closed) {
-    gint64 now = kq_clock_now_ms();
-    GHashTableIter it;
-    gpointer key, value;
-    g_hash_table_iter_init(&it, q->open);
-    while (g_hash_table_iter_next(&it, &key, &value))
-      if (((KqOpenRead *)value)->opened_at + timeout <= now)
-        g_ptr_array_add(due, key);
-  }
-  g_mutex_unlock(&q->lock);
-  gint64 n = 0;
-  for (guint i = 0; i < due->len; i++)
-    n += kq_queue_abort(q, GPOINTER_TO_UINT(due->pdata[i]), NULL) ? 1 : 0;
-  return n;
-}
-
-gboolean kq_queue_is_stale(KqQueue *q)
-{
-  g_mutex_lock(&q->lock);
-  gboolean stale = q->settings.max_queue_age_ms >= 0 && q->items == 0 &&
-                   g_hash_table_size(q->open) == 0 && q->waiters.length == 0 &&
-                   kq_clock_now_ms() - q->create_time > q->settings.max_queue_age_ms;
-  g_mutex_unlock(&q->lock);
-  return stale;
 }
 
 /* ---------- stats and settings ---------- */
@@ -1191,7 +695,7 @@ void kq_queue_close(KqQueue *q, gboolean erase)
 
 /* Run everything gathered under the lock: waiter callbacks, durability callbacks, and moving
  * expired items to their expireToQueue. */
-static void queue_finish(KqQueue *q, Deferred *d)
+void queue_finish(KqQueue *q, Deferred *d)
 {
   if (d->served != NULL) {
     for (guint i = 0; i < d->served->len; i++) {
@@ -1212,8 +716,8 @@ static void queue_finish(KqQueue *q, Deferred *d)
     g_mutex_lock(&q->lock);
     g_autofree gchar *dest = g_strdup(q->settings.expire_to_queue);
     g_mutex_unlock(&q->lock);
-    if (q->collection != NULL && dest != NULL)
-      kq_collection_expire_into(q->collection, dest, d->expired);
+    if (q->expire_owner != NULL && dest != NULL)
+      q->expire_into(q->expire_owner, dest, d->expired);
     g_ptr_array_unref(d->expired);
   }
 }

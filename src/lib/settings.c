@@ -1,10 +1,10 @@
 /* Queue settings (SPEC 5): built-in defaults, setting and printing options by name, and the
  * checked parsers for counts, sizes, durations and booleans that every config value goes
- * through. The [default]/[queue]/[alias] resolution lives in config-set.c. */
+ * through, and the queue name check. The [default]/[queue]/[alias] resolution lives in
+ * config-set.c. */
 #include <stddef.h>
 #include <string.h>
 
-#include <kestrel/collection.h>
 #include <kestrel/error.h>
 #include <kestrel/settings.h>
 
@@ -443,4 +443,36 @@ kq_settings_format(const KqQueueSettings *settings, const gchar *option)
     return g_strdup_printf("%" G_GINT64_FORMAT, number);
   }
   g_assert_not_reached();
+}
+
+gboolean kq_queue_name_is_valid_len(const gchar *name, gsize len, GError **error)
+{
+  const gchar *why = NULL;
+  if (name == NULL || len == 0)
+    why = "queue name is empty";
+  else if (memchr(name, '\0', len) != NULL)
+    why = "queue name contains a NUL byte";
+  else if (len > 200)
+    why = "queue name is longer than 200 bytes";
+  else {
+    for (gsize i = 0; i < len && why == NULL; i++) {
+      guchar c = (guchar)name[i];
+      if (c <= 0x20 || c >= 0x7f)
+        why = "queue name must be printable ASCII without spaces";
+      else if (c == '/' || c == '~' || c == '.')
+        why = "queue name must not contain '/', '~' or '.'";
+    }
+    if (why == NULL && (name[0] == '+' || name[len - 1] == '+'))
+      why = "queue name must not start or end with '+'";
+  }
+  if (why != NULL) {
+    g_set_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME, "%s", why);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean kq_queue_name_is_valid(const gchar *name, GError **error)
+{
+  return kq_queue_name_is_valid_len(name, name != NULL ? strlen(name) : 0, error);
 }

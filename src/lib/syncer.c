@@ -1,13 +1,15 @@
 /* The sync thread. Requests are few (one per dirty queue), so a flat array is enough. */
 #include "syncer.h"
-#include "queue-private.h"
 
 typedef struct {
-  KqQueue *queue;
+  gpointer target;
   gint64 due;
 } SyncRequest;
 
 struct _KqSyncer {
+  KqSyncFunc sync;
+  KqSyncRefFunc ref;
+  GDestroyNotify unref;
   GMutex lock;
   GCond cond;
   GArray *requests;  /* SyncRequest */
@@ -40,20 +42,23 @@ static gpointer syncer_thread(gpointer data)
       g_cond_wait_until(&s->cond, &s->lock, earliest);
       continue;
     }
-    KqQueue *queue = g_array_index(s->requests, SyncRequest, due_index).queue;
+    gpointer target = g_array_index(s->requests, SyncRequest, due_index).target;
     g_array_remove_index_fast(s->requests, due_index);
     g_mutex_unlock(&s->lock);
-    kq_queue_sync_now(queue);  /* may schedule the queue again */
-    kq_queue_unref(queue);
+    s->sync(target);  /* may schedule the target again */
+    s->unref(target);
     g_mutex_lock(&s->lock);
   }
   g_mutex_unlock(&s->lock);
   return NULL;
 }
 
-KqSyncer *kq_syncer_new(void)
+KqSyncer *kq_syncer_new(KqSyncFunc sync, KqSyncRefFunc ref, GDestroyNotify unref)
 {
   KqSyncer *s = g_new0(KqSyncer, 1);
+  s->sync = sync;
+  s->ref = ref;
+  s->unref = unref;
   g_mutex_init(&s->lock);
   g_cond_init(&s->cond);
   s->requests = g_array_new(FALSE, FALSE, sizeof(SyncRequest));
@@ -76,19 +81,19 @@ void kq_syncer_free(KqSyncer *s)
   g_free(s);
 }
 
-void kq_syncer_schedule(KqSyncer *s, KqQueue *queue, gint64 due_us)
+void kq_syncer_schedule(KqSyncer *s, gpointer target, gint64 due_us)
 {
   g_mutex_lock(&s->lock);
   for (guint i = 0; i < s->requests->len; i++) {
     SyncRequest *r = &g_array_index(s->requests, SyncRequest, i);
-    if (r->queue == queue) {
+    if (r->target == target) {
       r->due = MIN(r->due, due_us);
       g_cond_signal(&s->cond);
       g_mutex_unlock(&s->lock);
       return;
     }
   }
-  SyncRequest r = { kq_queue_ref(queue), due_us };
+  SyncRequest r = { s->ref(target), due_us };
   g_array_append_val(s->requests, r);
   g_cond_signal(&s->cond);
   g_mutex_unlock(&s->lock);

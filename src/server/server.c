@@ -1,7 +1,8 @@
 /* kestreld's server: owns the config, the queue collection, global counters and the server
- * status. The main thread's libevent loop accepts memcache and text clients and hands them to
- * the worker threads (workers.h), and runs the admin service, signals and timers; the Thrift
- * front-end runs its own loop on another thread (see thrift-service.h).
+ * status, and starts and stops the front-ends listed in front-ends.c (it names none itself).
+ * The main thread's libevent loop accepts memcache and text clients and hands them to the
+ * worker threads (workers.h), and runs the admin service, signals and timers; the Thrift
+ * front-end runs its own loop on another thread.
  *
  * Shutdown (a signal, or `shutdown` from a client on any thread) is one event on the main loop:
  * stop accepting, stop Thrift, have every worker answer its parked requests with "no item" and
@@ -18,29 +19,13 @@
 #include <netinet/in.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/util.h>
 
-#include "admin/admin-http.h"
-#include "connection.h"
+#include "front-ends.h"
 #include "log.h"
 #include "workers.h"
-#include "memcache/memcache.h"
-#include "text/text.h"
-#include "thrift/thrift-service.h"
 #include "zookeeper/zk-registry.h"
-
-/* After an accept error (out of file descriptors, say) a listener rests this long. */
-#define ACCEPT_RETRY_MS 100
-
-typedef struct {
-  KqServer *server;
-  const KqFrontEnd *front_end;
-  struct evconnlistener *listener;
-  struct event *retry;
-  gchar *description; /* "memcache 0.0.0.0:22133" */
-} Listener;
 
 struct _KqServer {
   KqServerConfig *config;
@@ -61,9 +46,7 @@ struct _KqServer {
 
   struct event_base *base;
   KqWorkers *workers;
-  Listener memcache, text;
-  KqThriftService *thrift;
-  KqAdminHttp *admin;
+  gpointer *front_ends; /* what kq_front_end_services[i] started; NULL: off or stopped */
   KqZkRegistry *zk; /* NULL without [zookeeper] */
   struct event *sigterm, *sigint, *sighup;
   struct event *sweep_timer, *status_timer, *shutdown_event;
@@ -404,98 +387,24 @@ kq_server_reload(KqServer *server, GError **error)
   return TRUE;
 }
 
-/* ---- listeners --------------------------------------------------------------------------- */
+/* ---- front-ends -------------------------------------------------------------------------- */
 
-static void
-accept_cb(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
-          int socklen, void *arg)
+KqWorkers *
+kq_server_get_workers(KqServer *server)
 {
-  Listener *l = arg;
-
-  kq_workers_hand_over(l->server->workers, l->front_end, fd, addr, socklen);
+  return server->workers;
 }
 
+/* Stop the running front-ends, in list order. */
 static void
-accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+front_ends_stop(KqServer *server)
 {
-  Listener *l = arg;
-
-  if (l->listener != NULL)
-    evconnlistener_enable(l->listener);
-}
-
-/* Out of descriptors, the listening socket stays readable: rest instead of spinning. */
-static void
-accept_error_cb(struct evconnlistener *listener, void *arg)
-{
-  Listener *l = arg;
-  struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
-  int err = EVUTIL_SOCKET_ERROR();
-
-  g_warning("%s: accept failed: %s", l->description, evutil_socket_error_to_string(err));
-  evconnlistener_disable(listener);
-  event_add(l->retry, &tv);
-}
-
-static gboolean
-listener_start(KqServer *server, Listener *l, const gchar *protocol, const KqFrontEnd *front_end,
-               gint port, GError **error)
-{
-  const KqServerConfig *config = server->config;
-  struct evutil_addrinfo hints = { 0 }, *ai = NULL;
-  char service[16];
-  int rc;
-
-  l->server = server;
-  l->front_end = front_end;
-  if (port == 0)
-    return TRUE; /* disabled */
-  l->description = g_strdup_printf("%s %s:%d", protocol, config->listen_address, port);
-
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
-  g_snprintf(service, sizeof service, "%d", port);
-  rc = evutil_getaddrinfo(config->listen_address, service, &hints, &ai);
-  if (rc != 0 || ai == NULL) {
-    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_LISTEN,
-                "cannot listen on %s: bad address: %s", l->description, evutil_gai_strerror(rc));
-    return FALSE;
+  if (server->front_ends == NULL)
+    return;
+  for (guint i = 0; i < kq_front_end_service_count; i++) {
+    if (server->front_ends[i] != NULL)
+      kq_front_end_services[i].stop(g_steal_pointer(&server->front_ends[i]));
   }
-  l->listener = evconnlistener_new_bind(server->base, accept_cb, l,
-                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                          LEV_OPT_CLOSE_ON_EXEC,
-                                        config->connection_backlog, ai->ai_addr,
-                                        (int) ai->ai_addrlen);
-  int err = errno;
-  evutil_freeaddrinfo(ai);
-  if (l->listener == NULL) {
-    g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_LISTEN, "cannot listen on %s: %s",
-                l->description, g_strerror(err));
-    return FALSE;
-  }
-  evconnlistener_set_error_cb(l->listener, accept_error_cb);
-  l->retry = evtimer_new(server->base, accept_retry_cb, l);
-  return TRUE;
-}
-
-static void
-listener_stop(Listener *l)
-{
-  if (l->listener != NULL)
-    evconnlistener_free(l->listener);
-  l->listener = NULL;
-  if (l->retry != NULL)
-    event_free(l->retry);
-  l->retry = NULL;
-}
-
-static void
-listener_clear(Listener *l)
-{
-  listener_stop(l);
-  g_clear_pointer(&l->description, g_free);
 }
 
 /* ---- signals, timers, shutdown ----------------------------------------------------------- */
@@ -507,11 +416,7 @@ stop(KqServer *server)
     return;
   server->stopped = TRUE;
   g_message("shutting down");
-  listener_stop(&server->memcache);
-  listener_stop(&server->text);
-  g_clear_pointer(&server->admin, kq_admin_http_free);
-  if (server->thrift != NULL)
-    kq_thrift_service_stop(g_steal_pointer(&server->thrift));
+  front_ends_stop(server);
   kq_workers_stop(server->workers);
   if (server->collection != NULL) {
     kq_collection_close(g_steal_pointer(&server->collection));
@@ -590,16 +495,17 @@ static void
 start_zookeeper(KqServer *server)
 {
   const KqServerConfig *config = server->config;
-  KqZkEndpoint endpoints[3];
+  g_autofree KqZkEndpoint *endpoints = g_new0(KqZkEndpoint, kq_front_end_service_count);
   gsize n = 0;
   gboolean read, write;
 
-  if (server->memcache.listener != NULL)
-    endpoints[n++] = (KqZkEndpoint) { "memcache", config->memcache_port };
-  if (server->thrift != NULL)
-    endpoints[n++] = (KqZkEndpoint) { "thrift", kq_thrift_service_get_port(server->thrift) };
-  if (server->text.listener != NULL)
-    endpoints[n++] = (KqZkEndpoint) { "text", config->text_port };
+  for (guint rank = 1; rank <= kq_front_end_service_count; rank++) {
+    for (guint i = 0; i < kq_front_end_service_count; i++) {
+      const KqFrontEndService *fe = &kq_front_end_services[i];
+      if (fe->server_set_rank == rank && server->front_ends[i] != NULL)
+        endpoints[n++] = (KqZkEndpoint) { fe->name, fe->get_port(server->front_ends[i]) };
+    }
+  }
   if (n == 0) {
     g_warning("zookeeper: no protocol listens; not joining the server sets");
     return;
@@ -615,17 +521,13 @@ static void
 log_listening(KqServer *server)
 {
   g_autoptr(GString) text = g_string_new(NULL);
-  const KqServerConfig *config = server->config;
 
-  if (server->memcache.description != NULL)
-    g_string_append_printf(text, "%s, ", server->memcache.description);
-  if (server->text.description != NULL)
-    g_string_append_printf(text, "%s, ", server->text.description);
-  if (server->thrift != NULL)
-    g_string_append_printf(text, "thrift %s:%d, ", config->listen_address,
-                           kq_thrift_service_get_port(server->thrift));
-  if (server->admin != NULL)
-    g_string_append_printf(text, "%s, ", kq_admin_http_describe(server->admin));
+  for (guint i = 0; i < kq_front_end_service_count; i++) {
+    if (server->front_ends[i] != NULL) {
+      g_autofree gchar *where = kq_front_end_services[i].describe(server, server->front_ends[i]);
+      g_string_append_printf(text, "%s, ", where);
+    }
+  }
   if (text->len == 0)
     g_string_append(text, "no ports, ");
   g_string_truncate(text, text->len - 2);
@@ -675,18 +577,14 @@ kq_server_new(KqServerConfig *config, GError **error)
   server->shutdown_event = event_new(server->base, -1, 0, shutdown_cb, server);
   server->status_timer = evtimer_new(server->base, status_timer_cb, server);
 
-  if (!listener_start(server, &server->memcache, "memcache", &kq_memcache_front_end,
-                      config->memcache_port, error) ||
-      !listener_start(server, &server->text, "text", &kq_text_front_end, config->text_port,
-                      error))
-    goto fail;
-  server->admin = kq_admin_http_start(server, error);
-  if (server->admin == NULL && config->admin_port != 0)
-    goto fail;
-  if (config->thrift_port != 0) {
-    server->thrift = kq_thrift_service_start(server, error);
-    if (server->thrift == NULL && error != NULL && *error != NULL)
+  server->front_ends = g_new0(gpointer, kq_front_end_service_count);
+  for (guint i = 0; i < kq_front_end_service_count; i++) {
+    GError *local = NULL;
+    server->front_ends[i] = kq_front_end_services[i].start(server, &local);
+    if (local != NULL) {
+      g_propagate_error(error, local);
       goto fail;
+    }
   }
 
   server->sigterm = evsignal_new(server->base, SIGTERM, signal_cb, server);
@@ -727,11 +625,8 @@ kq_server_free(KqServer *server)
 {
   if (server == NULL)
     return;
-  if (server->thrift != NULL)
-    kq_thrift_service_stop(g_steal_pointer(&server->thrift));
-  listener_clear(&server->memcache);
-  listener_clear(&server->text);
-  g_clear_pointer(&server->admin, kq_admin_http_free);
+  front_ends_stop(server);
+  g_clear_pointer(&server->front_ends, g_free);
   g_clear_pointer(&server->zk, kq_zk_registry_free);
   kq_workers_stop(server->workers);
   if (server->collection != NULL)

@@ -29,6 +29,9 @@ void kq_workers_free(KqWorkers *workers);
 /* Add every thread's request counters to *sum (any thread). */
 void kq_workers_add_stats(KqWorkers *workers, KqServerStats *sum);
 
+/* The server's worker threads (server.c). */
+KqWorkers *kq_server_get_workers(KqServer *server);
+
 /* The number of threads workerThreads = auto gives: one per core, at most 4. */
 guint kq_workers_default_count(void);
 

@@ -1,5 +1,5 @@
 /* The timer thread: one sorted sequence of deadlines, one condition variable. */
-#include "waiter.h"
+#include "timer.h"
 
 struct _KqTimer {
   GMutex lock;
@@ -88,32 +88,4 @@ gboolean kq_timer_remove(KqTimer *t, KqTimerEntry *e)
   }
   g_mutex_unlock(&t->lock);
   return scheduled;
-}
-
-KqWaiter *kq_waiter_new(KqQueue *queue, KqRemoveFlags flags, KqWaitFunc func,
-                        gpointer user_data)
-{
-  KqWaiter *w = g_new0(KqWaiter, 1);
-  w->ref_count = 1;
-  w->queue = kq_queue_ref(queue);
-  w->flags = flags;
-  w->func = func;
-  w->user_data = user_data;
-  w->state = KQ_WAITER_PENDING;
-  w->link.data = w;
-  return w;
-}
-
-KqWaiter *kq_waiter_ref(KqWaiter *w)
-{
-  g_atomic_int_inc(&w->ref_count);
-  return w;
-}
-
-void kq_waiter_unref(KqWaiter *w)
-{
-  if (w != NULL && g_atomic_int_dec_and_test(&w->ref_count)) {
-    kq_queue_unref(w->queue);
-    g_free(w);
-  }
 }

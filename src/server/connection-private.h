@@ -1,0 +1,101 @@
+/* The connection and hub structs and the functions connection.c, connection-io.c (the socket
+ * side) and connection-wait.c (the engine side) share. Private to those three files. */
+#pragma once
+#include "connection.h"
+#include "input-buffer.h"
+
+struct _KqConnectionHub {
+  KqServer *server;
+  struct event_base *base;
+  struct event *wake;        /* activated by engine callbacks from any thread */
+  GMutex lock;               /* guards the ready list and the conn fields marked "hub lock" */
+  GCond cond;                /* signalled when a wait completion arrives (used at shutdown) */
+  KqConnection *ready_head;  /* hub lock */
+  KqConnection *ready_tail;  /* hub lock */
+  KqConnection *live;        /* open connections, loop thread only */
+  guint64 next_id;
+  guint64 activity;          /* see kq_connection_hub_activity; loop thread only */
+  gboolean stopping;         /* closing everything: no new requests are started */
+  KqServerStats stats;       /* this thread's request counters (atomic) */
+};
+
+struct _KqConnection {
+  KqConnectionHub *hub;
+  KqServer *server;
+  const KqFrontEnd *fe;
+  /* The socket, read and written directly: libevent's bufferevents would ask the kernel how
+   * much is readable (an ioctl) before every read. */
+  evutil_socket_t fd;        /* -1 once the socket is closed */
+  struct event *read_event;  /* persistent; its timeout is clientTimeout */
+  struct event *write_event; /* pending while `unsent` holds bytes */
+  struct event *resume_event; /* next turn for buffered requests; made on first use */
+  KqInputBuffer in;          /* bytes read and not yet handled */
+  struct evbuffer *unsent;   /* replies the socket has not taken yet */
+  guint64 id;
+  gint refs;
+  KqConnection *prev, *next; /* hub->live */
+  gboolean closing;          /* no more requests; socket freed once replies are out */
+  gboolean in_process;       /* a front-end callback is running: defer closing */
+  gsize unprocessed;         /* input bytes already counted in bytes_read */
+  guint turn_requests;       /* requests still to be handled this turn */
+  gsize turn_bytes;          /* bytes of requests still to be handled this turn */
+  gboolean resume_pending;   /* its turn ended with requests buffered: resume_event is set */
+  gboolean peer_done;        /* the client shut down its side: close once its input is handled */
+  gboolean read_paused;      /* the socket is not being read (see conn_update_reading) */
+  gboolean output_blocked;   /* requests wait until the client reads its replies */
+  gboolean refuse_writes;    /* connectionLimitRefuseWrites was exceeded at accept */
+  gboolean refuse_reads;     /* connectionLimitRefuseReads was exceeded at accept */
+
+  /* The parked request. wait_queue != NULL while an engine callback may still come. */
+  gboolean parked;
+  KqWaiter *waiter;
+  KqQueue *wait_queue;
+  KqRemoveFlags wait_flags;
+
+  /* Replies are built here and written straight to the socket once a batch of requests is
+   * done: one write, no write event, in the common case. What the socket does not take at
+   * once goes to `unsent` and the write event finishes the job. */
+  struct evbuffer *out;
+  /* Replies held until writes are durable. */
+  struct evbuffer *held;
+  guint durable_pending;
+
+  GArray *open_reads;        /* OpenRead, oldest first; NULL until the first open */
+
+  /* Completions (hub lock). */
+  KqConnection *ready_next;
+  gboolean in_ready;
+  gboolean wait_done;
+  KqItem *wait_item;
+  guint durable_done;
+  /* Taken out of the above by the loop (loop thread only). */
+  KqConnection *run_next;
+  gboolean run_wait;
+  KqItem *run_item;
+  guint run_durable;
+
+  guint64 bytes_in, bytes_out;
+  gchar peer[64];
+  guint8 *data;              /* front-end state, right after this struct */
+};
+
+/* connection.c */
+KqConnection *conn_ref(KqConnection *conn);
+void conn_unref(KqConnection *conn);
+void conn_close_now(KqConnection *conn);
+
+/* connection-io.c */
+gsize conn_enter(KqConnection *conn);
+void conn_leave(KqConnection *conn, gsize output_mark);
+void conn_want_write(KqConnection *conn);
+void conn_maybe_finish_close(KqConnection *conn);
+void conn_process_input(KqConnection *conn);
+void conn_watch_reads(KqConnection *conn);
+void conn_read_event_cb(evutil_socket_t fd, short what, void *arg);
+void conn_write_event_cb(evutil_socket_t fd, short what, void *arg);
+
+/* connection-wait.c */
+gboolean conn_cancel_waiter(KqConnection *conn);
+void conn_abandon_wait(KqConnection *conn);
+void hub_run_completions(KqConnectionHub *hub);
+void hub_wake_cb(evutil_socket_t fd, short what, void *arg);
