@@ -109,6 +109,17 @@ def test_flood_flushes_first_unless_F(kestrel):
     assert r["corrupted"] == 1 and r["lost"] == 0 and r["delivered"] == 100
 
 
+def test_flood_spreads_connections_over_queues(kestrel):
+    """flood -Q 3: producer i puts all its items into spam<i mod 3> and consumer i reads that
+    queue; 4 producers of 300 items each give spam0 two producers' items, the others one."""
+    r = load_json("flood", "-n", 1200, "-b", 64, "-R", 4, "-C", 3, "-Q", 3, "-r", 2,
+                  port=kestrel.memcache_port)
+    assert_clean(r, 1200)
+    mc = kestrel.memcache()
+    assert [mc.qstat(q, "total_items") for q in ("spam0", "spam1", "spam2")] == [600, 300, 300]
+    assert [mc.qstat(q, "items") for q in ("spam0", "spam1", "spam2")] == [0, 0, 0]
+
+
 def test_put_many_get_back(kestrel):
     r = load_json("put-many", "-c", 4, "-n", 1000, "-b", 100, "-r", 8, "-Q", 3, "-g",
                   port=kestrel.memcache_port)
@@ -194,7 +205,11 @@ def test_seed_in_plain_output(kestrel):
                                   ["leaky-reader", "--redis"],
                                   ["leaky-reader", "--thrift", "--abort-ms", "0"],
                                   ["flood", "--seed", "-1"], ["flood", "--seed", "4294967296"],
-                                  ["leaky-reader", "--seed", "x"]])
+                                  ["leaky-reader", "--seed", "x"],
+                                  ["flood", "-Q", "4", "-R", "3", "-C", "4"],
+                                  ["flood", "-Q", "4", "-R", "4", "-C", "3"],
+                                  ["flood", "-Q", "2", "-R", "2", "-C", "2", "-M"],
+                                  ["flood", "-Q", "0"]])
 def test_bad_command_lines(args):
     res = load(*args)
     assert res.returncode == 2, res.stdout + res.stderr
