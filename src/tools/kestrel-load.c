@@ -38,6 +38,7 @@ typedef struct {
   /* per command (not all apply) */
   gint clients, items, bytes, rollup, queues, kilobytes, prefill, producers, consumers;
   gint sleep_ms, block_ms, pause_s, cycles, readers, abort_ms;
+  gint idle_ms;      /* flood --idle-ms; -1: not given */
   gboolean get_after, blocking, xact;
   gdouble kill_pct, drop_pct;
   gchar *queue;
@@ -231,6 +232,8 @@ static int cmd_flood(Ctx *ctx)
   if (rc)
     return rc;
   LoadRun *run = ctx->run;
+  if (o->idle_ms > 0)
+    run->idle_ns = (gint64)o->idle_ms * 1000000;
   LoadReport report = { .items = (guint64)o->items, .checked = TRUE };
   if (o->prefill > 0) {
     /* round-robin over the queues, so each queue's consumers start on a full queue */
@@ -367,7 +370,8 @@ static const Command commands[] = {
     "PREFIX0..PREFIX<N-1>: producer i puts into queue i mod N and consumer i reads it (so -R and\n"
     "-C must be at least N). -P items are put first, untimed, so readers start on a full\n"
     "queue. -r keeps that many requests in flight per connection (--thrift: items per put and\n"
-    "get call, -B waits up to --block-ms for them). -M shows the queue's size.\n"
+    "get call, -B waits up to --block-ms for them). -M shows the queue's size. --idle-ms ends\n"
+    "the run sooner against a server that keeps handing out items already seen (memcached).\n"
     "--redis: LPUSH and RPOP (BRPOP with -B), -r pipelined.\n",
     cmd_flood, TRUE, TRUE },
   { "packing", "Fill and drain a queue in cycles, pausing in between.",
@@ -426,6 +430,7 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
     { "block-ms", 0, 0, G_OPTION_ARG_INT, &o->block_ms, "Timeout of blocking reads (default 1000).", "MSEC" },
     { "transactional", 'x', 0, G_OPTION_ARG_NONE, &o->xact, "Reliable reads (open/close, one item at a time).", NULL },
     { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "Show the queue's stats while running.", NULL },
+    { "idle-ms", 0, 0, G_OPTION_ARG_INT, &o->idle_ms, "Consumers stop once the producers are done and no new item came for MSEC (default 2000).", "MSEC" },
     G_OPTION_ENTRY_NULL
   };
   GOptionEntry packing[] = {
@@ -481,6 +486,7 @@ static void set_defaults(const gchar *name, Opts *o)
   o->readers = 10;
   o->drop_pct = 10;
   o->bytes = 64;
+  o->idle_ms = -1;
   if (strcmp(name, "put-many") == 0) {
     o->clients = 100, o->items = 10000, o->bytes = 1024;
   } else if (strcmp(name, "many-clients") == 0) {
@@ -547,6 +553,12 @@ static gboolean check_opts(const gchar *name, Opts *o, GError **error)
   if (o->zookeeper && (o->redis || o->monitor)) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                 "--zookeeper works with memcache and --thrift, without -M");
+    return FALSE;
+  }
+  if (o->idle_ms != -1 && (o->idle_ms < 1 || o->idle_ms > 3600000 || o->zookeeper)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--idle-ms must be between 1 and 3600000, and not with --zookeeper (whose "
+                "consumers wait up to --timeout)");
     return FALSE;
   }
   if (strcmp(name, "flood") == 0 && o->queues > 1 &&

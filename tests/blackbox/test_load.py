@@ -209,7 +209,8 @@ def test_seed_in_plain_output(kestrel):
                                   ["flood", "-Q", "4", "-R", "3", "-C", "4"],
                                   ["flood", "-Q", "4", "-R", "4", "-C", "3"],
                                   ["flood", "-Q", "2", "-R", "2", "-C", "2", "-M"],
-                                  ["flood", "-Q", "0"]])
+                                  ["flood", "-Q", "0"], ["flood", "--idle-ms", "0"],
+                                  ["flood", "--idle-ms", "5", "-Z", "127.0.0.1:1/kestrel"]])
 def test_bad_command_lines(args):
     res = load(*args)
     assert res.returncode == 2, res.stdout + res.stderr
@@ -454,12 +455,14 @@ def test_redis_error_reply_fails_the_run(redis):
 
 class FakeMemcache(socketserver.ThreadingTCPServer):
     """Answers STORED to every set, but forgets every `drop_every`-th item and flips one byte
-    of the `corrupt_at`-th item handed out."""
+    of the `corrupt_at`-th item handed out. With `keep`, a get returns the key's latest value
+    and leaves it there, as memcached does."""
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, drop_every=0, corrupt_at=0, fail_at=0):
+    def __init__(self, drop_every=0, corrupt_at=0, fail_at=0, keep=False):
         super().__init__((HOST, 0), FakeHandler)
+        self.keep = keep
         self.lock = threading.Lock()
         self.queues = {}
         self.sets = 0
@@ -506,7 +509,7 @@ class FakeHandler(socketserver.StreamRequestHandler):
                 name = words[1].split(b"/")[0]
                 with srv.lock:
                     q = srv.queues.get(name)
-                    data = q.popleft() if q else None
+                    data = (q[-1] if srv.keep else q.popleft()) if q else None
                     if data is not None:
                         srv.gets += 1
                         if srv.gets == srv.corrupt_at:
@@ -557,6 +560,20 @@ def test_corrupted_item_is_reported(fake_factory):
     assert r["corrupted"] == 1
     # the corrupted copy was the only one handed out: that item is also missing
     assert r["lost"] == 1 and r["delivered"] == 49
+
+
+def test_flood_idle_ms_against_a_server_that_keeps_items(fake_factory):
+    """Against a server that hands out its latest item forever, flood's consumers see no new
+    item once the producers are done, and stop after --idle-ms of that (default 2 s). The 5
+    items put before the flood (-P) replace each other unread, so some are always missing and
+    only the wait ends the run."""
+    fake = fake_factory(keep=True)
+    r = load_json("flood", "-n", 30, "-P", 5, "-b", 32, "--idle-ms", 2500, port=fake.port,
+                  expect_rc=1)
+    assert r["seconds"] >= 2.5 and r["puts"] == 30 and r["lost"] >= 4
+    r = load_json("flood", "-n", 30, "-P", 5, "-b", 32, "--idle-ms", 50, port=fake.port,
+                  expect_rc=1)
+    assert r["seconds"] < 2 and r["puts"] == 30 and r["lost"] >= 4
 
 
 def test_server_error_counts_and_ends(fake_factory):
