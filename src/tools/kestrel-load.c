@@ -38,6 +38,7 @@ typedef struct {
   /* per command (not all apply) */
   gint clients, items, bytes, rollup, queues, kilobytes, prefill, producers, consumers;
   gint sleep_ms, block_ms, pause_s, cycles, readers, abort_ms;
+  gint idle_ms;      /* flood --idle-ms; -1: not given */
   gboolean get_after, blocking, xact;
   gdouble kill_pct, drop_pct;
   gchar *queue;
@@ -184,14 +185,16 @@ static gsize kb_size(gint kilobytes)
   return MAX((gsize)kilobytes * 1024, (gsize)LOAD_ITEM_HEADER);
 }
 
-/* Producer i of n gets an even share of count items starting at first. */
+/* Producer i of n gets an even share of count items starting at first; with own_queue it puts
+ * them all into queue i mod n_queues, else items go round-robin over the queues. */
 static void add_producers(LoadRun *run, guint64 first, guint64 count, guint n, guint depth,
-                          guint sleep_ms)
+                          guint sleep_ms, gboolean own_queue)
 {
   guint64 at = first;
   for (guint i = 0; i < n; i++) {
     guint64 share = count / n + (i < count % n ? 1 : 0);
-    load_add_producer(run, at, share, i, depth, sleep_ms);
+    load_add_producer(run, own_queue ? run->queues[i % run->n_queues] : NULL, at, share, i,
+                      depth, sleep_ms);
     at += share;
   }
   load_phase_producers(run, n);
@@ -206,7 +209,7 @@ static int cmd_put_many(Ctx *ctx)
   if (rc)
     return rc;
   LoadReport report = { .items = (guint64)o->items, .checked = o->get_after };
-  add_producers(ctx->run, 0, (guint64)o->items, (guint)o->clients, (guint)o->rollup, 0);
+  add_producers(ctx->run, 0, (guint64)o->items, (guint)o->clients, (guint)o->rollup, 0, FALSE);
   report.put_seconds = run_phase(ctx);
   report.seconds = report.put_seconds;
   if (o->get_after && !atomic_load(&ctx->run->abort)) {
@@ -225,22 +228,29 @@ static int cmd_flood(Ctx *ctx)
   Opts *o = ctx->o;
   guint64 total = (guint64)o->prefill + (guint64)o->items;
   gsize size = o->bytes > 0 ? MAX((gsize)o->bytes, (gsize)LOAD_ITEM_HEADER) : kb_size(o->kilobytes);
-  int rc = prepare(ctx, total, size, 1);
+  int rc = prepare(ctx, total, size, o->queues);
   if (rc)
     return rc;
   LoadRun *run = ctx->run;
+  if (o->idle_ms > 0)
+    run->idle_ns = (gint64)o->idle_ms * 1000000;
   LoadReport report = { .items = (guint64)o->items, .checked = TRUE };
   if (o->prefill > 0) {
-    load_add_producer(run, 0, (guint64)o->prefill, (guint32)o->producers, (guint)o->rollup, 0);
+    /* round-robin over the queues, so each queue's consumers start on a full queue */
+    load_add_producer(run, NULL, 0, (guint64)o->prefill, (guint32)o->producers, (guint)o->rollup,
+                      0);
     load_phase_producers(run, 1);
     run_phase(ctx);
     /* measure only the flood itself */
     atomic_store(&run->puts, 0);
     memset(&run->put_hist, 0, sizeof run->put_hist);
   }
-  add_producers(run, (guint64)o->prefill, (guint64)o->items, (guint)o->producers, (guint)o->rollup, 0);
+  /* with -Q, connection i of each kind works on queue i mod N, so every queue has both */
+  add_producers(run, (guint64)o->prefill, (guint64)o->items, (guint)o->producers, (guint)o->rollup,
+                0, TRUE);
   for (gint i = 0; i < o->consumers; i++)
-    load_add_consumer(run, run->queues[0], (guint)o->rollup, o->blocking ? o->block_ms : -1, o->xact, 0);
+    load_add_consumer(run, run->queues[i % o->queues], (guint)o->rollup,
+                      o->blocking ? o->block_ms : -1, o->xact, 0);
   gint64 started = load_now_ns();
   report.seconds = report.put_seconds = report.get_seconds = run_phase(ctx);
   /* puts/s over the put phase: up to the last acknowledged put, not the consumers' tail */
@@ -259,7 +269,7 @@ static int cmd_many_clients(Ctx *ctx)
   LoadRun *run = ctx->run;
   LoadReport report = { .items = (guint64)o->items, .checked = TRUE };
   run->idle_ns = ((gint64)o->block_ms + 2000) * 1000000;
-  add_producers(run, 0, (guint64)o->items, 1, 1, (guint)o->sleep_ms);
+  add_producers(run, 0, (guint64)o->items, 1, 1, (guint)o->sleep_ms, FALSE);
   for (gint i = 0; i < o->consumers; i++)
     load_add_consumer(run, run->queues[0], 1, o->block_ms, o->xact, o->kill_pct);
   report.seconds = report.put_seconds = report.get_seconds = run_phase(ctx);
@@ -276,7 +286,7 @@ static int cmd_packing(Ctx *ctx)
   LoadRun *run = ctx->run;
   LoadReport report = { .items = n * (guint64)o->cycles, .checked = TRUE };
   for (gint cycle = 0; cycle < o->cycles && !atomic_load(&run->abort); cycle++) {
-    add_producers(run, n * (guint64)cycle, n, 1, 16, 0);
+    add_producers(run, n * (guint64)cycle, n, 1, 16, 0, FALSE);
     report.put_seconds += run_phase(ctx);
     /* the pause lets the server rotate and pack the journal behind the reader */
     pause_seconds(ctx, o->pause_s);
@@ -304,7 +314,7 @@ static int cmd_leaky_reader(Ctx *ctx)
   run->wait_for_all = TRUE; /* other readers may still hand dropped items back */
   if (o->wire->confirm) /* dropped reads come back only after their auto-abort */
     run->idle_ns += (gint64)o->abort_ms * 1000000;
-  add_producers(run, 0, (guint64)o->items, 1, 16, 0);
+  add_producers(run, 0, (guint64)o->items, 1, 16, 0, FALSE);
   for (gint i = 0; i < o->readers; i++)
     load_add_leaky(run, run->queues[0], 100, o->drop_pct, o->abort_ms);
   report.seconds = report.put_seconds = report.get_seconds = run_phase(ctx);
@@ -356,9 +366,12 @@ static const Command commands[] = {
     cmd_many_clients, FALSE, FALSE },
   { "flood", "Put and get as fast as possible at the same time.",
     "-R producers put -n items of -k kilobytes into one queue while -C consumers read them back\n"
-    "(blocking reads with -B). -P items are put first, untimed, so readers start on a full\n"
+    "(blocking reads with -B). With -Q N above 1 the connections are spread over queues\n"
+    "PREFIX0..PREFIX<N-1>: producer i puts into queue i mod N and consumer i reads it (so -R and\n"
+    "-C must be at least N). -P items are put first, untimed, so readers start on a full\n"
     "queue. -r keeps that many requests in flight per connection (--thrift: items per put and\n"
-    "get call, -B waits up to --block-ms for them). -M shows the queue's size.\n"
+    "get call, -B waits up to --block-ms for them). -M shows the queue's size. --idle-ms ends\n"
+    "the run sooner against a server that keeps handing out items already seen (memcached).\n"
     "--redis: LPUSH and RPOP (BRPOP with -B), -r pipelined.\n",
     cmd_flood, TRUE, TRUE },
   { "packing", "Fill and drain a queue in cycles, pausing in between.",
@@ -407,7 +420,8 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
     { "items", 'n', 0, G_OPTION_ARG_INT, &o->items, "Items to put (default 10000).", "N" },
     { "kilobytes", 'k', 0, G_OPTION_ARG_INT, &o->kilobytes, "Item size in KB; 0 = 16-byte header only (default 1).", "KB" },
     { "bytes", 'b', 0, G_OPTION_ARG_INT, &o->bytes, "Item size in bytes, at least 16 (instead of -k).", "N" },
-    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "Queue name (default spam).", "NAME" },
+    { "queue", 'q', 0, G_OPTION_ARG_STRING, &o->queue, "Queue name or prefix (default spam).", "NAME" },
+    { "queues", 'Q', 0, G_OPTION_ARG_INT, &o->queues, "Queues the connections are spread over (default 1).", "N" },
     { "prefill", 'P', 0, G_OPTION_ARG_INT, &o->prefill, "Items put before the flood (default 0).", "N" },
     { "producers", 'R', 0, G_OPTION_ARG_INT, &o->producers, "Producer connections (default 1).", "N" },
     { "consumers", 'C', 0, G_OPTION_ARG_INT, &o->consumers, "Consumer connections (default 1).", "N" },
@@ -416,6 +430,7 @@ static GOptionEntry *command_entries(const gchar *name, Opts *o)
     { "block-ms", 0, 0, G_OPTION_ARG_INT, &o->block_ms, "Timeout of blocking reads (default 1000).", "MSEC" },
     { "transactional", 'x', 0, G_OPTION_ARG_NONE, &o->xact, "Reliable reads (open/close, one item at a time).", NULL },
     { "monitor", 'M', 0, G_OPTION_ARG_NONE, &o->monitor, "Show the queue's stats while running.", NULL },
+    { "idle-ms", 0, 0, G_OPTION_ARG_INT, &o->idle_ms, "Consumers stop once the producers are done and no new item came for MSEC (default 2000).", "MSEC" },
     G_OPTION_ENTRY_NULL
   };
   GOptionEntry packing[] = {
@@ -471,6 +486,7 @@ static void set_defaults(const gchar *name, Opts *o)
   o->readers = 10;
   o->drop_pct = 10;
   o->bytes = 64;
+  o->idle_ms = -1;
   if (strcmp(name, "put-many") == 0) {
     o->clients = 100, o->items = 10000, o->bytes = 1024;
   } else if (strcmp(name, "many-clients") == 0) {
@@ -537,6 +553,19 @@ static gboolean check_opts(const gchar *name, Opts *o, GError **error)
   if (o->zookeeper && (o->redis || o->monitor)) {
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                 "--zookeeper works with memcache and --thrift, without -M");
+    return FALSE;
+  }
+  if (o->idle_ms != -1 && (o->idle_ms < 1 || o->idle_ms > 3600000 || o->zookeeper)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--idle-ms must be between 1 and 3600000, and not with --zookeeper (whose "
+                "consumers wait up to --timeout)");
+    return FALSE;
+  }
+  if (strcmp(name, "flood") == 0 && o->queues > 1 &&
+      (o->producers < o->queues || o->consumers < o->queues || o->monitor)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "-Q %d needs at least %d producers (-R) and consumers (-C), and no -M", o->queues,
+                o->queues);
     return FALSE;
   }
   if (!o->queue || !*o->queue || strpbrk(o->queue, " /~.\r\n") || strlen(o->queue) > 190) {

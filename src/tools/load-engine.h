@@ -124,7 +124,7 @@ struct LoadConn {
   void (*timer_fn)(LoadConn *c);
 
   /* role state */
-  gchar *queue;            /* consumers: their queue */
+  gchar *queue;            /* consumers: their queue; producers: their only queue, or NULL */
   guint64 next, end;       /* producers: seq range still to send */
   guint32 producer_id;
   guint depth;             /* requests kept in flight */

@@ -83,12 +83,17 @@ static void producer_done(LoadConn *c)
 }
 
 /* A wire that batches takes the next `batch` items in one put per queue (items go round-robin
- * over the queues, so a queue's share is every n_queues-th); the others get one item per put. */
+ * over the queues, so a queue's share is every n_queues-th, unless the producer has a queue of
+ * its own); the others get one item per put. */
 static void producer_put_batch(LoadConn *c)
 {
   LoadRun *run = c->run;
   guint64 first = c->next, n = MIN((guint64)c->batch, c->end - c->next);
   c->next += n;
+  if (c->queue) {
+    load_conn_put(c, c->queue, first, (guint)n, 1);
+    return;
+  }
   for (guint q = 0; q < run->n_queues && q < n; q++) {
     guint64 seq = first + q;
     guint count = (guint)((n - q + run->n_queues - 1) / run->n_queues);
@@ -106,7 +111,7 @@ static void producer_fill(LoadConn *c)
   }
   while (c->count < c->depth && c->next < c->end) {
     guint64 seq = c->next++;
-    load_conn_put(c, run->queues[seq % run->n_queues], seq, 1, 1);
+    load_conn_put(c, c->queue ? c->queue : run->queues[seq % run->n_queues], seq, 1, 1);
     if (c->sleep_ms)
       break; /* paced: one put per pause */
   }
@@ -162,11 +167,12 @@ static const LoadRole producer_role = {
   .got = producer_got, .confirmed = producer_confirmed, .closed = producer_closed,
 };
 
-LoadConn *load_add_producer(LoadRun *run, guint64 first, guint64 count, guint32 producer_id,
-                            guint depth, guint sleep_ms)
+LoadConn *load_add_producer(LoadRun *run, const gchar *queue, guint64 first, guint64 count,
+                            guint32 producer_id, guint depth, guint sleep_ms)
 {
   LoadConn *c = load_run_add(run, &producer_role);
   c->writes = TRUE;
+  c->queue = g_strdup(queue);
   c->next = first;
   c->end = first + count;
   c->producer_id = producer_id;

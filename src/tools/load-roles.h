@@ -6,9 +6,10 @@
 
 #include "load-engine.h"
 
-/* Puts seqs first..first+count-1 (producer id in each header), keeping `depth` sets in flight. */
-LoadConn *load_add_producer(LoadRun *run, guint64 first, guint64 count, guint32 producer_id,
-                            guint depth, guint sleep_ms);
+/* Puts seqs first..first+count-1 (producer id in each header), keeping `depth` sets in flight,
+ * into `queue`, or round-robin over the run's queues (seq % n_queues) when queue is NULL. */
+LoadConn *load_add_producer(LoadRun *run, const gchar *queue, guint64 first, guint64 count,
+                            guint32 producer_id, guint depth, guint sleep_ms);
 /* Reads `queue` until every stored item arrived (or the queue ran dry after the producers). */
 LoadConn *load_add_consumer(LoadRun *run, const gchar *queue, guint depth, gint block_ms,
                             gboolean xact, gdouble kill_pct);

@@ -57,10 +57,31 @@ def test_report_table(bench):
         assert abs(float(ratio) - ours / theirs) < 0.01 + 0.01 * ours / theirs
     for section in ("## Latency percentiles", "## Memory", "## RSS vs queued items",
                     "## Throughput while the backlog grows", "## Fairness",
-                    "## kestreld, syncJournal = 0"):
+                    "## kestreld, syncJournal = 0", "## Server CPU per set+get pair",
+                    "## kestreld worker threads: pairs per second vs queues",
+                    "## kestreld memory per queued item, by worker threads"):
         assert section in text
     for png in PLOTS:
         assert "](%s)" % png in text
+
+
+def test_report_tables_of_cpu_scaling_memory(bench):
+    """The cpu, scaling and memory tests each leave their table: every row the quick sizes
+    ask for, a cell per server or thread count (the figures themselves are not checked)."""
+    out, _ = bench
+    text = (out / "README.md").read_text()
+    assert ("| connections | kestreld, workerThreads 1 µs | kestreld, workerThreads 2 µs | "
+            "memcached µs | workerThreads 1 / memcached | workerThreads 2 / memcached |") in text
+    assert re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \*\*[\d.]+×\*\* \| "
+                      r"\*\*[\d.]+×\*\* \|$", text, re.M) == ["2"], text
+    assert ("| queues | kestrel-load | workerThreads 1 pairs/s | workerThreads 2 pairs/s | "
+            "2 / 1 threads |") in text
+    rows = re.findall(r"^\| (\d+) \| (pinned to one CPU|free) \| [\d,]+ \| [\d,]+ \| "
+                      r"[\d.]+× \|$", text, re.M)
+    assert rows == [(q, mode) for q in ("1", "2") for mode in ("pinned to one CPU", "free")], text
+    rows = re.findall(r"^\| (\d) \| [\d.]+ MB \| 3,000 \| [\d.]+ MB \| \*\*-?[\d.]+\*\* \|",
+                      text, re.M)
+    assert rows == ["1", "4"], text
 
 
 def test_plots(bench):
@@ -97,6 +118,40 @@ def test_figures_sane(bench):
     assert [p for p, _, _ in r["sync"]] == [1, 4] and all(v > 0 for _, v, _ in r["sync"])
     for mode in ("alone", "large"):
         assert r["fairness"]["kestreld"][mode]["puts_per_sec"] > 0
+    # cpu: both kestreld thread counts and memcached, pinned apart, every run with a result
+    cpu = r["cpu"]
+    assert cpu["servers_tested"] == ["kestreld-w1", "kestreld-w2", "memcached"]
+    assert cpu["pinned"] is (len(os.sched_getaffinity(0)) >= 2)
+    for name in cpu["servers_tested"]:
+        point = cpu["servers"][name]["2"]
+        assert set(point) >= {"us_per_pair", "us_per_pair_min", "us_per_pair_max", "samples"}
+        (sample,) = point["samples"]
+        assert {"cpu_seconds", "puts", "gets", "empty_gets"} <= set(sample)
+        assert sample["puts"] == 600
+    for name in ("kestreld-w1", "kestreld-w2"):
+        (sample,) = cpu["servers"][name]["2"]["samples"]
+        assert sample["gets"] == 600 and sample["lost"] == 0 and sample["status"] == 0
+    assert set(cpu["ratios"]) == {"kestreld-w1 / memcached", "kestreld-w2 / memcached"}
+    assert all(len(v["2"]["rounds"]) <= 1 for v in cpu["ratios"].values())
+    # scaling: every thread count over every queue count, in both modes, nothing lost
+    modes = r["scaling"]["modes"]
+    assert sorted(modes) == ["free", "load-pinned"]
+    for by_q in modes.values():
+        assert sorted(by_q) == ["1", "2"]
+        for by_name in by_q.values():
+            assert sorted(by_name) == ["kestreld-w1", "kestreld-w2"]
+            for point in by_name.values():
+                (sample,) = point["samples"]
+                assert sample["lost"] == 0 and sample["errors"] == 0 and sample["status"] == 0
+                assert point["pairs_per_sec"] > 0
+    # memory: a fresh kestreld per thread count stored every item, all of them in memory
+    memory = r["memory"]
+    assert memory["items"] == 3000 and sorted(memory["servers"]) == ["kestreld-w1", "kestreld-w4"]
+    for v in memory["servers"].values():
+        assert v["stored"] == 3000 and v["queue"]["mem_items"] == 3000
+        assert v["idle"]["VmRSS"] > 0 and v["full"]["VmRSS"] > 0
+        assert "RssAnon" in v["idle"] and "bytes_per_item" in v
+    assert "memory: kestreld-w1 stored" not in log and "memory: kestreld-w4 stored" not in log
 
 
 def test_repeat_keeps_every_sample(tmp_path):

@@ -109,6 +109,17 @@ def test_flood_flushes_first_unless_F(kestrel):
     assert r["corrupted"] == 1 and r["lost"] == 0 and r["delivered"] == 100
 
 
+def test_flood_spreads_connections_over_queues(kestrel):
+    """flood -Q 3: producer i puts all its items into spam<i mod 3> and consumer i reads that
+    queue; 4 producers of 300 items each give spam0 two producers' items, the others one."""
+    r = load_json("flood", "-n", 1200, "-b", 64, "-R", 4, "-C", 3, "-Q", 3, "-r", 2,
+                  port=kestrel.memcache_port)
+    assert_clean(r, 1200)
+    mc = kestrel.memcache()
+    assert [mc.qstat(q, "total_items") for q in ("spam0", "spam1", "spam2")] == [600, 300, 300]
+    assert [mc.qstat(q, "items") for q in ("spam0", "spam1", "spam2")] == [0, 0, 0]
+
+
 def test_put_many_get_back(kestrel):
     r = load_json("put-many", "-c", 4, "-n", 1000, "-b", 100, "-r", 8, "-Q", 3, "-g",
                   port=kestrel.memcache_port)
@@ -194,7 +205,12 @@ def test_seed_in_plain_output(kestrel):
                                   ["leaky-reader", "--redis"],
                                   ["leaky-reader", "--thrift", "--abort-ms", "0"],
                                   ["flood", "--seed", "-1"], ["flood", "--seed", "4294967296"],
-                                  ["leaky-reader", "--seed", "x"]])
+                                  ["leaky-reader", "--seed", "x"],
+                                  ["flood", "-Q", "4", "-R", "3", "-C", "4"],
+                                  ["flood", "-Q", "4", "-R", "4", "-C", "3"],
+                                  ["flood", "-Q", "2", "-R", "2", "-C", "2", "-M"],
+                                  ["flood", "-Q", "0"], ["flood", "--idle-ms", "0"],
+                                  ["flood", "--idle-ms", "5", "-Z", "127.0.0.1:1/kestrel"]])
 def test_bad_command_lines(args):
     res = load(*args)
     assert res.returncode == 2, res.stdout + res.stderr
@@ -439,12 +455,14 @@ def test_redis_error_reply_fails_the_run(redis):
 
 class FakeMemcache(socketserver.ThreadingTCPServer):
     """Answers STORED to every set, but forgets every `drop_every`-th item and flips one byte
-    of the `corrupt_at`-th item handed out."""
+    of the `corrupt_at`-th item handed out. With `keep`, a get returns the key's latest value
+    and leaves it there, as memcached does."""
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, drop_every=0, corrupt_at=0, fail_at=0):
+    def __init__(self, drop_every=0, corrupt_at=0, fail_at=0, keep=False):
         super().__init__((HOST, 0), FakeHandler)
+        self.keep = keep
         self.lock = threading.Lock()
         self.queues = {}
         self.sets = 0
@@ -491,7 +509,7 @@ class FakeHandler(socketserver.StreamRequestHandler):
                 name = words[1].split(b"/")[0]
                 with srv.lock:
                     q = srv.queues.get(name)
-                    data = q.popleft() if q else None
+                    data = (q[-1] if srv.keep else q.popleft()) if q else None
                     if data is not None:
                         srv.gets += 1
                         if srv.gets == srv.corrupt_at:
@@ -542,6 +560,20 @@ def test_corrupted_item_is_reported(fake_factory):
     assert r["corrupted"] == 1
     # the corrupted copy was the only one handed out: that item is also missing
     assert r["lost"] == 1 and r["delivered"] == 49
+
+
+def test_flood_idle_ms_against_a_server_that_keeps_items(fake_factory):
+    """Against a server that hands out its latest item forever, flood's consumers see no new
+    item once the producers are done, and stop after --idle-ms of that (default 2 s). The 5
+    items put before the flood (-P) replace each other unread, so some are always missing and
+    only the wait ends the run."""
+    fake = fake_factory(keep=True)
+    r = load_json("flood", "-n", 30, "-P", 5, "-b", 32, "--idle-ms", 2500, port=fake.port,
+                  expect_rc=1)
+    assert r["seconds"] >= 2.5 and r["puts"] == 30 and r["lost"] >= 4
+    r = load_json("flood", "-n", 30, "-P", 5, "-b", 32, "--idle-ms", 50, port=fake.port,
+                  expect_rc=1)
+    assert r["seconds"] < 2 and r["puts"] == 30 and r["lost"] >= 4
 
 
 def test_server_error_counts_and_ends(fake_factory):
