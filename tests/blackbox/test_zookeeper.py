@@ -16,6 +16,10 @@ from test_load import find_kestrel_load
 import zookeeper_support
 from zookeeper_support import ZooKeeperServer, members
 
+# ZooKeeper and the JVM clients share the cores with the other tests running beside these
+# (pytest-xdist) and, under ASan, a slower kestreld: registrations get a generous deadline.
+ZK_WAIT = 30
+
 pytestmark = pytest.mark.skipif(zookeeper_support.missing_reason() is not None,
                                 reason=str(zookeeper_support.missing_reason()))
 
@@ -82,7 +86,7 @@ def test_member_data_is_twitter_server_set_json(kestrel_factory, zookeeper, zk_c
     admin_port = free_port()
     srv = start_member(kestrel_factory, zookeeper, "/kestrel/json/prod",
                        server={"adminHttpPort": admin_port})
-    wait_for(lambda: counts(zk_client, "/kestrel/json/prod") == (1, 1), 10, 0.05, "both sets")
+    wait_for(lambda: counts(zk_client, "/kestrel/json/prod") == (1, 1), ZK_WAIT, 0.05, "both sets")
     read, write = sets(zk_client, "/kestrel/json/prod")
     for nodes, name in ((read, "read"), (write, "write")):
         (node, data), = nodes.items()
@@ -125,7 +129,7 @@ def test_member_data_is_twitter_server_set_json(kestrel_factory, zookeeper, zk_c
 def test_advertise_address_and_shard(kestrel_factory, zookeeper, zk_client):
     srv = start_member(kestrel_factory, zookeeper, "/kestrel/shard", thrift=False,
                        advertiseAddress="10.1.2.3", shard=7)
-    wait_for(lambda: counts(zk_client, "/kestrel/shard") == (1, 1), 10, 0.05, "both sets")
+    wait_for(lambda: counts(zk_client, "/kestrel/shard") == (1, 1), ZK_WAIT, 0.05, "both sets")
     member = json.loads(next(iter(sets(zk_client, "/kestrel/shard")[1].values())))
     assert member == {
         "serviceEndpoint": {"host": "10.1.2.3", "port": srv.memcache_port},
@@ -139,7 +143,7 @@ def test_advertise_address_and_shard(kestrel_factory, zookeeper, zk_client):
 def test_status_moves_membership_in_kestrels_order(kestrel_factory, zookeeper, zk_client):
     prefix = "/kestrel/status"
     srv = start_member(kestrel_factory, zookeeper, prefix)
-    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), ZK_WAIT, 0.05, "both sets")
     mc = srv.memcache()
 
     # Stricter: ZooKeeper first. While ZooKeeper cannot answer, writes still go through.
@@ -149,8 +153,8 @@ def test_status_moves_membership_in_kestrels_order(kestrel_factory, zookeeper, z
         mc.must_set("q", "before the write set is left")
     finally:
         zookeeper.resume()
-    wait_for(lambda: counts(zk_client, prefix) == (1, 0), 10, 0.05, "write set left")
-    wait_for(lambda: write_refused(srv), 10, 0.05, "writes refused")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 0), ZK_WAIT, 0.05, "write set left")
+    wait_for(lambda: write_refused(srv), ZK_WAIT, 0.05, "writes refused")
     assert srv.memcache().get("q") == b"before the write set is left", "reads go on"
     mc = srv.memcache()
 
@@ -161,11 +165,11 @@ def test_status_moves_membership_in_kestrels_order(kestrel_factory, zookeeper, z
         mc.must_set("q", "accepted before the write set is joined")
     finally:
         zookeeper.resume()
-    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "write set joined again")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), ZK_WAIT, 0.05, "write set joined again")
 
     assert mc.request("status quiescent") == b"END\r\n"
-    wait_for(lambda: counts(zk_client, prefix) == (0, 0), 10, 0.05, "both sets left")
-    wait_for(lambda: read_refused(srv) and stat(srv, "zookeeper_registered") == "1", 10, 0.05,
+    wait_for(lambda: counts(zk_client, prefix) == (0, 0), ZK_WAIT, 0.05, "both sets left")
+    wait_for(lambda: read_refused(srv) and stat(srv, "zookeeper_registered") == "1", ZK_WAIT, 0.05,
              "reads refused, membership as the status says")
     mc = srv.memcache()
     log = srv.stderr_text()
@@ -173,7 +177,7 @@ def test_status_moves_membership_in_kestrels_order(kestrel_factory, zookeeper, z
 
     # Shutdown: both sets left before the listeners close.
     assert mc.request("status up") == b"END\r\n"
-    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets joined")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), ZK_WAIT, 0.05, "both sets joined")
     srv.stop()
     assert counts(zk_client, prefix) == (0, 0)
     log = srv.stderr_text().rsplit("received SIGTERM", 1)[1]
@@ -211,7 +215,7 @@ def test_serves_without_zookeeper_and_rejoins_after_its_restart(kestrel_factory,
 def test_session_expiry_rejoins(kestrel_factory, zookeeper, zk_client):
     prefix = "/kestrel/expiry"
     srv = start_member(kestrel_factory, zookeeper, prefix, sessionTimeout="1s")
-    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), ZK_WAIT, 0.05, "both sets")
     srv.proc.send_signal(signal.SIGSTOP)  # ZooKeeper hears nothing: it expires the session
     try:
         wait_for(lambda: counts(zk_client, prefix) == (0, 0), 15, 0.05, "session expired")
@@ -228,7 +232,7 @@ def test_session_expiry_rejoins(kestrel_factory, zookeeper, zk_client):
 def test_killed_server_leaves_when_its_session_lapses(kestrel_factory, zookeeper, zk_client):
     prefix = "/kestrel/kill9"
     srv = start_member(kestrel_factory, zookeeper, prefix, sessionTimeout="1s")
-    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), ZK_WAIT, 0.05, "both sets")
     srv.kill9()
     wait_for(lambda: counts(zk_client, prefix) == (0, 0), 15, 0.05, "nodes gone with the session")
 
@@ -261,8 +265,8 @@ def test_cluster_load_follows_a_server_out_of_rotation_and_back(kestrel_factory,
     try:
         wait_for(lambda: stored(servers) >= items // 10, 60, 0.02, "the load under way")
         assert answer(leaving, "status readonly") == b"END\r\n"
-        wait_for(lambda: counts(zk_client, prefix) == (3, 2), 10, 0.02, "out of the write set")
-        wait_for(lambda: "status READONLY now enforced" in leaving.stderr_text(), 10, 0.02,
+        wait_for(lambda: counts(zk_client, prefix) == (3, 2), ZK_WAIT, 0.02, "out of the write set")
+        wait_for(lambda: "status READONLY now enforced" in leaving.stderr_text(), ZK_WAIT, 0.02,
                  "READONLY enforced after the grace period")
         progress = stored(staying)
         wait_for(lambda: stored(staying) >= progress + items // 10, 60, 0.02, "more puts")
@@ -271,7 +275,7 @@ def test_cluster_load_follows_a_server_out_of_rotation_and_back(kestrel_factory,
         progress = stored(staying)
         wait_for(lambda: stored(staying) >= progress + items // 20, 60, 0.02, "puts without it")
         leaving.start()
-        wait_for(lambda: counts(zk_client, prefix) == (3, 2), 10, 0.02, "back as a reader")
+        wait_for(lambda: counts(zk_client, prefix) == (3, 2), ZK_WAIT, 0.02, "back as a reader")
         out, err = load.communicate(timeout=80)
     finally:
         if load.poll() is None:
@@ -318,7 +322,7 @@ def test_creator_acl_with_digest_credentials(kestrel_factory, zookeeper, zk_clie
     prefix = "/kestrel/acl"
     start_member(kestrel_factory, zookeeper, prefix, thrift=False, acl="creator",
                  credentials="kestrel:secret")
-    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), ZK_WAIT, 0.05, "both sets")
     from kazoo.exceptions import NoAuthError
     node = prefix + "/write/" + next(iter(members(zk_client, prefix + "/write")))
     acls = zk_client.get_acls(node)[0]
@@ -340,7 +344,7 @@ def test_java_server_set_reader_decodes_the_members(kestrel_factory, zookeeper, 
         pytest.skip("needs javac (Debian package default-jdk-headless)")
     prefix = "/kestrel/java"
     srv = start_member(kestrel_factory, zookeeper, prefix, advertiseAddress="127.0.0.1", shard=2)
-    wait_for(lambda: counts(zk_client, prefix) == (1, 1), 10, 0.05, "both sets")
+    wait_for(lambda: counts(zk_client, prefix) == (1, 1), ZK_WAIT, 0.05, "both sets")
     source = Path(__file__).resolve().parent / "java" / "ServerSetReader.java"
     classpath = str(zookeeper_support.ZOOKEEPER_JAR)  # its manifest brings Jackson along
     subprocess.run(["javac", "-nowarn", "-d", str(tmp_path), "-cp", classpath, str(source)],
