@@ -334,7 +334,7 @@ static int cmd_leaky_reader(Ctx *ctx)
   { "io-threads", 0, 0, G_OPTION_ARG_INT, &(o)->io_threads, "Event-loop threads (default: CPUs).", "N" }, \
   { "seed", 0, 0, G_OPTION_ARG_STRING, &(o)->seed_arg, "Seed of the random choices (-k kills, -d drops), 0..4294967295 (default: random, printed with the results).", "N" }, \
   { "zookeeper", 'Z', 0, G_OPTION_ARG_STRING, &(o)->zookeeper, "A Kestrel cluster's ZooKeeper server sets instead of --host/--port: producers use the write set, consumers the read set, following changes (the queues are not flushed).", "HOST:PORT/PREFIX" }, \
-  { "spread", 0, 0, G_OPTION_ARG_STRING, &(o)->spread, "With --zookeeper: random (default: connections dealt over the members in turn from a random start) or hash (consistent hashing of connections).", "HOW" }
+  { "spread", 0, 0, G_OPTION_ARG_STRING, &(o)->spread, "With --zookeeper: random (default: connections dealt over the members in turn from a random start) or hash (consistent hashing of producers; consumers are still dealt, so every member is read).", "HOW" }
 typedef struct {
   const gchar *name;
   const gchar *summary;

@@ -315,7 +315,9 @@ gboolean load_discovery_pick(LoadDiscovery *d, LoadSet set, guint conn_id,
   GArray *members = d->members[set];
   gint chosen = -1;
   if (members->len > 0) {
-    if (d->spread == LOAD_SPREAD_HASH)
+    /* Only producers are hashed: consumers hashed onto some of the members could leave one
+     * with no reader, and its items would never be delivered. */
+    if (d->spread == LOAD_SPREAD_HASH && set == LOAD_SET_WRITE)
       chosen = ring_pick(d, members, conn_id);
     else /* dealt in turn from a random start: an even share each, a newcomer included */
       chosen = g_array_index(members, gint, (conn_id + d->deal_offset) % members->len);
