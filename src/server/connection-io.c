@@ -102,6 +102,7 @@ conn_leave(KqConnection *conn, gsize output_mark)
     KqServerStats *stats = &conn->hub->stats;
     conn->bytes_out += now - output_mark;
     __atomic_add_fetch(&stats->bytes_written, (gint64) (now - output_mark), __ATOMIC_RELAXED);
+    conn_note_message(conn, now - output_mark);
   }
   conn->in_process = FALSE;
   if (conn_flush(conn))
@@ -153,6 +154,7 @@ kq_connection_takes_requests(KqConnection *conn)
 void
 kq_connection_count_request(KqConnection *conn, gsize len)
 {
+  conn_note_message(conn, len);
   if (conn->turn_requests > 0)
     conn->turn_requests--;
   conn->turn_bytes = len < conn->turn_bytes ? conn->turn_bytes - len : 0;
@@ -232,7 +234,8 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
   conn_ref(conn);
   conn_process_input(conn);
   conn_update_reading(conn);
-  conn_unref(conn);
+  if (!conn_move_if_placed(conn))
+    conn_unref(conn);
 }
 
 #define SOCKET_OPEN (-1)
@@ -317,7 +320,8 @@ conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
   else if (end != SOCKET_OPEN && end != 0 && conn->fd >= 0)
     conn_close_now(conn);
   conn_update_reading(conn);
-  conn_unref(conn);
+  if (!conn_move_if_placed(conn))
+    conn_unref(conn);
 }
 
 void
@@ -338,5 +342,6 @@ conn_write_event_cb(evutil_socket_t fd, short what, void *arg)
   if (conn->output_blocked && !conn->closing)
     conn_process_input(conn);
   conn_maybe_finish_close(conn);
-  conn_unref(conn);
+  if (!conn_move_if_placed(conn))
+    conn_unref(conn);
 }

@@ -1,5 +1,6 @@
 /* The connection and hub structs and the functions connection.c, connection-io.c (the socket
- * side) and connection-wait.c (the engine side) share. Private to those three files. */
+ * side), connection-wait.c (the engine side) and connection-move.c (moving between loops)
+ * share. Private to those four files. */
 #pragma once
 #include "connection.h"
 #include "input-buffer.h"
@@ -13,10 +14,12 @@ struct _KqConnectionHub {
   KqConnection *ready_head;  /* hub lock */
   KqConnection *ready_tail;  /* hub lock */
   KqConnection *live;        /* open connections, loop thread only */
-  guint64 next_id;
   guint64 activity;          /* see kq_connection_hub_activity; loop thread only */
   gboolean stopping;         /* closing everything: no new requests are started */
   KqServerStats stats;       /* this thread's request counters (atomic) */
+  const KqConnectionPlacement *placement; /* NULL: connections stay */
+  gpointer placement_data;
+  guint index;               /* for logs: the loop's number, from 1 */
 };
 
 struct _KqConnection {
@@ -45,6 +48,7 @@ struct _KqConnection {
   gboolean output_blocked;   /* requests wait until the client reads its replies */
   gboolean refuse_writes;    /* connectionLimitRefuseWrites was exceeded at accept */
   gboolean refuse_reads;     /* connectionLimitRefuseReads was exceeded at accept */
+  gboolean bulk;             /* has carried a message of KQ_BULK_MESSAGE_BYTES or more */
 
   /* The parked request. wait_queue != NULL while an engine callback may still come. */
   gboolean parked;
@@ -93,6 +97,11 @@ void conn_process_input(KqConnection *conn);
 void conn_watch_reads(KqConnection *conn);
 void conn_read_event_cb(evutil_socket_t fd, short what, void *arg);
 void conn_write_event_cb(evutil_socket_t fd, short what, void *arg);
+
+/* connection-move.c */
+void conn_note_message(KqConnection *conn, gsize bytes);
+gboolean conn_move_if_placed(KqConnection *conn);
+void conn_forget_bulk(KqConnection *conn);
 
 /* connection-wait.c */
 gboolean conn_cancel_waiter(KqConnection *conn);

@@ -120,6 +120,8 @@ kq_connection_abort_reads(KqConnection *conn, const gchar *name, guint count)
 
 /* ---- open and close ---------------------------------------------------------------------- */
 
+static guint64 next_connection_id;
+
 void
 kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_socket_t fd,
                      const struct sockaddr *addr, int socklen)
@@ -139,7 +141,8 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
   conn->server = hub->server;
   conn->fe = front_end;
   conn->refs = 1;
-  conn->id = ++hub->next_id;
+  /* unique in the server, whichever loop took the socket (connections may move) */
+  conn->id = __atomic_add_fetch(&next_connection_id, 1, __ATOMIC_RELAXED);
   conn->fd = fd;
   conn->out = evbuffer_new();
   conn->unsent = evbuffer_new();
@@ -173,8 +176,8 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
 
   conn_watch_reads(conn);
   if (config->enable_session_trace)
-    g_message("session %" G_GUINT64_FORMAT ": %s connection from %s", conn->id,
-              front_end->name, conn->peer);
+    g_message("session %" G_GUINT64_FORMAT ": %s connection from %s on io thread %u", conn->id,
+              front_end->name, conn->peer, hub->index);
 }
 
 /* What closing means for the queues: the parked request is withdrawn and open reads go back. */
@@ -220,6 +223,7 @@ conn_close_now(KqConnection *conn)
     conn->next->prev = conn->prev;
   conn->prev = conn->next = NULL;
   __atomic_sub_fetch(&stats->curr_connections, 1, __ATOMIC_RELAXED);
+  conn_forget_bulk(conn);
 
   event_free(conn->read_event);
   event_free(conn->write_event);
@@ -325,10 +329,11 @@ kq_connection_trace(KqConnection *conn, const char *line, gsize len)
 /* ---- the hub ----------------------------------------------------------------------------- */
 
 KqConnectionHub *
-kq_connection_hub_new(KqServer *server, struct event_base *base)
+kq_connection_hub_new(KqServer *server, struct event_base *base, guint index)
 {
   KqConnectionHub *hub = g_new0(KqConnectionHub, 1);
 
+  hub->index = index;
   hub->server = server;
   hub->base = base;
   g_mutex_init(&hub->lock);

@@ -30,8 +30,9 @@ typedef struct {
   gsize data_size;
 } KqFrontEnd;
 
-/* The set of live connections of one server and the wake-up event for engine callbacks. */
-KqConnectionHub *kq_connection_hub_new(KqServer *server, struct event_base *base);
+/* The set of live connections of one loop and the wake-up event for engine callbacks. `index`
+ * numbers the loop in logs (from 1). */
+KqConnectionHub *kq_connection_hub_new(KqServer *server, struct event_base *base, guint index);
 /* Finish every parked request with "no item", flush what can be flushed without blocking,
  * abort open reads and close every connection. */
 void kq_connection_hub_close_all(KqConnectionHub *hub);
@@ -41,6 +42,30 @@ guint64 kq_connection_hub_activity(KqConnectionHub *hub);
 /* Run completions that arrived since the last loop iteration (used at shutdown). */
 void kq_connection_hub_drain(KqConnectionHub *hub);
 void kq_connection_hub_free(KqConnectionHub *hub);
+
+/* Where connections are served, when there are several loops (the worker threads set it; a hub
+ * without one keeps its connections). A connection that has carried a large message (a request
+ * of KQ_BULK_MESSAGE_BYTES or more, or as many bytes of replies in one turn) is "bulk" from
+ * then on; the placement keeps bulk
+ * connections on loops of their own, so that copying a large item never stands between a small
+ * request and its reply. Connections move only between requests, with nothing in flight. */
+#define KQ_BULK_MESSAGE_BYTES (64 * 1024)
+typedef struct {
+  /* Where a connection of this hub should go: an opaque destination, or NULL to stay. Runs on
+   * the hub's loop. */
+  gpointer (*choose)(gpointer hub_data, gboolean bulk);
+  /* Hand `conn`, already detached from its hub, to `destination`'s loop, which takes it with
+   * kq_connection_attach. */
+  void (*hand_over)(gpointer destination, KqConnection *conn);
+  /* A connection turned bulk (+1) or a bulk one closed (-1). Any loop. */
+  void (*count_bulk)(gpointer hub_data, gint delta);
+} KqConnectionPlacement;
+
+void kq_connection_hub_set_placement(KqConnectionHub *hub, const KqConnectionPlacement *placement,
+                                     gpointer hub_data);
+/* Serve a connection another hub handed over (this hub's loop thread). A stopping hub closes it
+ * at once (its open reads go back to their queues). */
+void kq_connection_attach(KqConnectionHub *hub, KqConnection *conn);
 
 /* Take over an accepted socket. */
 void kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_socket_t fd,

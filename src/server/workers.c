@@ -1,6 +1,6 @@
 /* Worker threads: see workers.h. Each thread's loop runs three kinds of events of its own: the
- * sockets of its connections, its hub's wake-up for engine callbacks, and two events the main
- * thread activates: "sockets were handed over" and "stop". */
+ * sockets of its connections, its hub's wake-up for engine callbacks, and two events other
+ * threads activate: "sockets or connections were handed over" and "stop". */
 #include "config.h"
 
 #include "workers.h"
@@ -10,7 +10,9 @@
 
 #include <event2/event.h>
 
+/* A socket just accepted, or a connection another worker handed over (`moved`). */
 typedef struct {
+  KqConnection *moved;
   const KqFrontEnd *front_end;
   evutil_socket_t fd;
   struct sockaddr_storage addr;
@@ -34,6 +36,8 @@ struct _KqWorkers {
   Worker *workers;
   guint count;
   guint next;                 /* main thread: who gets the next socket */
+  guint next_moved;           /* atomic: who gets the next connection that moves */
+  gint bulk_connections;      /* atomic: open connections that have carried large messages */
   gint64 busy_poll_us;
   gboolean stopped;
 };
@@ -42,6 +46,86 @@ guint
 kq_workers_default_count(void)
 {
   return CLAMP(g_get_num_processors(), 1, 4);
+}
+
+/* ---- placement --------------------------------------------------------------------------- */
+
+/* With two threads or more, bulk connections (see KqConnectionPlacement) are served by the last
+ * half of the threads (at least one), the others by the first half while any bulk connection is
+ * open, and by all threads when none is. Bulk connections are few and heavy; small requests
+ * then never wait behind a large item's copy on their thread. */
+static gboolean
+worker_serves_bulk(const KqWorkers *workers, guint index)
+{
+  return index >= workers->count - MAX(workers->count / 2, 1);
+}
+
+/* The next thread of the half that serves bulk connections (bulk) or the other half. */
+static Worker *
+next_of_half(KqWorkers *workers, guint *counter, gboolean bulk)
+{
+  guint bulk_threads = MAX(workers->count / 2, 1);
+  guint first = bulk ? workers->count - bulk_threads : 0;
+  guint n = bulk ? bulk_threads : workers->count - bulk_threads;
+  guint turn = __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+
+  return &workers->workers[first + turn % n];
+}
+
+static gpointer
+placement_choose(gpointer data, gboolean bulk)
+{
+  Worker *w = data;
+  KqWorkers *workers = w->owner;
+
+  if (worker_serves_bulk(workers, w->index) == bulk)
+    return NULL;
+  if (!bulk && __atomic_load_n(&workers->bulk_connections, __ATOMIC_RELAXED) == 0)
+    return NULL; /* nothing to keep apart from */
+  return next_of_half(workers, &workers->next_moved, bulk);
+}
+
+static void
+queue_for_worker(Worker *w, Accepted *a)
+{
+  g_mutex_lock(&w->lock);
+  g_queue_push_tail(&w->accepted, a);
+  g_mutex_unlock(&w->lock);
+  event_active(w->accept_event, EV_READ, 0);
+}
+
+static void
+placement_hand_over(gpointer destination, KqConnection *conn)
+{
+  Accepted *a = g_new0(Accepted, 1);
+
+  a->moved = conn;
+  queue_for_worker(destination, a);
+}
+
+static void
+placement_count_bulk(gpointer data, gint delta)
+{
+  Worker *w = data;
+
+  __atomic_add_fetch(&w->owner->bulk_connections, delta, __ATOMIC_RELAXED);
+}
+
+static const KqConnectionPlacement placement = {
+  .choose = placement_choose,
+  .hand_over = placement_hand_over,
+  .count_bulk = placement_count_bulk,
+};
+
+static void
+take_over(Worker *w, Accepted *a)
+{
+  if (a->moved != NULL)
+    kq_connection_attach(w->hub, a->moved);
+  else
+    kq_connection_accept(w->hub, a->front_end, a->fd, (const struct sockaddr *) &a->addr,
+                         a->socklen);
+  g_free(a);
 }
 
 static void
@@ -58,9 +142,7 @@ take_over_cb(evutil_socket_t unused_fd, short what, void *arg)
     g_mutex_unlock(&w->lock);
     if (a == NULL)
       break;
-    kq_connection_accept(w->hub, a->front_end, a->fd, (const struct sockaddr *) &a->addr,
-                         a->socklen);
-    g_free(a);
+    take_over(w, a);
   }
 }
 
@@ -134,7 +216,9 @@ kq_workers_start(KqServer *server, guint count, gint64 busy_poll_us, GError **er
       kq_workers_free(workers);
       return NULL;
     }
-    w->hub = kq_connection_hub_new(server, w->base);
+    w->hub = kq_connection_hub_new(server, w->base, i + 1);
+    if (workers->count > 1)
+      kq_connection_hub_set_placement(w->hub, &placement, w);
     w->accept_event = event_new(w->base, -1, EV_PERSIST, take_over_cb, w);
     w->stop_event = event_new(w->base, -1, 0, stop_cb, w);
     event_add(w->accept_event, NULL);
@@ -162,17 +246,17 @@ void
 kq_workers_hand_over(KqWorkers *workers, const KqFrontEnd *front_end, evutil_socket_t fd,
                      const struct sockaddr *addr, int socklen)
 {
-  Worker *w = &workers->workers[workers->next++ % workers->count];
+  gboolean keep_apart = workers->count > 1 &&
+                        __atomic_load_n(&workers->bulk_connections, __ATOMIC_RELAXED) > 0;
+  Worker *w = keep_apart ? next_of_half(workers, &workers->next, FALSE)
+                         : &workers->workers[workers->next++ % workers->count];
   Accepted *a = g_new0(Accepted, 1);
 
   a->front_end = front_end;
   a->fd = fd;
   a->socklen = MIN(socklen, (int) sizeof a->addr);
   memcpy(&a->addr, addr, (gsize) a->socklen);
-  g_mutex_lock(&w->lock);
-  g_queue_push_tail(&w->accepted, a);
-  g_mutex_unlock(&w->lock);
-  event_active(w->accept_event, EV_READ, 0);
+  queue_for_worker(w, a);
 }
 
 void
@@ -184,15 +268,21 @@ kq_workers_stop(KqWorkers *workers)
   for (guint i = 0; i < workers->count; i++)
     if (workers->workers[i].thread != NULL)
       event_active(workers->workers[i].stop_event, EV_READ, 0);
+  for (guint i = 0; i < workers->count; i++)
+    if (workers->workers[i].thread != NULL)
+      g_thread_join(g_steal_pointer(&workers->workers[i].thread));
+  /* Sockets and connections handed over after a thread's last turn (all threads have ended:
+   * none can hand over more) were never served. A connection that was moving still has its
+   * open reads: attaching it to the stopped hub closes it and gives them back. */
   for (guint i = 0; i < workers->count; i++) {
     Worker *w = &workers->workers[i];
     Accepted *a;
 
-    if (w->thread != NULL)
-      g_thread_join(g_steal_pointer(&w->thread));
-    /* Sockets handed over after the thread's last turn were never served. */
     while ((a = g_queue_pop_head(&w->accepted)) != NULL) {
-      evutil_closesocket(a->fd);
+      if (a->moved != NULL)
+        kq_connection_attach(w->hub, a->moved);
+      else
+        evutil_closesocket(a->fd);
       g_free(a);
     }
   }

@@ -1,7 +1,9 @@
 /* The worker threads of the memcache and text front-ends, as memcached has them: the main loop
  * accepts, and hands each new socket to one of `count` threads, each running a libevent loop of
- * its own with the connections it owns (its KqConnectionHub). A connection never moves; the
- * engine's per-queue locks are all the threads share. */
+ * its own with the connections it owns (its KqConnectionHub). The engine's per-queue locks are
+ * all the threads share. With two threads or more, connections that carry large items are kept
+ * on threads of their own (the last half), moving there between requests, so that small
+ * requests never wait behind a large item's copy. */
 #pragma once
 #include <event2/util.h>
 #include <glib.h>

@@ -116,8 +116,12 @@ def test_figures_sane(bench):
     assert "memcached" not in r["rss"]
     assert all(p and p > 0 for _, p, _ in r["behind"]["kestreld"])
     assert [p for p, _, _ in r["sync"]] == [1, 4] and all(v > 0 for _, v, _ in r["sync"])
-    for mode in ("alone", "large"):
-        assert r["fairness"]["kestreld"][mode]["puts_per_sec"] > 0
+    # fairness: the servers started for the run, and kestreld with one worker thread
+    assert r["fairness"]["servers_tested"][-1] == "kestreld-w1"
+    for name in ("kestreld", "kestreld-w1"):
+        for mode in ("alone", "large"):
+            assert r["fairness"][name][mode]["puts_per_sec"] > 0
+    assert "| kestreld, workerThreads 1 |" in (out / "README.md").read_text()
     # cpu: both kestreld thread counts and memcached, pinned apart, every run with a result
     cpu = r["cpu"]
     assert cpu["servers_tested"] == ["kestreld-w1", "kestreld-w2", "memcached"]

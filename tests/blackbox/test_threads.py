@@ -1,7 +1,8 @@
 """Worker threads: many connections over few queues and over many queues, served by 4 threads.
 
 Every item put is got exactly once, each consumer sees each producer's items of a queue in the
-order they were put, and the global counters, kept per thread and summed, count every request.
+order they were put, and the global counters, kept per thread and summed, count every request;
+also while connections that carry large items move between threads.
 scripts/test also runs this file against a ThreadSanitizer build (--enable-tsan).
 """
 import threading
@@ -11,11 +12,14 @@ import pytest
 PRODUCERS = 12
 PER_PRODUCER = 250
 CONSUMERS = 6
+LARGE = 70 * 1024
 
 
-def run_traffic(srv, queues):
+def run_traffic(srv, queues, large_producers=0):
     """PRODUCERS connections put numbered items round robin over `queues` while CONSUMERS
-    connections get from them; returns (what each consumer got, gets sent, puts sent)."""
+    connections get from them; returns (what each consumer got, gets sent, puts sent). The
+    first `large_producers` pad their items to 70 KB, which moves them, and the consumers that
+    get their items, to the threads that serve large items while the others move away."""
     errors = []
     got = [[] for _ in range(CONSUMERS)]
     gets_sent = [0] * CONSUMERS
@@ -26,7 +30,8 @@ def run_traffic(srv, queues):
             with srv.memcache() as c:
                 for seq in range(PER_PRODUCER):
                     q = queues[(k + seq) % len(queues)]
-                    c.must_set(q, "p%d:%d" % (k, seq))
+                    item = "p%d:%d" % (k, seq)
+                    c.must_set(q, item + ":" + "x" * LARGE if k < large_producers else item)
         except Exception as e:  # noqa: BLE001 (reported below)
             errors.append(e)
 
@@ -69,7 +74,7 @@ def check_exactly_once_in_order(got, queues):
     for items in got:
         last = {}  # (queue, producer) -> last sequence number this consumer saw
         for q, item in items:
-            producer, seq = (int(x) for x in item.decode()[1:].split(":"))
+            producer, seq = (int(x) for x in item.decode()[1:].split(":")[:2])
             assert (producer, seq) not in seen, "delivered twice: %r" % item
             seen.add((producer, seq))
             assert q == queues[(producer + seq) % len(queues)], "wrong queue for %r" % item
@@ -112,3 +117,13 @@ def test_each_thread_serves_clients(kestrel_factory):
     for setter in clients[2:6]:  # at least one of these is on another thread than the waiter
         setter.must_set("wake", "hello")
     assert waiter.read_value("wake") == b"hello"
+
+
+def test_connections_moving_between_threads_lose_duplicate_and_reorder_nothing(kestrel_factory):
+    # Three producers of 70 KB items: they, and the consumers that get their items, move to
+    # the threads that serve large items, the others away from them, while traffic flows.
+    srv = kestrel_factory(server={"workerThreads": 4, "enableSessionTrace": "true"})
+    queues = ["mov%d" % i for i in range(4)]
+    got, gets, puts = run_traffic(srv, queues, large_producers=3)
+    check_exactly_once_in_order(got, queues)
+    assert "moved to io thread" in srv.stderr_text()
