@@ -46,9 +46,9 @@ void kq_connection_hub_free(KqConnectionHub *hub);
 /* Where connections are served, when there are several loops (the worker threads set it; a hub
  * without one keeps its connections). A connection that has carried a large message (a request
  * of KQ_BULK_MESSAGE_BYTES or more, or as many bytes of replies in one turn) is "bulk" from
- * then on; the placement keeps bulk
- * connections on loops of their own, so that copying a large item never stands between a small
- * request and its reply. Connections move only between requests, with nothing in flight. */
+ * then on; the placement keeps bulk connections on loops of their own, so that copying a large
+ * item never stands between a small request and its reply. Connections move only between
+ * requests, with nothing in flight. */
 #define KQ_BULK_MESSAGE_BYTES (64 * 1024)
 typedef struct {
   /* Where a connection of this hub should go: an opaque destination, or NULL to stay. Runs on
