@@ -204,3 +204,22 @@ def test_busy_poll_server_takes_part_in_the_flood_only(tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert "| kestreld-busy-poll items/s |" in text and "| kestreld-busy-poll / memcached |" in text
     assert "`busyPollMicros = 50`" in text
+
+
+def test_other_kestreld_takes_part_in_the_cpu_test(tmp_path):
+    """--kestreld before=EXE: the cpu test starts that binary with workerThreads 1 and 2 too
+    (before-w1, before-w2), in the same rounds, and reports this build against it thread count
+    for thread count beside the ratios to memcached."""
+    exe = build_dir() / "src" / "server" / "kestreld"
+    run_bench(tmp_path, "--kestreld", "before=%s" % exe, "--only", "cpu")
+    r = json.loads((tmp_path / "results.json").read_text())
+    cpu = r["cpu"]
+    assert cpu["servers_tested"] == ["kestreld-w1", "kestreld-w2", "before-w1", "before-w2",
+                                     "memcached"]
+    for name in ("before-w1", "before-w2"):
+        assert cpu["servers"][name]["2"]["us_per_pair"] > 0
+    for ratio in ("before-w1 / memcached", "kestreld-w1 / before-w1",
+                  "kestreld-w2 / before-w2"):
+        assert cpu["ratios"][ratio]["2"]["median"] > 0, cpu["ratios"]
+    text = (tmp_path / "README.md").read_text()
+    assert "| before-w1 µs |" in text and "| workerThreads 2 / before-w2 |" in text
