@@ -289,13 +289,47 @@ gboolean kq_collection_is_alias(KqCollection *c, const gchar *name)
   return alias;
 }
 
-/* The queues an add to `name` writes to (refs), or NULL with an error. */
-static GPtrArray *targets_of(KqCollection *c, const gchar *name, gboolean *is_alias,
-                             GError **error)
+/* The queues an add writes to (refs). Every set and its durability wait look them up, and a
+ * queue without aliases or fanout children is one target: that case allocates nothing. */
+#define TARGETS_INLINE 4
+typedef struct {
+  KqQueue **q;    /* `inline_q` until there are more */
+  guint len, cap;
+  KqQueue *inline_q[TARGETS_INLINE];
+} Targets;
+
+static void targets_add(Targets *t, KqQueue *q)
 {
+  if (t->len == t->cap) {
+    t->cap *= 2;
+    if (t->q == t->inline_q)
+      t->q = g_memdup2(t->inline_q, sizeof t->inline_q[0] * t->len);
+    t->q = g_renew(KqQueue *, t->q, t->cap);
+  }
+  t->q[t->len++] = q;
+}
+
+static void targets_clear(Targets *t)
+{
+  for (guint i = 0; i < t->len; i++)
+    kq_queue_unref(t->q[i]);
+  if (t->q != t->inline_q)
+    g_free(t->q);
+  t->q = t->inline_q;
+  t->len = 0;
+  t->cap = TARGETS_INLINE;
+}
+
+/* Fills `t` with the queues an add to `name` writes to, or returns FALSE with an error (`t`
+ * empty). `t` is cleared with targets_clear either way. */
+static gboolean targets_of(KqCollection *c, const gchar *name, Targets *t, gboolean *is_alias,
+                           GError **error)
+{
+  t->q = t->inline_q;
+  t->len = 0;
+  t->cap = TARGETS_INLINE;
   if (!kq_queue_name_is_valid(name, error))
-    return NULL;
-  GPtrArray *targets = g_ptr_array_new_with_free_func((GDestroyNotify)kq_queue_unref);
+    return FALSE;
   g_mutex_lock(&c->lock);
   const gchar *const *dests = c->config ? kq_config_set_alias_destinations(c->config, name) : NULL;
   const gchar *single[] = { name, NULL };
@@ -304,42 +338,43 @@ static GPtrArray *targets_of(KqCollection *c, const gchar *name, gboolean *is_al
     KqQueue *q = get_locked(c, *d, TRUE, error);
     if (q == NULL) {
       g_mutex_unlock(&c->lock);
-      g_ptr_array_unref(targets);
-      return NULL;
+      targets_clear(t);
+      return FALSE;
     }
     /* fanoutOnly keeps a parent empty; a child that inherited it still stores its items */
     if (!q->settings.fanout_only || strchr(*d, '+') != NULL)
-      g_ptr_array_add(targets, kq_queue_ref(q));
+      targets_add(t, kq_queue_ref(q));
     GPtrArray *kids = g_hash_table_lookup(c->children, *d);
     for (guint i = 0; kids != NULL && i < kids->len; i++)
-      g_ptr_array_add(targets, kq_queue_ref(kids->pdata[i]));
+      targets_add(t, kq_queue_ref(kids->pdata[i]));
   }
   g_mutex_unlock(&c->lock);
-  return targets;
+  return TRUE;
 }
 
 gboolean kq_collection_add(KqCollection *c, const gchar *name, const void *data, gsize len,
                            gint64 expiry, GError **error)
 {
   gboolean is_alias = FALSE;
-  g_autoptr(GPtrArray) targets = targets_of(c, name, &is_alias, error);
-  if (targets == NULL)
+  Targets targets;
+  if (!targets_of(c, name, &targets, &is_alias, error))
     return FALSE;
   /* The first target decides success (the queue itself, or an alias's first destination);
    * fanout children that refuse an item just miss it, as in Kestrel. */
   gboolean ok = TRUE;
-  for (guint i = 0; i < targets->len; i++) {
+  for (guint i = 0; i < targets.len; i++) {
     g_autoptr(GError) local = NULL;
-    if (!kq_queue_add(targets->pdata[i], data, len, expiry, &local)) {
+    if (!kq_queue_add(targets.q[i], data, len, expiry, &local)) {
       if (i == 0) {
         g_propagate_error(error, g_steal_pointer(&local));
         ok = FALSE;
         break;
       }
-      g_debug("fanout add to '%s' refused: %s", kq_queue_get_name(targets->pdata[i]),
+      g_debug("fanout add to '%s' refused: %s", kq_queue_get_name(targets.q[i]),
               local->message);
     }
   }
+  targets_clear(&targets);
   /* Counted here, not summed over the queues, so that deleting a queue never lowers it. */
   if (ok)
     __atomic_add_fetch(&c->total_items, 1, __ATOMIC_RELAXED);
@@ -376,25 +411,28 @@ gboolean kq_collection_when_durable(KqCollection *c, const gchar *name, KqDurabl
                                     gpointer user_data)
 {
   gboolean is_alias = FALSE;
-  g_autoptr(GPtrArray) targets = targets_of(c, name, &is_alias, NULL);
-  if (targets == NULL || targets->len == 0)
-    return TRUE;
-  if (targets->len == 1)
-    return kq_queue_when_durable(targets->pdata[0], func, user_data);
-  DurableGroup *g = g_new(DurableGroup, 1);
-  g->remaining = 1;  /* held until every queue is registered */
-  g->func = func;
-  g->user_data = user_data;
-  for (guint i = 0; i < targets->len; i++) {
-    g_atomic_int_inc(&g->remaining);
-    if (kq_queue_when_durable(targets->pdata[i], durable_group_done, g))
-      g_atomic_int_dec_and_test(&g->remaining);
+  Targets targets;
+  gboolean done = TRUE;
+  if (!targets_of(c, name, &targets, &is_alias, NULL) || targets.len == 0) {
+    /* nothing to wait for */
+  } else if (targets.len == 1) {
+    done = kq_queue_when_durable(targets.q[0], func, user_data);
+  } else {
+    DurableGroup *g = g_new(DurableGroup, 1);
+    g->remaining = 1;  /* held until every queue is registered */
+    g->func = func;
+    g->user_data = user_data;
+    for (guint i = 0; i < targets.len; i++) {
+      g_atomic_int_inc(&g->remaining);
+      if (kq_queue_when_durable(targets.q[i], durable_group_done, g))
+        g_atomic_int_dec_and_test(&g->remaining);
+    }
+    done = g_atomic_int_dec_and_test(&g->remaining);
+    if (done)
+      g_free(g);
   }
-  if (g_atomic_int_dec_and_test(&g->remaining)) {
-    g_free(g);
-    return TRUE;
-  }
-  return FALSE;
+  targets_clear(&targets);
+  return done;
 }
 
 /* Detach `q` from the tables (collection lock held); returns the table's reference. */

@@ -6,7 +6,7 @@
 #include "connection-private.h"
 
 #include <errno.h>
-#include <unistd.h>
+#include <sys/socket.h>
 
 /* While parked, input is kept but not parsed; past this much we stop reading the socket. */
 #define PARKED_INPUT_LIMIT (1024 * 1024)
@@ -49,11 +49,24 @@ conn_enter(KqConnection *conn)
   return conn_output_length(conn);
 }
 
-/* One write(2) of what `buf` holds. FALSE when the client is gone (the socket failed). */
+/* One system call writing what `buf` holds. FALSE when the client is gone (the socket failed).
+ * Replies to small requests are one block: send(2) takes it without writev's iovec copy and
+ * the file layer that write calls pass through; pieces (a large item added by reference) go
+ * out together with writev. */
 static gboolean
 conn_write_socket(KqConnection *conn, struct evbuffer *buf)
 {
-  if (evbuffer_write(buf, conn->fd) >= 0)
+  struct evbuffer_iovec block;
+  ssize_t n;
+
+  if (evbuffer_peek(buf, -1, NULL, &block, 1) == 1) {
+    n = send(conn->fd, block.iov_base, block.iov_len, 0);
+    if (n > 0)
+      evbuffer_drain(buf, (size_t) n);
+  } else {
+    n = evbuffer_write(buf, conn->fd);
+  }
+  if (n >= 0)
     return TRUE;
   return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
@@ -256,7 +269,7 @@ conn_read_socket(KqConnection *conn, int *end)
 
     room = MIN(room, READ_PER_TURN - total);
     do
-      n = read(conn->fd, dst, room);
+      n = recv(conn->fd, dst, room, 0); /* not read(2): sockets skip the file layer */
     while (n < 0 && errno == EINTR);
     if (n == 0)
       *end = 0;

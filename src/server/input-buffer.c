@@ -3,6 +3,22 @@
 
 #include <string.h>
 
+/* A connection's block is freed whenever its input is all handled, which for small requests
+ * is after every one; the next read would allocate it again. Each thread keeps one freed block
+ * of the usual size aside instead and hands it to the next connection that needs one, so idle
+ * connections still hold nothing and a busy thread does no malloc/free per request. */
+#define SPARE_BLOCK_SIZE 16384
+static GPrivate spare_block = G_PRIVATE_INIT(g_free);
+
+static void
+block_free(KqInputBuffer *b)
+{
+  if (b->cap == SPARE_BLOCK_SIZE && g_private_get(&spare_block) == NULL)
+    g_private_set(&spare_block, b->data);
+  else
+    g_free(b->data);
+}
+
 guint8 *
 kq_input_buffer_reserve(KqInputBuffer *b, gsize min, gsize *room)
 {
@@ -16,12 +32,15 @@ kq_input_buffer_reserve(KqInputBuffer *b, gsize min, gsize *room)
       gsize cap = MAX(b->cap, 1024);
       while (cap < len + min)
         cap *= 2;
-      if (b->start == 0) {
+      if (b->data == NULL && cap == SPARE_BLOCK_SIZE && g_private_get(&spare_block) != NULL) {
+        b->data = g_private_get(&spare_block);
+        g_private_set(&spare_block, NULL);
+      } else if (b->start == 0) {
         b->data = g_realloc(b->data, cap);
       } else {
         guint8 *data = g_malloc(cap);
         memcpy(data, b->data + b->start, len);
-        g_free(b->data);
+        block_free(b);
         b->data = data;
       }
       b->cap = cap;
@@ -54,6 +73,8 @@ kq_input_buffer_consume(KqInputBuffer *b, gsize n)
 void
 kq_input_buffer_clear(KqInputBuffer *b)
 {
-  g_clear_pointer(&b->data, g_free);
+  if (b->data != NULL)
+    block_free(b);
+  b->data = NULL;
   b->start = b->end = b->cap = 0;
 }

@@ -1,7 +1,8 @@
 /* The bytes a client sent that are not handled yet, kept in one contiguous block so requests
  * (a large set's data included) are parsed in place without gathering pieces first: reads go
  * straight to the end, handled requests are dropped from the front. Holds no memory while
- * empty, so idle connections cost nothing here. */
+ * empty, so idle connections cost nothing here; each thread keeps one freed block aside for the
+ * next buffer that needs one. */
 #pragma once
 #include <glib.h>
 
@@ -19,7 +20,8 @@ typedef struct {
 guint8 *kq_input_buffer_reserve(KqInputBuffer *b, gsize min, gsize *room);
 /* `n` bytes were written at what kq_input_buffer_reserve returned. */
 void kq_input_buffer_commit(KqInputBuffer *b, gsize n);
-/* Drop `n` handled bytes from the front; frees the block once nothing is left. */
+/* Drop `n` handled bytes from the front; frees the block once nothing is left (or keeps it as
+ * the thread's spare). */
 void kq_input_buffer_consume(KqInputBuffer *b, gsize n);
 /* Free everything. */
 void kq_input_buffer_clear(KqInputBuffer *b);

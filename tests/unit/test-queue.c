@@ -518,6 +518,27 @@ static void test_max_queue_age(Fixture *f, gconstpointer unused)
   g_clear_error(&error);
 }
 
+/* An add reaches every child however many there are (the lookup keeps the first few queues
+ * without allocating and grows past them), and each waits for durability. */
+static void test_fanout_many_children(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  reopen(f, NULL);
+  KqQueue *kids[9];
+  for (guint i = 0; i < G_N_ELEMENTS(kids); i++) {
+    g_autofree gchar *name = g_strdup_printf("wide+%u", i);
+    kids[i] = et_queue(f->c, name);
+  }
+  g_assert_true(kq_collection_add(f->c, "wide", "x", 1, 0, NULL));
+  g_assert_true(kq_collection_when_durable(f->c, "wide", NULL, NULL));
+  g_autoptr(KqQueue) wide = et_queue(f->c, "wide");
+  et_expect(wide, "x");
+  for (guint i = 0; i < G_N_ELEMENTS(kids); i++) {
+    et_expect(kids[i], "x");
+    kq_queue_unref(kids[i]);
+  }
+}
+
 static void test_fanout(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -1047,6 +1068,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add("/queue/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD("fifo", test_fifo);
+  ADD("fanout-many-children", test_fanout_many_children);
   ADD("bad-name", test_bad_name);
   g_test_add_func("/queue/name-with-length", test_name_with_length);
   ADD("open-confirm-abort", test_open_confirm_abort);
