@@ -1,28 +1,10 @@
 /* Segmented FIFO storage of queued items (see item-store.h). Each record in a segment is
- * i64 add time, i64 expiry, u32 length, then the data, unaligned (accessed with memcpy). A
- * large item's record has the length HELD_ITEM and a KqItem pointer in place of the data: the
- * store holds that item, and a remove hands it out without copying it again. */
+ * i64 add time, i64 expiry, u32 length, then the data, unaligned (accessed with memcpy). */
 #include "item-store.h"
 #include <string.h>
 
 #define SEGMENT_SIZE (256 * 1024)
 #define RECORD_HEAD 20
-#define HELD_ITEM G_MAXUINT32
-/* Items from this size on are held as KqItems (their 40-byte header is noise at this size). */
-#define HELD_ITEM_MIN (64 * 1024)
-
-/* The record's size in its segment. */
-static gsize record_size(guint32 len32)
-{
-  return RECORD_HEAD + (len32 == HELD_ITEM ? sizeof(KqItem *) : len32);
-}
-
-static KqItem *held_item(const guint8 *record)
-{
-  KqItem *item;
-  memcpy(&item, record + RECORD_HEAD, sizeof item);
-  return item;
-}
 
 struct _KqSegment {
   KqSegment *next;
@@ -45,13 +27,6 @@ void kq_item_store_clear(KqItemStore *store)
     kq_item_unref(item);
   for (KqSegment *seg = store->first, *next; seg != NULL; seg = next) {
     next = seg->next;
-    for (gsize off = seg->head; off < seg->tail;) {
-      guint32 len32;
-      memcpy(&len32, seg->data + off + 16, 4);
-      if (len32 == HELD_ITEM)
-        kq_item_unref(held_item(seg->data + off));
-      off += record_size(len32);
-    }
     g_free(seg);
   }
   g_free(store->spare);
@@ -77,8 +52,7 @@ static KqSegment *segment_new(KqItemStore *store, gsize need)
 void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
                         const guint8 *data, gsize len)
 {
-  gboolean held = len >= HELD_ITEM_MIN;
-  gsize need = held ? RECORD_HEAD + sizeof(KqItem *) : RECORD_HEAD + len;
+  gsize need = RECORD_HEAD + len;
   KqSegment *seg = store->last;
   if (seg != NULL && seg->head == seg->tail && seg->capacity < need) {
     /* The only segment, emptied and kept for reuse, is too small: a second segment behind an
@@ -99,16 +73,12 @@ void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
     store->last = seg = fresh;
   }
   guint8 *p = seg->data + seg->tail;
-  guint32 len32 = held ? HELD_ITEM : (guint32)len;
+  guint32 len32 = (guint32)len;
   memcpy(p, &add_time, 8);
   memcpy(p + 8, &expiry, 8);
   memcpy(p + 16, &len32, 4);
-  if (held) {
-    KqItem *item = kq_item_new(data, len, add_time, expiry);
-    memcpy(p + RECORD_HEAD, &item, sizeof item);
-  } else if (len > 0) {
+  if (len > 0)
     memcpy(p + RECORD_HEAD, data, len);
-  }
   seg->tail += need;
   store->count++;
   store->bytes += (gint64)len;
@@ -129,7 +99,7 @@ gboolean kq_item_store_head(KqItemStore *store, KqStoreHead *head)
     head->expiry = item->expiry;
     head->data = item->data;
     head->len = item->len;
-    head->item = item;
+    head->front_item = item;
     return TRUE;
   }
   KqSegment *seg = store->first;
@@ -137,21 +107,12 @@ gboolean kq_item_store_head(KqItemStore *store, KqStoreHead *head)
     return FALSE;
   const guint8 *p = seg->data + seg->head;
   guint32 len32;
-  memcpy(&len32, p + 16, 4);
-  if (len32 == HELD_ITEM) {
-    KqItem *held = held_item(p);
-    head->add_time = held->add_time;
-    head->expiry = held->expiry;
-    head->data = held->data;
-    head->len = held->len;
-    head->item = held;
-    return TRUE;
-  }
   memcpy(&head->add_time, p, 8);
   memcpy(&head->expiry, p + 8, 8);
+  memcpy(&len32, p + 16, 4);
   head->data = p + RECORD_HEAD;
   head->len = len32;
-  head->item = NULL;
+  head->front_item = NULL;
   return TRUE;
 }
 
@@ -169,15 +130,9 @@ void kq_item_store_pop(KqItemStore *store)
     return;
   guint32 len32;
   memcpy(&len32, seg->data + seg->head + 16, 4);
-  if (len32 == HELD_ITEM) {
-    KqItem *held = held_item(seg->data + seg->head);
-    store->bytes -= (gint64)held->len;
-    kq_item_unref(held);
-  } else {
-    store->bytes -= len32;
-  }
-  seg->head += record_size(len32);
+  seg->head += RECORD_HEAD + len32;
   store->count--;
+  store->bytes -= len32;
   if (seg->head < seg->tail)
     return;
   if (seg->next == NULL) {
@@ -197,8 +152,8 @@ KqItem *kq_item_store_take(KqItemStore *store)
   if (!kq_item_store_head(store, &head))
     return NULL;
   KqItem *item;
-  if (head.item != NULL)
-    item = kq_item_ref(head.item);
+  if (head.front_item != NULL)
+    item = kq_item_ref(head.front_item);
   else
     item = kq_item_new(head.data, head.len, head.add_time, head.expiry);
   kq_item_store_pop(store);
@@ -220,13 +175,8 @@ void kq_item_store_foreach(KqItemStore *store, KqStoreFunc func, gpointer user_d
       memcpy(&add_time, p, 8);
       memcpy(&expiry, p + 8, 8);
       memcpy(&len32, p + 16, 4);
-      if (len32 == HELD_ITEM) {
-        KqItem *held = held_item(p);
-        func(add_time, expiry, held->data, held->len, user_data);
-      } else {
-        func(add_time, expiry, p + RECORD_HEAD, len32, user_data);
-      }
-      off += record_size(len32);
+      func(add_time, expiry, p + RECORD_HEAD, len32, user_data);
+      off += RECORD_HEAD + len32;
     }
   }
 }

@@ -1,6 +1,5 @@
 /* The in-memory part of a queue: a FIFO of items packed into large segments, so a queued item
- * costs 20 bytes beyond its data instead of a heap block and a list node. Large items (64 KB
- * on) are held as KqItems, so that a remove hands them out without copying them. Items that come back
+ * costs 20 bytes beyond its data instead of a heap block and a list node. Items that come back
  * to the head (aborted reads) sit in a short list in front of the segments.
  * Not thread-safe: the owning queue's lock guards it. */
 #pragma once
@@ -23,8 +22,7 @@ typedef struct {
   gint64 expiry;
   const guint8 *data;
   gsize len;
-  KqItem *item;          /* non-NULL when the store holds the head as an item (put back at
-                          * the head, or large): hand out a reference, not a copy */
+  KqItem *front_item;    /* non-NULL when the head is an item that was put back */
 } KqStoreHead;
 
 void kq_item_store_init(KqItemStore *store);

@@ -103,8 +103,8 @@ static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GEr
   if (!head_locked(q, &head))
     return NULL;
   if (flags & KQ_REMOVE_PEEK) {
-    if (head.item != NULL)
-      return kq_item_ref(head.item);
+    if (head.front_item != NULL)
+      return kq_item_ref(head.front_item);
     return kq_item_new(head.data, head.len, head.add_time, head.expiry);
   }
   guint32 xid = 0;
@@ -124,17 +124,13 @@ static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GEr
     q->remove_failing = FALSE;
     g_message("queue '%s': the journal records removals again; reads are served", q->name);
   }
-  /* The store's own item is handed out as it is when nothing else holds it (an open read
-   * marks it with its xid) or when no mark is needed; otherwise a copy. */
   KqItem *item;
-  if (head.item != NULL && head.item->xid == 0 &&
-      (xid == 0 || g_atomic_int_get(&head.item->ref_count) == 1))
-    item = kq_item_ref(head.item);
+  if (head.front_item != NULL && xid == 0 && head.front_item->xid == 0)
+    item = kq_item_ref(head.front_item);
   else
     item = kq_item_new(head.data, head.len, head.add_time, head.expiry);
+  item->xid = xid;
   pop_head_locked(q, head.len);
-  if (xid != 0)
-    item->xid = xid;
   q->age_ms = MAX(0, now - item->add_time);
   kq_latency_record(&q->delivery_latency, q->age_ms);
   if (xid != 0) {

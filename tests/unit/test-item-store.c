@@ -1,6 +1,5 @@
 /* The segmented item store under a queue: FIFO order within and across segments, items larger
- * than a segment, items put back at the head, reuse of an emptied segment, and large items held
- * as items of their own. */
+ * than a segment, items put back at the head, and reuse of an emptied segment. */
 #include <string.h>
 
 #include <glib.h>
@@ -8,7 +7,6 @@
 #include "item-store.h"
 
 #define SEGMENT (256 * 1024) /* item-store.c's SEGMENT_SIZE */
-#define HELD (64 * 1024)     /* item-store.c's HELD_ITEM_MIN */
 
 /* Item `n` of `len` bytes: every byte says which item it belongs to. */
 static guint8 *
@@ -152,63 +150,6 @@ test_foreach_visits_head_to_tail(void)
   kq_item_store_clear(&store);
 }
 
-/* Items of 64 KB or more are held as items: the head shows that item, and taking it hands
- * out that very item (a reference, no copy); smaller ones are copied out of the segment. */
-static void
-test_large_items_handed_out_without_a_copy(void)
-{
-  const gsize sizes[] = { HELD - 1, HELD, HELD + 1, 512 * 1024 };
-  KqItemStore store;
-  KqStoreHead head;
-
-  kq_item_store_init(&store);
-  for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
-    g_autofree guint8 *data = item_bytes(i, sizes[i]);
-    kq_item_store_push(&store, 1000 + i, 5000 + i, data, sizes[i]);
-  }
-  g_assert_cmpint(store.bytes, ==, (gint64) (3 * HELD + 512 * 1024));
-  for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
-    g_autofree guint8 *want = item_bytes(i, sizes[i]);
-
-    g_assert_true(kq_item_store_head(&store, &head));
-    g_assert_cmpint(head.add_time, ==, 1000 + i);
-    g_assert_cmpint(head.expiry, ==, 5000 + i);
-    g_assert_cmpmem(head.data, head.len, want, sizes[i]);
-    KqItem *held = head.item;
-    g_assert_true((held != NULL) == (sizes[i] >= HELD));
-    g_autoptr(KqItem) item = kq_item_store_take(&store);
-    if (held != NULL) {
-      g_assert_true(item == held);
-      g_assert_cmpint(g_atomic_int_get(&item->ref_count), ==, 1);
-    }
-    g_assert_cmpint(item->expiry, ==, 5000 + i);
-    g_assert_cmpmem(item->data, item->len, want, sizes[i]);
-  }
-  g_assert_cmpint(store.count, ==, 0);
-  g_assert_cmpint(store.bytes, ==, 0);
-  kq_item_store_clear(&store);
-}
-
-/* A store cleared with held items in it frees them (the leak checkers of the ASan and
- * valgrind runs would tell), and foreach shows their bytes. */
-static void
-test_clear_frees_held_items(void)
-{
-  KqItemStore store;
-  g_autoptr(GArray) seen = g_array_new(FALSE, FALSE, sizeof(gint64));
-
-  kq_item_store_init(&store);
-  for (guint i = 0; i < 6; i++)
-    push_item(&store, i, i % 2 ? 10 : HELD + i);
-  kq_item_store_pop(&store); /* a held one */
-  kq_item_store_foreach(&store, count_item, seen);
-  g_assert_cmpuint(seen->len, ==, 5);
-  for (guint i = 0; i < 5; i++)
-    g_assert_cmpint(g_array_index(seen, gint64, i), ==, i + 1);
-  kq_item_store_clear(&store);
-  g_assert_cmpint(store.count, ==, 0);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -220,8 +161,5 @@ main(int argc, char **argv)
                   test_large_items_between_small_ones);
   g_test_add_func("/item-store/items-put-back-come-first", test_items_put_back_come_first);
   g_test_add_func("/item-store/foreach-visits-head-to-tail", test_foreach_visits_head_to_tail);
-  g_test_add_func("/item-store/large-items-handed-out-without-a-copy",
-                  test_large_items_handed_out_without_a_copy);
-  g_test_add_func("/item-store/clear-frees-held-items", test_clear_frees_held_items);
   return g_test_run();
 }

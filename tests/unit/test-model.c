@@ -104,15 +104,14 @@ static void case_settings(GRand *r, CaseSettings *s)
 
 /* Item sizes from 0 bytes to several times maxMemorySize, with the boundaries where the
  * engine changes behaviour (an ADDX record is 21 bytes plus the data; records of 16 KB or more
- * are written by pwritev instead of through the mapping; items of 64 KB or more are held in
- * memory as items of their own). */
+ * are written by pwritev instead of through the mapping). */
 static gint64 item_size(GRand *r, gint64 mem)
 {
   switch (g_rand_int_range(r, 0, 21)) {
   case 0:
     return 0;
   case 20: {
-    const gint64 edges[] = { 16384 - 22, 16384 - 21, 16384 - 20, 20000, 65535, 65536, 70000 };
+    const gint64 edges[] = { 16384 - 22, 16384 - 21, 16384 - 20, 20000 };
     return pick(r, edges, G_N_ELEMENTS(edges));
   }
   case 1 ... 6:
