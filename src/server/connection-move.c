@@ -50,24 +50,6 @@ conn_is_quiet(KqConnection *conn)
          (conn->held == NULL || evbuffer_get_length(conn->held) == 0);
 }
 
-/* Leave the hub: its loop forgets the connection. */
-static void
-conn_detach(KqConnection *conn)
-{
-  KqConnectionHub *hub = conn->hub;
-
-  if (conn->prev != NULL)
-    conn->prev->next = conn->next;
-  else
-    hub->live = conn->next;
-  if (conn->next != NULL)
-    conn->next->prev = conn->prev;
-  conn->prev = conn->next = NULL;
-  g_clear_pointer(&conn->read_event, event_free);
-  g_clear_pointer(&conn->write_event, event_free);
-  g_clear_pointer(&conn->resume_event, event_free);
-}
-
 /* Called by a socket event's handler holding one reference besides the socket's. TRUE when
  * the connection went to another loop: that reference is then gone (the caller must not
  * touch the connection again). */
@@ -83,7 +65,7 @@ conn_move_if_placed(KqConnection *conn)
   if (destination == NULL)
     return FALSE;
   conn->refs--; /* the caller's; the socket's travels with it */
-  conn_detach(conn);
+  conn_hub_remove(conn);
   conn->hub = NULL;
   hub->placement->hand_over(destination, conn);
   return TRUE;
@@ -92,16 +74,7 @@ conn_move_if_placed(KqConnection *conn)
 void
 kq_connection_attach(KqConnectionHub *hub, KqConnection *conn)
 {
-  conn->hub = hub;
-  conn->next = hub->live;
-  conn->prev = NULL;
-  if (hub->live != NULL)
-    hub->live->prev = conn;
-  hub->live = conn;
-  conn->read_event =
-    event_new(hub->base, conn->fd, EV_READ | EV_PERSIST, conn_read_event_cb, conn);
-  conn->write_event =
-    event_new(hub->base, conn->fd, EV_WRITE | EV_PERSIST, conn_write_event_cb, conn);
+  conn_hub_add(hub, conn);
   if (hub->stopping) {
     conn_close_now(conn);
     return;

@@ -84,6 +84,8 @@ struct _KqConnection {
 };
 
 /* connection.c */
+void conn_hub_add(KqConnectionHub *hub, KqConnection *conn);
+void conn_hub_remove(KqConnection *conn);
 KqConnection *conn_ref(KqConnection *conn);
 void conn_unref(KqConnection *conn);
 void conn_close_now(KqConnection *conn);

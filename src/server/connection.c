@@ -120,6 +120,41 @@ kq_connection_abort_reads(KqConnection *conn, const gchar *name, guint count)
 
 /* ---- open and close ---------------------------------------------------------------------- */
 
+/* The hub's loop serves `conn` from now on: it is among the hub's live connections, with read
+ * and write events on the hub's loop (made, not armed). */
+void
+conn_hub_add(KqConnectionHub *hub, KqConnection *conn)
+{
+  conn->hub = hub;
+  conn->prev = NULL;
+  conn->next = hub->live;
+  if (hub->live != NULL)
+    hub->live->prev = conn;
+  hub->live = conn;
+  conn->read_event =
+    event_new(hub->base, conn->fd, EV_READ | EV_PERSIST, conn_read_event_cb, conn);
+  conn->write_event =
+    event_new(hub->base, conn->fd, EV_WRITE | EV_PERSIST, conn_write_event_cb, conn);
+}
+
+/* The reverse: off the hub's list, its events freed (closing, or moving to another loop). */
+void
+conn_hub_remove(KqConnection *conn)
+{
+  KqConnectionHub *hub = conn->hub;
+
+  if (conn->prev != NULL)
+    conn->prev->next = conn->next;
+  else
+    hub->live = conn->next;
+  if (conn->next != NULL)
+    conn->next->prev = conn->prev;
+  conn->prev = conn->next = NULL;
+  g_clear_pointer(&conn->read_event, event_free);
+  g_clear_pointer(&conn->write_event, event_free);
+  g_clear_pointer(&conn->resume_event, event_free);
+}
+
 static guint64 next_connection_id;
 
 void
@@ -137,7 +172,6 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
 
   conn = g_malloc0(offset + front_end->data_size);
   conn->data = (guint8 *) conn + offset;
-  conn->hub = hub;
   conn->server = hub->server;
   conn->fe = front_end;
   conn->refs = 1;
@@ -146,8 +180,7 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
   conn->fd = fd;
   conn->out = evbuffer_new();
   conn->unsent = evbuffer_new();
-  conn->read_event = event_new(hub->base, fd, EV_READ | EV_PERSIST, conn_read_event_cb, conn);
-  conn->write_event = event_new(hub->base, fd, EV_WRITE | EV_PERSIST, conn_write_event_cb, conn);
+  conn_hub_add(hub, conn);
   if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) {
     char host[48] = "?";
     const void *ip = addr->sa_family == AF_INET
@@ -163,10 +196,6 @@ kq_connection_accept(KqConnectionHub *hub, const KqFrontEnd *front_end, evutil_s
   }
   (void) socklen;
 
-  conn->next = hub->live;
-  if (hub->live != NULL)
-    hub->live->prev = conn;
-  hub->live = conn;
   gint64 count = __atomic_add_fetch(&stats->curr_connections, 1, __ATOMIC_RELAXED);
   __atomic_add_fetch(&stats->total_connections, 1, __ATOMIC_RELAXED);
   conn->refuse_writes = config->connection_limit_refuse_writes >= 0 &&
@@ -204,7 +233,6 @@ kq_connection_close_after_output(KqConnection *conn)
 void
 conn_close_now(KqConnection *conn)
 {
-  KqConnectionHub *hub = conn->hub;
   KqServerStats *stats = kq_server_get_stats(conn->server);
 
   if (conn->fd < 0)
@@ -215,20 +243,9 @@ conn_close_now(KqConnection *conn)
     g_message("session %" G_GUINT64_FORMAT ": closed (%" G_GUINT64_FORMAT " bytes in, %"
               G_GUINT64_FORMAT " bytes out)", conn->id, conn->bytes_in, conn->bytes_out);
 
-  if (conn->prev != NULL)
-    conn->prev->next = conn->next;
-  else
-    hub->live = conn->next;
-  if (conn->next != NULL)
-    conn->next->prev = conn->prev;
-  conn->prev = conn->next = NULL;
+  conn_hub_remove(conn);
   __atomic_sub_fetch(&stats->curr_connections, 1, __ATOMIC_RELAXED);
   conn_forget_bulk(conn);
-
-  event_free(conn->read_event);
-  event_free(conn->write_event);
-  conn->read_event = conn->write_event = NULL;
-  g_clear_pointer(&conn->resume_event, event_free);
   conn->resume_pending = FALSE;
   evutil_closesocket(conn->fd);
   conn->fd = -1;
