@@ -20,6 +20,7 @@ struct _KqConnectionHub {
   const KqConnectionPlacement *placement; /* NULL: connections stay */
   gpointer placement_data;
   guint index;               /* for logs: the loop's number, from 1 */
+  guint8 *spare_input;       /* the connections' spare input block (input-buffer.h) */
 };
 
 struct _KqConnection {

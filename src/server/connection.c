@@ -126,6 +126,7 @@ void
 conn_hub_add(KqConnectionHub *hub, KqConnection *conn)
 {
   conn->hub = hub;
+  conn->in.spare = &hub->spare_input;
   conn->prev = NULL;
   conn->next = hub->live;
   if (hub->live != NULL)
@@ -419,6 +420,7 @@ kq_connection_hub_free(KqConnectionHub *hub)
     return;
   hub_run_completions(hub);
   event_free(hub->wake);
+  g_free(hub->spare_input);
   g_mutex_clear(&hub->lock);
   g_cond_clear(&hub->cond);
   g_free(hub);

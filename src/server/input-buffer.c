@@ -4,17 +4,17 @@
 #include <string.h>
 
 /* A connection's block is freed whenever its input is all handled, which for small requests
- * is after every one; the next read would allocate it again. Each thread keeps one freed block
- * of the usual size aside instead and hands it to the next connection that needs one, so idle
- * connections still hold nothing and a busy thread does no malloc/free per request. */
+ * is after every one; the next read would allocate it again. The spare slot (one per loop)
+ * keeps one freed block of the usual size instead and hands it to the next connection that
+ * needs one, so idle connections still hold nothing and a busy loop does no malloc/free per
+ * request. */
 #define SPARE_BLOCK_SIZE 16384
-static GPrivate spare_block = G_PRIVATE_INIT(g_free);
 
 static void
 block_free(KqInputBuffer *b)
 {
-  if (b->cap == SPARE_BLOCK_SIZE && g_private_get(&spare_block) == NULL)
-    g_private_set(&spare_block, b->data);
+  if (b->cap == SPARE_BLOCK_SIZE && b->spare != NULL && *b->spare == NULL)
+    *b->spare = b->data;
   else
     g_free(b->data);
 }
@@ -32,9 +32,9 @@ kq_input_buffer_reserve(KqInputBuffer *b, gsize min, gsize *room)
       gsize cap = MAX(b->cap, 1024);
       while (cap < len + min)
         cap *= 2;
-      if (b->data == NULL && cap == SPARE_BLOCK_SIZE && g_private_get(&spare_block) != NULL) {
-        b->data = g_private_get(&spare_block);
-        g_private_set(&spare_block, NULL);
+      if (b->data == NULL && cap == SPARE_BLOCK_SIZE && b->spare != NULL && *b->spare != NULL) {
+        b->data = *b->spare;
+        *b->spare = NULL;
       } else if (b->start == 0) {
         b->data = g_realloc(b->data, cap);
       } else {

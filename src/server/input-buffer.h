@@ -1,8 +1,8 @@
 /* The bytes a client sent that are not handled yet, kept in one contiguous block so requests
  * (a large set's data included) are parsed in place without gathering pieces first: reads go
  * straight to the end, handled requests are dropped from the front. Holds no memory while
- * empty, so idle connections cost nothing here; each thread keeps one freed block aside for the
- * next buffer that needs one. */
+ * empty, so idle connections cost nothing here; the buffers of one loop share a slot that keeps
+ * one freed block aside for the next buffer that needs one. */
 #pragma once
 #include <glib.h>
 
@@ -13,6 +13,8 @@ typedef struct {
   gsize start;  /* first byte not handled yet */
   gsize end;    /* end of the bytes read */
   gsize cap;
+  guint8 **spare; /* the slot for a freed block of the usual size (NULL: none); its owner frees
+                   * what is left in it, and only one thread uses a slot */
 } KqInputBuffer;
 
 /* Room for at least `min` more bytes after the last one read: its start, *room its size. Grows
@@ -20,10 +22,10 @@ typedef struct {
 guint8 *kq_input_buffer_reserve(KqInputBuffer *b, gsize min, gsize *room);
 /* `n` bytes were written at what kq_input_buffer_reserve returned. */
 void kq_input_buffer_commit(KqInputBuffer *b, gsize n);
-/* Drop `n` handled bytes from the front; frees the block once nothing is left (or keeps it as
- * the thread's spare). */
+/* Drop `n` handled bytes from the front; frees the block once nothing is left (or keeps it in
+ * the spare slot). */
 void kq_input_buffer_consume(KqInputBuffer *b, gsize n);
-/* Free everything. */
+/* Free everything (the spare slot stays). */
 void kq_input_buffer_clear(KqInputBuffer *b);
 
 static inline gsize

@@ -87,12 +87,14 @@ test_large_request_in_one_block(void)
   g_assert_null(b.data);
 }
 
-/* A connection whose input is all handled holds nothing, and the next one to read on this
- * thread gets the freed block back: small requests cost no malloc/free each. */
+/* A connection whose input is all handled holds nothing, and the next one to read on the same
+ * loop (sharing its spare slot) gets the freed block back: small requests cost no malloc/free
+ * each. */
 static void
 test_freed_block_is_reused(void)
 {
-  KqInputBuffer a = { 0 }, b = { 0 };
+  guint8 *spare = NULL;
+  KqInputBuffer a = { .spare = &spare }, b = { .spare = &spare };
   gsize room;
 
   kq_input_buffer_reserve(&a, 16384, &room);
@@ -106,7 +108,31 @@ test_freed_block_is_reused(void)
   guint8 *other = kq_input_buffer_reserve(&a, 16384, &room);
   g_assert_true(other != block);
   kq_input_buffer_clear(&a);
+  g_assert_true(spare == other);
+  kq_input_buffer_clear(&b); /* the slot is taken: this block is freed */
+  g_assert_true(spare == other);
+  g_free(spare);
+}
+
+/* Without a slot every freed block goes back to malloc, and another slot's buffer never sees it. */
+static void
+test_slots_are_apart(void)
+{
+  guint8 *spare = NULL;
+  KqInputBuffer a = { 0 }, b = { .spare = &spare };
+  gsize room;
+
+  kq_input_buffer_reserve(&a, 16384, &room);
+  kq_input_buffer_commit(&a, 10);
+  kq_input_buffer_consume(&a, 10);
+  g_assert_null(spare);
+  kq_input_buffer_reserve(&b, 16384, &room);
   kq_input_buffer_clear(&b);
+  g_assert_nonnull(spare);
+  kq_input_buffer_reserve(&a, 16384, &room);
+  g_assert_nonnull(spare); /* a has no slot: it never takes b's spare */
+  kq_input_buffer_clear(&a);
+  g_free(spare);
 }
 
 int
@@ -117,5 +143,6 @@ main(int argc, char **argv)
   g_test_add_func("/input-buffer/order", test_keeps_order_across_growth_and_moves);
   g_test_add_func("/input-buffer/large-request", test_large_request_in_one_block);
   g_test_add_func("/input-buffer/freed-block-reused", test_freed_block_is_reused);
+  g_test_add_func("/input-buffer/slots-apart", test_slots_are_apart);
   return g_test_run();
 }
