@@ -413,6 +413,8 @@ gboolean kq_collection_when_durable(KqCollection *c, const gchar *name, KqDurabl
   gboolean is_alias = FALSE;
   Targets targets;
   gboolean done = TRUE;
+  if (!queue_sync_in_use())
+    return TRUE;
   if (!targets_of(c, name, &targets, &is_alias, NULL) || targets.len == 0) {
     /* nothing to wait for */
   } else if (targets.len == 1) {

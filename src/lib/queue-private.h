@@ -124,6 +124,8 @@ G_GNUC_INTERNAL void pop_head_locked(KqQueue *q, gsize len);
 G_GNUC_INTERNAL gboolean head_locked(KqQueue *q, KqStoreHead *head);
 G_GNUC_INTERNAL guint32 next_xid_locked(KqQueue *q);
 G_GNUC_INTERNAL gboolean check_open_locked(KqQueue *q, GError **error);
+/* FALSE while no queue has ever had syncJournal set: then nothing waits to be durable. */
+G_GNUC_INTERNAL gboolean queue_sync_in_use(void);
 
 /* queue-behind.c */
 G_GNUC_INTERNAL void rb_stop_locked(KqQueue *q);

@@ -172,6 +172,23 @@ static void open_read_free(gpointer p)
 
 /* ---------- lifecycle ---------- */
 
+/* Set once any queue of the process has had a syncJournal setting other than never: until then
+ * no add can wait to be durable, and the front-ends' durability check after every set can
+ * answer without looking the queue up. Set before the setting takes effect (under the queue's
+ * lock), so an add made under it sees the flag afterwards. */
+static gint sync_in_use;
+
+static void note_sync_setting(const KqQueueSettings *settings)
+{
+  if (settings->sync_journal_ms >= 0 && !g_atomic_int_get(&sync_in_use))
+    g_atomic_int_set(&sync_in_use, TRUE);
+}
+
+gboolean queue_sync_in_use(void)
+{
+  return g_atomic_int_get(&sync_in_use);
+}
+
 KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings *settings,
                       KqExpireFunc expire_into, gpointer expire_owner, KqTimer *timer,
                       KqSyncer *syncer, GError **error)
@@ -185,6 +202,7 @@ KqQueue *kq_queue_new(const gchar *dir, const gchar *name, const KqQueueSettings
   q->syncer = syncer;
   g_mutex_init(&q->lock);
   kq_settings_copy(&q->settings, settings);
+  note_sync_setting(settings);
   kq_item_store_init(&q->store);
   q->open = g_hash_table_new_full(NULL, NULL, NULL, open_read_free);
   g_queue_init(&q->waiters);
@@ -573,6 +591,7 @@ void kq_queue_set_settings(KqQueue *q, const KqQueueSettings *settings)
   gboolean keep = q->settings.keep_journal;
   kq_settings_clear(&q->settings);
   kq_settings_copy(&q->settings, settings);
+  note_sync_setting(settings);
   /* A live queue keeps the journalling it started with: switching needs a restart. */
   q->settings.keep_journal = keep;
   g_mutex_unlock(&q->lock);

@@ -320,6 +320,33 @@ static void test_sync_every_write(Fixture *f, gconstpointer unused)
   done_clear(&d3);
 }
 
+/* A queue that starts with syncJournal = never and is switched to 0 by a reload: its next add
+ * waits for an fsync. Run first, so the engine has seen no syncJournal setting before (it
+ * answers durability checks at once until then). */
+static void test_sync_switched_on(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  Done d;
+  done_init(&d);
+  g_assert_true(kq_collection_add(f->c, "q", "a", 1, 0, NULL));
+  g_assert_true(kq_collection_when_durable(f->c, "q", on_durable, &d));
+  KqQueueSettings settings;
+  kq_queue_get_settings(f->q, &settings);
+  g_assert_cmpint(settings.sync_journal_ms, <, 0);
+  kq_settings_clear(&settings);
+  kq_collection_reload(f->c, et_config(sync_every_write));
+  kq_queue_get_settings(f->q, &settings);
+  g_assert_cmpint(settings.sync_journal_ms, ==, 0);
+  kq_settings_clear(&settings);
+  gint before = io_get(&io.fsync_ok);
+  g_assert_true(kq_collection_add(f->c, "q", "b", 1, 0, NULL));
+  if (kq_collection_when_durable(f->c, "q", on_durable, &d))
+    g_error("an add after syncJournal was switched to 0 was durable at once");
+  done_wait(&d);
+  g_assert_cmpint(d.fsync_ok_seen, >, before);
+  done_clear(&d);
+}
+
 static void test_sync_never(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -661,6 +688,7 @@ int main(int argc, char **argv)
   g_cond_init(&io.cond);
 #define ADD(path, config, fn) \
   g_test_add("/durability/" path, Fixture, config, fixture_setup, fn, fixture_teardown)
+  ADD("sync-switched-on", NULL, test_sync_switched_on);
   ADD("sync-every-write", sync_every_write, test_sync_every_write);
   ADD("sync-never", NULL, test_sync_never);
   ADD("group-commit", sync_every_write, test_group_commit);
