@@ -166,6 +166,15 @@ static const CommandName command_names[] = {
 static gboolean
 lookup_command(KqWord w, KqMcCommand *out)
 {
+  /* the lower-case forms clients send, without the case-folding compare */
+  if (w.n == 3 && memcmp(w.p, "get", 3) == 0) {
+    *out = KQ_MC_GET;
+    return TRUE;
+  }
+  if (w.n == 3 && memcmp(w.p, "set", 3) == 0) {
+    *out = KQ_MC_SET;
+    return TRUE;
+  }
   for (gsize i = 0; i < G_N_ELEMENTS(command_names); i++) {
     if (w.n == command_names[i].len && g_ascii_strncasecmp(w.p, command_names[i].name, w.n) == 0) {
       *out = command_names[i].command;
