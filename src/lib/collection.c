@@ -344,7 +344,8 @@ static gboolean targets_of(KqCollection *c, const gchar *name, Targets *t, gbool
     /* fanoutOnly keeps a parent empty; a child that inherited it still stores its items */
     if (!q->settings.fanout_only || strchr(*d, '+') != NULL)
       targets_add(t, kq_queue_ref(q));
-    GPtrArray *kids = g_hash_table_lookup(c->children, *d);
+    GPtrArray *kids = g_hash_table_size(c->children) > 0 ? g_hash_table_lookup(c->children, *d)
+                                                          : NULL;
     for (guint i = 0; kids != NULL && i < kids->len; i++)
       targets_add(t, kq_queue_ref(kids->pdata[i]));
   }

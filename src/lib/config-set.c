@@ -245,7 +245,8 @@ kq_config_set_resolve(const KqConfigSet *set, const gchar *name, KqQueueSettings
 const gchar *const *
 kq_config_set_alias_destinations(const KqConfigSet *set, const gchar *name)
 {
-  if (set == NULL || name == NULL)
+  /* most configurations have no alias, and every add and get asks */
+  if (set == NULL || name == NULL || g_hash_table_size(set->aliases) == 0)
     return NULL;
   return g_hash_table_lookup(set->aliases, name);
 }
