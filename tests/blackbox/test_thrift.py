@@ -264,6 +264,21 @@ def test_queue_name_with_nul_byte_is_refused(srv, tc, name):
     assert [i.data for i in tc.get("kept", 5, 0, 0)] == [b"k"]
 
 
+def test_unknown_string_field_with_nul_does_not_touch_the_name(srv, tc):
+    """Only the name's own wire length decides whether it held a NUL: an unknown field carrying
+    "q2\0..." beside the name "q2" is skipped and the put stores into "q2"."""
+    body = (struct.pack(">bhi", 11, 1, 2) + b"q2"
+            + struct.pack(">bhi", 11, 9, 12) + b"q2\0" + b"\xff" * 9
+            + struct.pack(">bhbi", 15, 2, 11, 1) + struct.pack(">i", 1) + b"x"
+            + struct.pack(">bhi", 8, 3, 0) + b"\x00")
+    raw = RawThrift(srv.thrift_port)
+    raw.send(frame(message_header("put") + body))
+    name, _, _, result = raw.read_reply()
+    assert name == "put" and result.success == 1, result
+    raw.close()
+    assert [i.data for i in tc.get("q2", 5, 0, 0)] == [b"x"]
+
+
 # ---- open reads
 
 def test_open_reads_have_unique_nonzero_ids_and_confirm(tc):

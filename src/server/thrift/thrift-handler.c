@@ -38,7 +38,10 @@ kq_thrift_handler_check_name(const gchar *queue_name, gsize len, GError **error)
     APP_ERROR(error, "Queue name required.");
     return FALSE;
   }
-  if (!kq_queue_name_is_valid_len(queue_name, len, &local)) {
+  /* The handler holds a copy cut at the first NUL, so the validator may read only up to that
+   * NUL; a wire length beyond it means the name had one, which the validator then reports. */
+  gsize held = strnlen(queue_name, len);
+  if (!kq_queue_name_is_valid_len(queue_name, held < len ? held + 1 : len, &local)) {
     APP_ERROR(error, "Bad queue name: %s", local->message);
     return FALSE;
   }
