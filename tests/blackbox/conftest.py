@@ -346,6 +346,11 @@ class _PortTaken(AssertionError):
     pass
 
 
+# A server option given this value (for example adminHttpPort) gets a free port from the
+# fixture, which picks another one and starts again if some other process took it first.
+FREE_PORT = "free-port"
+
+
 class Kestreld:
     """One kestreld process with its own config file, spool folder and ports."""
 
@@ -362,6 +367,9 @@ class Kestreld:
         self.text_port = free_port() if text else 0
         self.thrift_port = free_port() if thrift else 0
         self.server_opts = dict(server or {})
+        self._free_port_keys = [k for k, v in self.server_opts.items() if v == FREE_PORT]
+        for key in self._free_port_keys:
+            self.server_opts[key] = free_port()
         self.sections = dict(sections or {})
         self.extra_args = list(extra_args)
         self.proc = None
@@ -422,6 +430,8 @@ class Kestreld:
         self.memcache_port = free_port()
         self.text_port = free_port() if self.text_port else 0
         self.thrift_port = free_port() if self.thrift_port else 0
+        for key in self._free_port_keys:
+            self.server_opts[key] = free_port()
 
     def _our_port_taken(self):
         """Start-up failed because a port this fixture chose was in use."""
@@ -430,7 +440,12 @@ class Kestreld:
                    for p in self.ports())
 
     def ports(self):
-        return [p for p in (self.memcache_port, self.text_port, self.thrift_port) if p]
+        return [p for p in (self.memcache_port, self.text_port, self.thrift_port) if p] + \
+            [self.server_opts[k] for k in self._free_port_keys]
+
+    @property
+    def admin_port(self):
+        return int(self.server_opts.get("adminHttpPort", 0))
 
     def wait_ready(self, timeout=START_TIMEOUT):
         deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import HOST, IO_TIMEOUT, free_port, port_accepts, wait_for
+from conftest import FREE_PORT, HOST, IO_TIMEOUT, port_accepts, wait_for
 
 ENDPOINTS = ["/", "/ping.txt", "/ping.json", "/server_info.json", "/server_info.txt",
              "/stats.json", "/stats.txt", "/kestreld/stats.json", "/kestreld/stats.txt", "/metrics",
@@ -45,12 +45,11 @@ def get(port, path):
 
 
 def start_admin(kestrel_factory, **kw):
-    port = free_port()
     server = dict(kw.pop("server", {}))
-    server["adminHttpPort"] = port
+    server["adminHttpPort"] = FREE_PORT
     srv = kestrel_factory(server=server, **kw)
-    wait_for(lambda: port_accepts(port), START_WAIT, message="admin port %d" % port)
-    srv.admin_port = port
+    wait_for(lambda: port_accepts(srv.admin_port), START_WAIT,
+             message="admin port %d" % srv.admin_port)
     return srv
 
 

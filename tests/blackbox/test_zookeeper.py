@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import FREE_PORT, wait_for
 from test_load import find_kestrel_load
 import zookeeper_support
 from zookeeper_support import ZooKeeperServer, members
@@ -83,9 +83,9 @@ def read_refused(srv):
 
 
 def test_member_data_is_twitter_server_set_json(kestrel_factory, zookeeper, zk_client):
-    admin_port = free_port()
     srv = start_member(kestrel_factory, zookeeper, "/kestrel/json/prod",
-                       server={"adminHttpPort": admin_port})
+                       server={"adminHttpPort": FREE_PORT})
+    admin_port = srv.admin_port
     wait_for(lambda: counts(zk_client, "/kestrel/json/prod") == (1, 1), ZK_WAIT, 0.05, "both sets")
     read, write = sets(zk_client, "/kestrel/json/prod")
     for nodes, name in ((read, "read"), (write, "write")):
