@@ -384,6 +384,21 @@ gboolean kq_journal_rotate(KqJournal *j, gchar **rotated_path, GError **error)
   return TRUE;
 }
 
+gboolean kq_journal_restart_empty(KqJournal *j, GError **error)
+{
+  if (kq_io_get()->unlink(j->live_path) != 0 && errno != ENOENT) {
+    set_io_error(error, "cannot delete journal", j->live_path, errno);
+    return FALSE;
+  }
+  unmap(j);
+  if (j->fd >= 0)
+    close(j->fd);
+  j->fd = -1;
+  j->size = j->reserved = 0;
+  j->torn = FALSE;
+  return kq_journal_open(j, error);
+}
+
 static gboolean sink_flush(KqJournalSink *s, GError **error)
 {
   if (s->buf->len == 0)

@@ -39,6 +39,14 @@ guint64 kq_journal_written(KqJournal *journal);
  * in *rotated_path (caller frees) when not NULL. */
 gboolean kq_journal_rotate(KqJournal *journal, gchar **rotated_path, GError **error);
 
+/* For a queue whose state is empty (nothing queued, nothing open) and whose journal is the live
+ * file alone: delete it and start a new one, with no fsync. Crash-safe at every step: before the
+ * delete the file replays to the empty state, after it there is nothing to replay. A power loss
+ * may bring the old file back with its unsynced tail cut, so items read in its last moments are
+ * delivered again: the promise of syncJournal = never, the only setting that may use this
+ * (the others rewrite, which syncs). FALSE, the journal unchanged, when the delete failed. */
+gboolean kq_journal_restart_empty(KqJournal *journal, GError **error);
+
 /* The state writer handed to a rewrite's dump function. */
 typedef gboolean (*KqJournalDumpFunc)(KqJournalSink *sink, const gchar *rotated_path,
                                       gpointer user_data, GError **error);

@@ -95,6 +95,26 @@ gboolean rewrite_locked(KqQueue *q, gboolean queued, GError **error)
   return TRUE;
 }
 
+/* An empty queue's journal that is one live file and whose queue never syncs can be deleted
+ * and started again instead of rewritten: no fsync of the old file, no pack, no directory sync
+ * (kq_journal_restart_empty). Under a steady flow that keeps the queue drained this runs every
+ * defaultJournalSize of writes, on the thread of the request that found the queue empty. */
+static gboolean journal_is_disposable(KqQueue *q)
+{
+  return q->settings.sync_journal_ms < 0 && q->items == 0 && g_hash_table_size(q->open) == 0 &&
+         q->rb_path == NULL && kq_journal_archived_size(q->journal) == 0;
+}
+
+static gboolean restart_empty_locked(KqQueue *q, GError **error)
+{
+  if (!kq_journal_restart_empty(q->journal, error))
+    return FALSE;
+  q->journal_rewrites++;
+  q->last_compact_ms = kq_clock_now_ms();
+  q->rb_pack_wanted = FALSE;
+  return TRUE;
+}
+
 /* SPEC 7 lifecycle: rewrite an empty queue's big journal, compact a journal that outgrew
  * maxJournalSize, rotate a live file past maxMemorySize. */
 void check_journal_locked(KqQueue *q)
@@ -106,7 +126,8 @@ void check_journal_locked(KqQueue *q)
   gint64 total = live + kq_journal_archived_size(q->journal);
   gboolean ok = TRUE;
   if (q->items == 0 && live >= q->settings.default_journal_size) {
-    ok = rewrite_locked(q, TRUE, &error);
+    ok = journal_is_disposable(q) ? restart_empty_locked(q, &error)
+                                  : rewrite_locked(q, TRUE, &error);
   } else if (total > q->settings.max_journal_size && (q->rb_path == NULL || q->rb_pack_wanted) &&
              kq_clock_now_ms() - q->last_compact_ms >= q->settings.min_journal_compact_delay_ms) {
     ok = rewrite_locked(q, TRUE, &error);

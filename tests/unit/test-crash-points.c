@@ -43,6 +43,7 @@ typedef struct {
   gboolean durable;
   int ops_behind;      /* operations that ended with items not in memory */
   int rewrites_behind; /* rewrites done while reading behind: read-behind packs */
+  int empty_restarts;  /* rewrites with no fsync: an empty journal deleted and started again */
   gboolean begun_after_fault;
 } Child;
 
@@ -167,13 +168,20 @@ static gsize random_len(GRand *rand)
   }
 }
 
+static guint64 fsync_calls(void)
+{
+  return fs.per_kind[g_bit_nth_lsf(FS_FSYNC, -1)];
+}
+
 /* Count what the journal did during the last operation (the workload must exercise it all). */
-static void child_track(Child *ch, const KqQueueStats *before)
+static void child_track(Child *ch, const KqQueueStats *before, guint64 fsyncs_before)
 {
   KqQueueStats now;
   kq_queue_get_stats(ch->q, &now);
   if (now.journal_rewrites > before->journal_rewrites && before->mem_items < before->items)
     ch->rewrites_behind++;
+  if (now.journal_rewrites > before->journal_rewrites && fsync_calls() == fsyncs_before)
+    ch->empty_restarts++;
   if (now.mem_items < now.items)
     ch->ops_behind++;
 }
@@ -232,8 +240,9 @@ static void G_GNUC_NORETURN run_workload(const Workload *w, const gchar *dir, in
   for (int i = 0; i < w->ops; i++) {
     KqQueueStats before;
     kq_queue_get_stats(ch.q, &before);
+    guint64 fsyncs = fsync_calls();
     child_random_op(&ch, w, rand);
-    child_track(&ch, &before);
+    child_track(&ch, &before, fsyncs);
   }
   /* drain to empty: the reader crosses files, then the empty queue's journal is rewritten */
   /* bounded: under a lasting fault confirms keep failing */
@@ -241,6 +250,16 @@ static void G_GNUC_NORETURN run_workload(const Workload *w, const gchar *dir, in
     child_finish(&ch, rand, TRUE);
   for (int i = 0; i < 200 && et_items(ch.q) > 0; i++)
     child_get(&ch, FALSE);
+  /* a queue its consumer keeps empty: once the live file passes defaultJournalSize it is
+   * started again empty (syncJournal = never) or rewritten (the other settings) */
+  for (int i = 0; i < 40; i++) {
+    child_add(&ch, w, (gsize)g_rand_int_range(rand, 12, 60));
+    KqQueueStats before;
+    kq_queue_get_stats(ch.q, &before);
+    guint64 fsyncs = fsync_calls();
+    child_get(&ch, FALSE);
+    child_track(&ch, &before, fsyncs);
+  }
   /* a backlog that grows slowly from empty, so the reader works inside the live file while it
    * rotates, with records appended since the reader last looked */
   for (int i = 0; i < 60; i++) {
@@ -251,8 +270,9 @@ static void G_GNUC_NORETURN run_workload(const Workload *w, const gchar *dir, in
   child_get(&ch, TRUE);
   KqQueueStats end;
   kq_queue_get_stats(ch.q, &end);
-  logf_line(&ch, "stats %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %d %d", end.journal_rotations,
-            end.journal_rewrites, ch.ops_behind, ch.rewrites_behind);
+  logf_line(&ch, "stats %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %d %d %d",
+            end.journal_rotations, end.journal_rewrites, ch.ops_behind, ch.rewrites_behind,
+            ch.empty_restarts);
   g_rand_free(rand);
   g_array_unref(ch.open_xids);
   if (!w->abrupt_end) {
@@ -281,7 +301,8 @@ typedef struct {
   GString *errors;     /* what the log itself shows wrong (a read out of order) */
   gboolean ended;
   guint64 calls;       /* I/O calls of a run that ended */
-  gint64 stats[4];     /* rotations, rewrites, operations behind, rewrites behind */
+  gint64 stats[5];     /* rotations, rewrites, operations behind, rewrites behind, empty
+                        * restarts */
   guint64 per_kind[FS_KINDS]; /* I/O calls of each kind (fault-seam.h FsKind order) */
   guint64 failed;      /* I/O calls the seam made to fail */
 } Model;
@@ -355,7 +376,7 @@ static void model_load(Model *m, const gchar *log_path)
     } else if (g_strcmp0(f[0], "failed") == 0) {
       m->failed = g_ascii_strtoull(f[1], NULL, 10);
     } else if (g_strcmp0(f[0], "stats") == 0) {
-      for (int k = 0; k < 4; k++)
+      for (int k = 0; k < 5; k++)
         m->stats[k] = g_ascii_strtoll(f[k + 1], NULL, 10);
     } else if (g_strcmp0(f[0], "end") == 0) {
       m->ended = TRUE;
@@ -634,10 +655,6 @@ static void crash_once(const Workload *w, guint64 target, FsMode mode, CheckLeve
 #define CONFIG_TINY                                                                            \
   "[queue q]\nmaxMemorySize=256\nmaxJournalSize=1KB\ndefaultJournalSize=512\n"              \
   "minJournalCompactDelay=0\n"
-
-#define CONFIG_TINY                                                                            \
-  "[queue q]\nmaxMemorySize=256\nmaxJournalSize=1KB\ndefaultJournalSize=512\n"              \
-  "minJournalCompactDelay=0\n"
 #define CONFIG_SYNC_EVERY CONFIG_TINY "syncJournal=0\n"
 #define CONFIG_SYNC_NEVER CONFIG_TINY "syncJournal=never\n"
 
@@ -698,6 +715,24 @@ static void test_crash_at_every_call(gconstpointer data)
   crash_walk(&w, CHECK_EXACT, 10);
 }
 
+/* A journal that reaches defaultJournalSize while the queue is empty, below maxMemorySize so
+ * that it is the live file alone: with syncJournal = never it is deleted and started again
+ * (no fsync), and a crash at any call around that must still recover the model exactly. */
+#define CONFIG_DRAINED                                                                         \
+  "[queue q]\nmaxMemorySize=1KB\nmaxJournalSize=4KB\ndefaultJournalSize=300\n"             \
+  "minJournalCompactDelay=0\n"
+
+static void test_crash_around_empty_restart(void)
+{
+  Workload w = { CONFIG_DRAINED, 3, 60, FALSE, FALSE, FALSE, FALSE };
+  Model m;
+  workload_counts(&w, &m);
+  g_test_message("%" G_GINT64_FORMAT " empty restarts", m.stats[4]);
+  g_assert_cmpint(m.stats[4], >, 0);
+  model_clear(&m);
+  crash_walk(&w, CHECK_EXACT, 10);
+}
+
 /* syncJournal = 0: an add is acknowledged once fsynced, so a power loss at any call loses no
  * acknowledged item. */
 static void test_power_loss_sync_every_write(void)
@@ -710,6 +745,13 @@ static void test_power_loss_sync_every_write(void)
 static void test_power_loss_sync_never(void)
 {
   Workload w = { CONFIG_SYNC_NEVER, 5, 60, FALSE, FALSE, FALSE, FALSE };
+  crash_walk(&w, CHECK_CONSISTENT, 8);
+}
+
+/* The same with the empty journal started again without an fsync (CONFIG_DRAINED). */
+static void test_power_loss_empty_restart(void)
+{
+  Workload w = { CONFIG_DRAINED, 6, 60, FALSE, FALSE, FALSE, FALSE };
   crash_walk(&w, CHECK_CONSISTENT, 8);
 }
 
@@ -853,10 +895,14 @@ int main(int argc, char **argv)
     g_autofree gchar *path = g_strdup_printf("/crash-points/crash-at-every-call/seed-%u", seed);
     g_test_add_data_func(path, GUINT_TO_POINTER(seed), test_crash_at_every_call);
   }
+  g_test_add_func("/crash-points/crash-at-every-call/empty-restart",
+                  test_crash_around_empty_restart);
   g_test_add_func("/crash-points/crash-during-replay", test_crash_during_replay);
   g_test_add_data_func("/crash-points/io-errors/ENOSPC", GINT_TO_POINTER(ENOSPC), test_io_errors);
   g_test_add_data_func("/crash-points/io-errors/EIO", GINT_TO_POINTER(EIO), test_io_errors);
   g_test_add_func("/crash-points/power-loss/sync-every-write", test_power_loss_sync_every_write);
   g_test_add_func("/crash-points/power-loss/sync-never", test_power_loss_sync_never);
+  g_test_add_func("/crash-points/power-loss/sync-never-empty-restart",
+                  test_power_loss_empty_restart);
   return g_test_run();
 }

@@ -283,6 +283,8 @@ static gint done_calls(Done *d)
 }
 
 static const gchar sync_every_write[] = "[queue q]\nsyncJournal=0\n";
+static const gchar empty_restart[] = "[queue q]\ndefaultJournalSize=1KB\n";
+static const gchar empty_rewrite_syncing[] = "[queue q]\ndefaultJournalSize=1KB\nsyncJournal=0\n";
 
 static void test_sync_every_write(Fixture *f, gconstpointer unused)
 {
@@ -361,6 +363,63 @@ static void test_sync_never(Fixture *f, gconstpointer unused)
   g_assert_cmpint(io_get(&io.fsyncs), ==, before);
   g_assert_cmpint(done_calls(&d), ==, 0);
   done_clear(&d);
+}
+
+/* An empty queue's journal past defaultJournalSize: with syncJournal = never it is deleted and
+ * started again without one fsync, pack or rotated file; with a syncJournal it is rewritten,
+ * which syncs the old file and the folder. Either way a restart finds the queue as it was. */
+static void drain_past_default_size(Fixture *f)
+{
+  for (int i = 0; i < 20; i++)
+    et_add(f->q, "0123456789012345678901234567890123456789012345678901234567890123456789");
+  for (int i = 0; i < 20; i++)
+    et_expect(f->q, "0123456789012345678901234567890123456789012345678901234567890123456789");
+}
+
+static void test_empty_restart_never(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  gint fsyncs = io_get(&io.fsyncs);
+  drain_past_default_size(f);
+  KqQueueStats st;
+  kq_queue_get_stats(f->q, &st);
+  g_assert_cmpint(st.journal_rewrites, ==, 1);
+  g_assert_cmpint(io_get(&io.fsyncs), ==, fsyncs);
+  g_autofree gchar *files = et_listing(f->dir);
+  g_assert_cmpstr(files, ==, "q");
+  g_assert_cmpint(et_records_size(f->dir, "q"), ==, 0);
+  /* the new live file takes writes, and a restart replays them alone */
+  et_add(f->q, "after");
+  g_clear_pointer(&f->q, kq_queue_unref);
+  kq_collection_close(f->c);
+  f->c = et_open(f->dir, empty_restart);
+  f->q = et_queue(f->c, "q");
+  et_expect(f->q, "after");
+  et_expect(f->q, NULL);
+}
+
+static void test_empty_rewrite_syncing(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  gint fsyncs = io_get(&io.fsyncs);
+  for (int i = 0; i < 20; i++) {
+    Done d;
+    done_init(&d);
+    et_add(f->q, "0123456789012345678901234567890123456789012345678901234567890123456789");
+    if (!kq_queue_when_durable(f->q, on_durable, &d))
+      done_wait(&d);
+    done_clear(&d);
+  }
+  gint after_adds = io_get(&io.fsyncs);
+  g_assert_cmpint(after_adds, >, fsyncs);
+  for (int i = 0; i < 20; i++)
+    et_expect(f->q, "0123456789012345678901234567890123456789012345678901234567890123456789");
+  KqQueueStats st;
+  kq_queue_get_stats(f->q, &st);
+  g_assert_cmpint(st.journal_rewrites, ==, 1);
+  g_assert_cmpint(io_get(&io.fsyncs), >, after_adds); /* the rewrite synced */
+  g_autofree gchar *files = et_listing(f->dir);
+  g_assert_cmpstr(files, ==, "q");
 }
 
 #define SYNC_THREADS 64
@@ -692,6 +751,8 @@ int main(int argc, char **argv)
   ADD("sync-every-write", sync_every_write, test_sync_every_write);
   ADD("sync-never", NULL, test_sync_never);
   ADD("group-commit", sync_every_write, test_group_commit);
+  ADD("empty-restart-never", empty_restart, test_empty_restart_never);
+  ADD("empty-rewrite-syncing", empty_rewrite_syncing, test_empty_rewrite_syncing);
   ADD("fsync-failure", sync_every_write, test_fsync_failure);
   ADD("add-enospc", NULL, test_add_enospc);
   ADD("add-short-write", NULL, test_add_short_write);
