@@ -148,6 +148,19 @@ static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, 
   return q;
 }
 
+/* get_locked for a name from a caller: the name is checked only when no queue has it, since a
+ * queue's name was checked when the queue was made (every request looks its queue up). */
+static KqQueue *get_checked_locked(KqCollection *c, const gchar *name, gboolean create,
+                                   GError **error)
+{
+  KqQueue *q = name != NULL ? g_hash_table_lookup(c->queues, name) : NULL;
+  if (q != NULL)
+    return q;
+  if (!kq_queue_name_is_valid(name, error))
+    return NULL;
+  return get_locked(c, name, create, error);
+}
+
 /* A file of the queue folder that belongs to no queue: left alone, and said once at start-up
  * (the folder lock and other `.kestrel*` files of the engine and server excepted). */
 static void note_other_file(const gchar *dir, const gchar *file)
@@ -271,10 +284,8 @@ void kq_collection_close(KqCollection *c)
 
 KqQueue *kq_collection_get(KqCollection *c, const gchar *name, gboolean create, GError **error)
 {
-  if (!kq_queue_name_is_valid(name, error))
-    return NULL;
   g_mutex_lock(&c->lock);
-  KqQueue *q = get_locked(c, name, create, error);
+  KqQueue *q = get_checked_locked(c, name, create, error);
   if (q != NULL)
     kq_queue_ref(q);
   g_mutex_unlock(&c->lock);
@@ -328,14 +339,15 @@ static gboolean targets_of(KqCollection *c, const gchar *name, Targets *t, gbool
   t->q = t->inline_q;
   t->len = 0;
   t->cap = TARGETS_INLINE;
-  if (!kq_queue_name_is_valid(name, error))
-    return FALSE;
+  if (name == NULL)
+    return kq_queue_name_is_valid(name, error); /* FALSE, with the validator's error */
   g_mutex_lock(&c->lock);
+  /* an alias's name and destinations were checked with the configuration */
   const gchar *const *dests = c->config ? kq_config_set_alias_destinations(c->config, name) : NULL;
   const gchar *single[] = { name, NULL };
   *is_alias = dests != NULL;
   for (const gchar *const *d = dests ? dests : single; *d != NULL; d++) {
-    KqQueue *q = get_locked(c, *d, TRUE, error);
+    KqQueue *q = dests ? get_locked(c, *d, TRUE, error) : get_checked_locked(c, *d, TRUE, error);
     if (q == NULL) {
       g_mutex_unlock(&c->lock);
       targets_clear(t);

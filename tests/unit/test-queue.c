@@ -96,10 +96,21 @@ static void test_bad_name(Fixture *f, gconstpointer unused)
     g_assert_null(kq_collection_get(f->c, bad[i], TRUE, &error));
     g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME);
     g_clear_error(&error);
+    g_assert_null(kq_collection_get(f->c, bad[i], FALSE, &error));
+    g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME);
+    g_clear_error(&error);
     g_assert_false(kq_collection_add(f->c, bad[i], "x", 1, 0, &error));
     g_assert_error(error, KQ_ERROR, KQ_ERROR_BAD_NAME);
     g_clear_error(&error);
   }
+  /* the name is checked when no queue has it, and a NULL name is no queue's */
+  GError *null_error = NULL;
+  g_assert_null(kq_collection_get(f->c, NULL, TRUE, &null_error));
+  g_assert_error(null_error, KQ_ERROR, KQ_ERROR_BAD_NAME);
+  g_clear_error(&null_error);
+  g_assert_false(kq_collection_add(f->c, NULL, "x", 1, 0, &null_error));
+  g_assert_error(null_error, KQ_ERROR, KQ_ERROR_BAD_NAME);
+  g_clear_error(&null_error);
   g_autofree gchar *files = et_listing(f->dir);
   g_assert_cmpstr(files, ==, "");
   g_autofree gchar *long_name = g_strnfill(201, 'x');
