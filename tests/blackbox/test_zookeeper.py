@@ -319,7 +319,9 @@ def test_cluster_load_with_consistent_hashing(kestrel_factory, zookeeper, zk_cli
 
 
 def test_creator_acl_with_digest_credentials(kestrel_factory, zookeeper, zk_client):
-    prefix = "/kestrel/acl"
+    # A root of its own: the parents kestreld creates take the same ACL, and a shared /kestrel
+    # made here first would refuse the other tests' members (they run in any order).
+    prefix = "/kestrel-acl/members"
     start_member(kestrel_factory, zookeeper, prefix, thrift=False, acl="creator",
                  credentials="kestrel:secret")
     wait_for(lambda: counts(zk_client, prefix) == (1, 1), ZK_WAIT, 0.05, "both sets")
