@@ -6,6 +6,7 @@
 #include "connection-private.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 
 /* While parked, input is kept but not parsed; past this much we stop reading the socket. */
@@ -26,10 +27,48 @@
 #define REQUESTS_PER_TURN 64
 #define REQUEST_BYTES_PER_TURN (128 * 1024)
 
+gsize
+conn_staged_length(KqConnection *conn)
+{
+  return conn->hub->reply_owner == conn ? conn->hub->reply_len : 0;
+}
+
+/* The replies staged for `conn` go to its `out`, after what it holds; the stage is free. */
+void
+conn_spill_replies(KqConnection *conn)
+{
+  KqConnectionHub *hub = conn->hub;
+
+  if (hub->reply_owner != conn)
+    return;
+  if (hub->reply_len > 0)
+    evbuffer_add(conn->out, hub->reply, hub->reply_len);
+  hub->reply_len = 0;
+  hub->reply_owner = NULL;
+}
+
+void
+kq_connection_write(KqConnection *conn, const void *data, gsize len)
+{
+  KqConnectionHub *hub = conn->hub;
+
+  if (hub->reply_owner != conn) {
+    if (hub->reply_owner != NULL)
+      conn_spill_replies(hub->reply_owner);
+    hub->reply_owner = conn;
+  }
+  if (conn->durable_pending == 0 && len <= sizeof hub->reply - hub->reply_len) {
+    memcpy(hub->reply + hub->reply_len, data, len);
+    hub->reply_len += len;
+    return;
+  }
+  evbuffer_add(kq_connection_output(conn), data, len);
+}
+
 static gsize
 conn_output_length(KqConnection *conn)
 {
-  gsize n = 0;
+  gsize n = conn_staged_length(conn);
 
   if (conn->unsent != NULL)
     n += evbuffer_get_length(conn->unsent);
@@ -86,7 +125,34 @@ conn_want_write(KqConnection *conn)
 static gboolean
 conn_flush(KqConnection *conn)
 {
-  if (conn->fd < 0 || evbuffer_get_length(conn->out) == 0)
+  KqConnectionHub *hub = conn->hub;
+
+  if (conn->fd < 0) {
+    if (hub->reply_owner == conn) { /* nobody to read them */
+      hub->reply_len = 0;
+      hub->reply_owner = NULL;
+    }
+    return TRUE;
+  }
+  if (hub->reply_owner == conn && hub->reply_len > 0 && evbuffer_get_length(conn->out) == 0 &&
+      evbuffer_get_length(conn->unsent) == 0) {
+    /* the common case: the replies of this turn are all staged */
+    gsize len = hub->reply_len;
+    ssize_t n = send(conn->fd, hub->reply, len, 0);
+    gsize sent = n > 0 ? (gsize) n : 0;
+
+    hub->reply_len = 0;
+    hub->reply_owner = NULL;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      return FALSE;
+    if (sent < len) {
+      evbuffer_add(conn->unsent, hub->reply + sent, len - sent);
+      conn_want_write(conn);
+    }
+    return TRUE;
+  }
+  conn_spill_replies(conn);
+  if (evbuffer_get_length(conn->out) == 0)
     return TRUE;
   if (evbuffer_get_length(conn->unsent) == 0 && !conn_write_socket(conn, conn->out))
     return FALSE;

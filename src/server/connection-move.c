@@ -46,7 +46,8 @@ conn_is_quiet(KqConnection *conn)
   return conn->fd >= 0 && !conn->closing && !conn->in_process && !conn->parked &&
          conn->wait_queue == NULL && conn->durable_pending == 0 && !conn->resume_pending &&
          !conn->output_blocked && !conn->peer_done && !conn->read_paused &&
-         evbuffer_get_length(conn->out) == 0 && evbuffer_get_length(conn->unsent) == 0 &&
+         conn_staged_length(conn) == 0 && evbuffer_get_length(conn->out) == 0 &&
+         evbuffer_get_length(conn->unsent) == 0 &&
          (conn->held == NULL || evbuffer_get_length(conn->held) == 0);
 }
 

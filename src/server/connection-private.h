@@ -5,6 +5,10 @@
 #include "connection.h"
 #include "input-buffer.h"
 
+/* Bytes of small replies a loop gathers for the connection it serves before they go to that
+ * connection's evbuffer. */
+#define KQ_REPLY_STAGE 16384
+
 struct _KqConnectionHub {
   KqServer *server;
   struct event_base *base;
@@ -21,6 +25,13 @@ struct _KqConnectionHub {
   gpointer placement_data;
   guint index;               /* for logs: the loop's number, from 1 */
   guint8 *spare_input;       /* the connections' spare input block (input-buffer.h) */
+  /* Small replies (kq_connection_write) of the connection being served, `reply_owner`: they
+   * come after everything in its `out`, and are sent from here when its `out` and `unsent`
+   * are empty, with no evbuffer chain made and freed per reply. One per loop, since a
+   * connection's replies are sent (or moved to its `out`) before its callback returns. */
+  KqConnection *reply_owner;
+  gsize reply_len;
+  char reply[KQ_REPLY_STAGE];
 };
 
 struct _KqConnection {
@@ -92,6 +103,8 @@ void conn_unref(KqConnection *conn);
 void conn_close_now(KqConnection *conn);
 
 /* connection-io.c */
+void conn_spill_replies(KqConnection *conn);
+gsize conn_staged_length(KqConnection *conn);
 gsize conn_enter(KqConnection *conn);
 void conn_leave(KqConnection *conn, gsize output_mark);
 void conn_want_write(KqConnection *conn);

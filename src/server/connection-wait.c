@@ -232,6 +232,7 @@ kq_connection_hold_until_durable(KqConnection *conn, const gchar *name)
 struct evbuffer *
 kq_connection_output(KqConnection *conn)
 {
+  conn_spill_replies(conn); /* what was written before comes first */
   if (conn->durable_pending > 0)
     return conn->held;
   return conn->out;

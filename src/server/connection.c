@@ -42,6 +42,8 @@ conn_unref(KqConnection *conn)
   if (--conn->refs > 0)
     return;
   g_assert(conn->fd < 0 && conn->wait_queue == NULL);
+  /* its staged replies were sent or dropped when its last callback ended (conn_leave) */
+  g_assert(conn->hub == NULL || conn->hub->reply_owner != conn);
   if (conn->held != NULL)
     evbuffer_free(conn->held);
   if (conn->out != NULL)
@@ -364,6 +366,7 @@ kq_connection_hub_new(KqServer *server, struct event_base *base, guint index)
 static void
 conn_flush_now(KqConnection *conn)
 {
+  conn_spill_replies(conn);
   evbuffer_add_buffer(conn->unsent, conn->out);
   while (evbuffer_get_length(conn->unsent) > 0) {
     if (evbuffer_write(conn->unsent, conn->fd) <= 0)

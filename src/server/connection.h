@@ -81,6 +81,9 @@ gpointer kq_connection_get_data(KqConnection *conn);
 guint64 kq_connection_get_id(KqConnection *conn);
 /* Where replies go: the socket's output, or a holding buffer while a write is not durable. */
 struct evbuffer *kq_connection_output(KqConnection *conn);
+/* Reply bytes, in order with what kq_connection_output takes: the cheap way for the short
+ * replies of every request. */
+void kq_connection_write(KqConnection *conn, const void *data, gsize len);
 
 /* Stop reading; close once every reply so far has been sent. Open reads are aborted now. */
 void kq_connection_close_after_output(KqConnection *conn);

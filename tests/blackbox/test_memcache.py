@@ -134,6 +134,31 @@ def test_pipelined_requests(mc):
     assert mc.read_exact(len(expected)) == expected
 
 
+@pytest.mark.parametrize("synced", [False, True], ids=["never-synced", "some-queue-synced"])
+def test_pipelined_replies_of_every_kind_keep_their_order(kestrel_factory, synced):
+    """Short replies are gathered in a small buffer and the others (version, a 20 KB item sent
+    by reference, replies held for a syncJournal = 0 write) go through the output buffers: in
+    one pipeline, far more than the small buffer holds, every reply still comes in order.
+    (While any queue has a syncJournal, every set's reply waits for the syncer's answer.)"""
+    srv = kestrel_factory(sections={"queue synced": {"syncJournal": "0"}} if synced else {})
+    mc = srv.memcache()
+    version = mc.request("version")
+    assert version.startswith(b"VERSION ")
+    sizes = [1, 700, 1500, 20000, 3, 16384, 16383, 64]
+    request, expected = b"", b""
+    for i, size in enumerate(sizes):
+        item = (b"%d-" % i + os.urandom(size).hex().encode())[:size]
+        queue = b"synced" if synced and i % 3 == 0 else b"plain"
+        request += b"set %s 0 0 %d\r\n%s\r\nget %s\r\nversion\r\nget empty\r\n" % (
+            queue, size, item, queue)
+        expected += b"STORED\r\nVALUE %s 0 %d\r\n%s\r\nEND\r\n%sEND\r\n" % (
+            queue, size, item, version)
+    request += b"get empty\r\n" * 100
+    expected += b"END\r\n" * 100
+    mc.send(request)
+    assert mc.read_exact(len(expected)) == expected
+
+
 def test_large_item(mc):
     data = os.urandom(1 << 20)
     mc.must_set("big", data)

@@ -1,4 +1,5 @@
 """Text protocol (SPEC 3), byte for byte, and its interplay with the memcache protocol."""
+import os
 import re
 import time
 
@@ -24,6 +25,21 @@ def test_put_get_byte_exact(txt):
     assert txt.read_line() == b":hello\n"
     txt.send(b"get tq\n")
     assert txt.read_line() == b"*\n"
+
+
+def test_pipelined_replies_keep_their_order(txt):
+    """Counts and items (short ones gathered in a small buffer, 20 KB ones sent by reference)
+    and errors (through the output buffer) come back in the order of the requests."""
+    request, expected = b"", b""
+    for i, size in enumerate([5, 1500, 20000, 900, 16384, 7]):
+        item = (b"%d-" % i + os.urandom(size).hex().encode())[:size]
+        request += b"put tp:\n%s\n\nget tp\nget a/b\nget tp\n" % item
+        expected += b"+1\n:%s\n" % item
+        expected += b"-queue name must not contain '/', '~' or '.'\n*\n"
+    request += b"get tp\n" * 200
+    expected += b"*\n" * 200
+    txt.send(request)
+    assert txt.read_exact(len(expected)) == expected
 
 
 def test_put_multiple_items(txt):

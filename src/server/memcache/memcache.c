@@ -24,6 +24,7 @@
 #define ZERO_COPY_MIN 16384
 
 #define OUT_LITERAL(out, s) evbuffer_add((out), (s), sizeof(s) - 1)
+#define REPLY_LITERAL(conn, s) kq_connection_write((conn), (s), sizeof(s) - 1)
 
 typedef enum {
   MC_WAIT_GET,
@@ -95,7 +96,7 @@ reply_client_error(KqConnection *conn, const char *why, gboolean close_after)
 static void
 reply_error_and_close(KqConnection *conn)
 {
-  OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
+  REPLY_LITERAL(conn, "ERROR\r\n");
   kq_connection_close_after_output(conn);
 }
 
@@ -115,7 +116,7 @@ reply_server_error(KqConnection *conn, const char *why)
 static void
 reply_unavailable(KqConnection *conn)
 {
-  OUT_LITERAL(kq_connection_output(conn), "SERVER_ERROR\r\n");
+  REPLY_LITERAL(conn, "SERVER_ERROR\r\n");
   kq_connection_close_after_output(conn);
 }
 
@@ -127,7 +128,7 @@ release_item(const void *data, size_t len, void *item)
 
 /* "VALUE <key> 0 <len>\r\n<data>\r\n" */
 static void
-add_value(struct evbuffer *out, const char *name, gsize name_len, const KqItem *item)
+add_value(KqConnection *conn, const char *name, gsize name_len, const KqItem *item)
 {
   char head[KQ_NAME_INLINE + 40];
 
@@ -142,18 +143,19 @@ add_value(struct evbuffer *out, const char *name, gsize name_len, const KqItem *
     n += kq_format_u64(head + n, item->len);
     head[n++] = '\r';
     head[n++] = '\n';
-    evbuffer_add(out, head, n);
+    kq_connection_write(conn, head, n);
   } else {
+    struct evbuffer *out = kq_connection_output(conn);
     OUT_LITERAL(out, "VALUE ");
     evbuffer_add(out, name, name_len);
     evbuffer_add_printf(out, " 0 %" G_GSIZE_FORMAT "\r\n", item->len);
   }
   if (item->len >= ZERO_COPY_MIN)
-    evbuffer_add_reference(out, item->data, item->len, release_item,
+    evbuffer_add_reference(kq_connection_output(conn), item->data, item->len, release_item,
                            kq_item_ref((KqItem *) item));
   else
-    evbuffer_add(out, item->data, item->len);
-  OUT_LITERAL(out, "\r\n");
+    kq_connection_write(conn, item->data, item->len);
+  REPLY_LITERAL(conn, "\r\n");
 }
 
 static void
@@ -244,7 +246,7 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
     /* The reply waits until the write is as durable as syncJournal asks. */
     if (!quiet) {
       kq_connection_hold_until_durable(conn, name.str);
-      OUT_LITERAL(kq_connection_output(conn), "STORED\r\n");
+      REPLY_LITERAL(conn, "STORED\r\n");
     }
   } else if (g_error_matches(error, KQ_ERROR, KQ_ERROR_BAD_NAME)) {
     if (!quiet)
@@ -254,7 +256,7 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
     if (!quiet)
       reply_server_error(conn, error->message);
   } else if (!quiet) {
-    OUT_LITERAL(kq_connection_output(conn), "NOT_STORED\r\n");
+    REPLY_LITERAL(conn, "NOT_STORED\r\n");
   }
   kq_name_clear(&name);
 }
@@ -266,15 +268,13 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
 static void
 finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error)
 {
-  struct evbuffer *out = kq_connection_output(conn);
-
   if (error != NULL) {
     reply_server_error(conn, error->message);
     return;
   }
   if (item == NULL) {
     STAT_INC(conn, get_misses);
-    OUT_LITERAL(out, "END\r\n");
+    REPLY_LITERAL(conn, "END\r\n");
     return;
   }
   STAT_INC(conn, get_hits);
@@ -282,12 +282,12 @@ finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error
     kq_connection_add_open_read(conn, queue, item->xid);
   McState *state = kq_connection_get_data(conn);
   if (state->key_len > 0) {
-    add_value(out, state->key, state->key_len, item);
+    add_value(conn, state->key, state->key_len, item);
   } else {
     const gchar *queue_name = kq_queue_get_name(queue);
-    add_value(out, queue_name, strlen(queue_name), item);
+    add_value(conn, queue_name, strlen(queue_name), item);
   }
-  OUT_LITERAL(out, "END\r\n");
+  REPLY_LITERAL(conn, "END\r\n");
   kq_item_unref(item);
 }
 
@@ -317,13 +317,13 @@ mc_get(KqConnection *conn, const KqMcRequest *req)
 
   if (req->abort) {
     kq_connection_abort_reads(conn, name.str, 1);
-    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    REPLY_LITERAL(conn, "END\r\n");
     goto out;
   }
   if (req->close) {
     kq_connection_confirm_reads(conn, name.str, 1);
     if (!req->open) {
-      OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+      REPLY_LITERAL(conn, "END\r\n");
       goto out;
     }
   }
@@ -351,7 +351,7 @@ mc_get(KqConnection *conn, const KqMcRequest *req)
     STAT_INC(conn, cmd_get);
   /* An alias is write-only: reads see an empty queue. */
   if (kq_collection_is_alias(collection, name.str)) {
-    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    REPLY_LITERAL(conn, "END\r\n");
     goto out;
   }
   queue = get_queue(conn, name.str);
@@ -376,7 +376,7 @@ static void
 emit_monitor_value(KqConnection *conn, KqQueue *queue, KqItem *item)
 {
   const gchar *queue_name = kq_queue_get_name(queue);
-  add_value(kq_connection_output(conn), queue_name, strlen(queue_name), item);
+  add_value(conn, queue_name, strlen(queue_name), item);
 }
 
 /* After the VALUE blocks: END, or the error that stopped the monitor (an item it could not
@@ -387,7 +387,7 @@ end_monitor(KqConnection *conn, const GError *error)
   if (error != NULL)
     reply_server_error(conn, error->message);
   else
-    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    REPLY_LITERAL(conn, "END\r\n");
 }
 
 static void
@@ -406,7 +406,7 @@ mc_monitor(KqConnection *conn, const KqMcRequest *req)
     goto out;
   }
   if (kq_collection_is_alias(kq_server_get_collection(server), name.str)) {
-    OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+    REPLY_LITERAL(conn, "END\r\n");
     goto out;
   }
   queue = get_queue(conn, name.str);
@@ -625,10 +625,10 @@ mc_reload(KqConnection *conn)
   if (!kq_server_reload(kq_connection_get_server(conn), &error)) {
     /* Kestrel logged a bad config and kept the old settings. */
     g_warning("reload failed: %s", error->message);
-    OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
+    REPLY_LITERAL(conn, "ERROR\r\n");
     return;
   }
-  OUT_LITERAL(kq_connection_output(conn), "Reloaded config.\r\n");
+  REPLY_LITERAL(conn, "Reloaded config.\r\n");
 }
 
 static void
@@ -659,9 +659,9 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
       kq_connection_confirm_reads(conn, name.str, count);
     kq_name_clear(&name);
     if (done)
-      OUT_LITERAL(kq_connection_output(conn), "END\r\n");
+      REPLY_LITERAL(conn, "END\r\n");
     else
-      OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
+      REPLY_LITERAL(conn, "ERROR\r\n");
     break;
   }
   case KQ_MC_DELETE:
@@ -680,9 +680,9 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
     }
     kq_collection_flush_all(collection);
     if (!is_strict(conn))
-      OUT_LITERAL(kq_connection_output(conn), "Flushed all queues.\r\n");
+      REPLY_LITERAL(conn, "Flushed all queues.\r\n");
     else if (!req->noreply)
-      OUT_LITERAL(kq_connection_output(conn), "OK\r\n");
+      REPLY_LITERAL(conn, "OK\r\n");
     break;
   case KQ_MC_FLUSH_ALL_EXPIRED:
     add_number_line(kq_connection_output(conn), kq_collection_flush_all_expired(collection));
@@ -744,7 +744,7 @@ mc_handle_input(KqConnection *conn, const char *buf, gsize len)
       reply_client_error(conn, req.error, req.close_after);
       break;
     case KQ_PARSE_ERROR:
-      OUT_LITERAL(kq_connection_output(conn), "ERROR\r\n");
+      REPLY_LITERAL(conn, "ERROR\r\n");
       if (req.close_after)
         kq_connection_close_after_output(conn);
       break;

@@ -12,6 +12,7 @@
 #include "text-parse.h"
 
 #define OUT_LITERAL(out, s) evbuffer_add((out), (s), sizeof(s) - 1)
+#define REPLY_LITERAL(conn, s) kq_connection_write((conn), (s), sizeof(s) - 1)
 
 typedef enum {
   TEXT_WAIT_GET,
@@ -54,7 +55,7 @@ reply_count(KqConnection *conn, guint64 count)
   line[n++] = '+';
   n += kq_format_u64(line + n, count);
   line[n++] = '\n';
-  evbuffer_add(kq_connection_output(conn), line, n);
+  kq_connection_write(conn, line, n);
 }
 
 static void
@@ -66,14 +67,13 @@ release_item(const void *data, size_t len, void *item)
 static void
 reply_item(KqConnection *conn, KqItem *item)
 {
-  struct evbuffer *out = kq_connection_output(conn);
-
-  OUT_LITERAL(out, ":");
+  REPLY_LITERAL(conn, ":");
   if (item->len >= 16384)
-    evbuffer_add_reference(out, item->data, item->len, release_item, kq_item_ref(item));
+    evbuffer_add_reference(kq_connection_output(conn), item->data, item->len, release_item,
+                           kq_item_ref(item));
   else
-    evbuffer_add(out, item->data, item->len);
-  OUT_LITERAL(out, "\n");
+    kq_connection_write(conn, item->data, item->len);
+  REPLY_LITERAL(conn, "\n");
 }
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -98,7 +98,7 @@ read_queue(KqConnection *conn, const gchar *name)
   KqQueue *queue;
 
   if (kq_collection_is_alias(collection, name)) {
-    OUT_LITERAL(kq_connection_output(conn), "*\n");
+    REPLY_LITERAL(conn, "*\n");
     return NULL;
   }
   queue = kq_collection_get(collection, name, TRUE, &error);
@@ -195,7 +195,7 @@ finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error
   }
   if (item == NULL) {
     STAT_INC(conn, get_misses);
-    OUT_LITERAL(kq_connection_output(conn), "*\n");
+    REPLY_LITERAL(conn, "*\n");
     return;
   }
   STAT_INC(conn, get_hits);
@@ -262,7 +262,7 @@ end_monitor(KqConnection *conn, const GError *error)
   if (error != NULL)
     reply_error(conn, error->message);
   else
-    OUT_LITERAL(kq_connection_output(conn), "*\n");
+    REPLY_LITERAL(conn, "*\n");
 }
 
 static void
@@ -409,7 +409,7 @@ text_dispatch(KqConnection *conn, const KqTextRequest *req)
     text_status(conn, req);
     break;
   case KQ_TEXT_VERSION:
-    OUT_LITERAL(kq_connection_output(conn), ":" PACKAGE_VERSION "\n");
+    REPLY_LITERAL(conn, ":" PACKAGE_VERSION "\n");
     break;
   case KQ_TEXT_QUIT:
     kq_connection_close_after_output(conn);
