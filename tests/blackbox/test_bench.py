@@ -132,6 +132,12 @@ def test_figures_sane(bench):
         (sample,) = point["samples"]
         assert {"cpu_seconds", "puts", "gets", "empty_gets"} <= set(sample)
         assert sample["puts"] == 600
+        # the time split into user and system, which add up to the whole
+        assert sample["user_us_per_pair"] >= 0 and sample["system_us_per_pair"] >= 0
+        assert abs(sample["user_us_per_pair"] + sample["system_us_per_pair"] -
+                   sample["us_per_pair"]) < 1e-6 * max(1.0, sample["us_per_pair"])
+        assert cpu["user_us_per_pair"][name]["2"] == sample["user_us_per_pair"]
+    assert "| kestreld, workerThreads 1 user / system |" in (out / "README.md").read_text()
     for name in ("kestreld-w1", "kestreld-w2"):
         (sample,) = cpu["servers"][name]["2"]["samples"]
         assert sample["gets"] == 600 and sample["lost"] == 0 and sample["status"] == 0
@@ -209,9 +215,10 @@ def test_busy_poll_server_takes_part_in_the_flood_only(tmp_path):
 def test_other_kestreld_takes_part_in_the_cpu_test(tmp_path):
     """--kestreld before=EXE: the cpu test starts that binary with workerThreads 1 and 2 too
     (before-w1, before-w2), in the same rounds, and reports this build against it thread count
-    for thread count beside the ratios to memcached."""
+    for thread count beside the ratios to memcached; the fairness test starts it with one
+    worker thread too (before-w1), beside kestreld-w1."""
     exe = build_dir() / "src" / "server" / "kestreld"
-    run_bench(tmp_path, "--kestreld", "before=%s" % exe, "--only", "cpu")
+    run_bench(tmp_path, "--kestreld", "before=%s" % exe, "--only", "cpu,fairness")
     r = json.loads((tmp_path / "results.json").read_text())
     cpu = r["cpu"]
     assert cpu["servers_tested"] == ["kestreld-w1", "kestreld-w2", "before-w1", "before-w2",
@@ -223,3 +230,7 @@ def test_other_kestreld_takes_part_in_the_cpu_test(tmp_path):
         assert cpu["ratios"][ratio]["2"]["median"] > 0, cpu["ratios"]
     text = (tmp_path / "README.md").read_text()
     assert "| before-w1 µs |" in text and "| workerThreads 2 / before-w2 |" in text
+    fair = r["fairness"]
+    assert fair["servers_tested"][-2:] == ["kestreld-w1", "before-w1"]
+    for mode in ("alone", "large"):
+        assert fair["before-w1"][mode]["puts_per_sec"] > 0
