@@ -117,11 +117,16 @@ static void unref_queue(gpointer q)
   kq_queue_unref(q);
 }
 
+/* The queue named `name`, made when `create` is set. The name is checked only when no queue
+ * has it: a queue's name was checked when the queue was made, and every request looks its
+ * queue up. */
 static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, GError **error)
 {
-  KqQueue *q = g_hash_table_lookup(c->queues, name);
-  if (q != NULL || !create)
+  KqQueue *q = name != NULL ? g_hash_table_lookup(c->queues, name) : NULL;
+  if (q != NULL)
     return q;
+  if (!kq_queue_name_is_valid(name, error) || !create)
+    return NULL;
   if (c->closed) {
     g_set_error(error, KQ_ERROR, KQ_ERROR_CLOSED, "the queue collection is closed");
     return NULL;
@@ -146,19 +151,6 @@ static KqQueue *get_locked(KqCollection *c, const gchar *name, gboolean create, 
   }
   c->queue_creates++;
   return q;
-}
-
-/* get_locked for a name from a caller: the name is checked only when no queue has it, since a
- * queue's name was checked when the queue was made (every request looks its queue up). */
-static KqQueue *get_checked_locked(KqCollection *c, const gchar *name, gboolean create,
-                                   GError **error)
-{
-  KqQueue *q = name != NULL ? g_hash_table_lookup(c->queues, name) : NULL;
-  if (q != NULL)
-    return q;
-  if (!kq_queue_name_is_valid(name, error))
-    return NULL;
-  return get_locked(c, name, create, error);
 }
 
 /* A file of the queue folder that belongs to no queue: left alone, and said once at start-up
@@ -285,7 +277,7 @@ void kq_collection_close(KqCollection *c)
 KqQueue *kq_collection_get(KqCollection *c, const gchar *name, gboolean create, GError **error)
 {
   g_mutex_lock(&c->lock);
-  KqQueue *q = get_checked_locked(c, name, create, error);
+  KqQueue *q = get_locked(c, name, create, error);
   if (q != NULL)
     kq_queue_ref(q);
   g_mutex_unlock(&c->lock);
@@ -342,12 +334,11 @@ static gboolean targets_of(KqCollection *c, const gchar *name, Targets *t, gbool
   if (name == NULL)
     return kq_queue_name_is_valid(name, error); /* FALSE, with the validator's error */
   g_mutex_lock(&c->lock);
-  /* an alias's name and destinations were checked with the configuration */
   const gchar *const *dests = c->config ? kq_config_set_alias_destinations(c->config, name) : NULL;
   const gchar *single[] = { name, NULL };
   *is_alias = dests != NULL;
   for (const gchar *const *d = dests ? dests : single; *d != NULL; d++) {
-    KqQueue *q = dests ? get_locked(c, *d, TRUE, error) : get_checked_locked(c, *d, TRUE, error);
+    KqQueue *q = get_locked(c, *d, TRUE, error);
     if (q == NULL) {
       g_mutex_unlock(&c->lock);
       targets_clear(t);

@@ -103,6 +103,15 @@ static void unmap(KqJournal *j)
   j->map_len = 0;
 }
 
+/* Let go of the live file (its mapping and descriptor); the file itself stays as it is. */
+static void close_live(KqJournal *j)
+{
+  unmap(j);
+  if (j->fd >= 0)
+    close(j->fd);
+  j->fd = -1;
+}
+
 /* Cut the reserved space off the live file so it ends on its last record. */
 static gboolean trim_reserved(KqJournal *j, GError **error)
 {
@@ -371,9 +380,7 @@ gboolean kq_journal_rotate(KqJournal *j, gchar **rotated_path, GError **error)
     set_io_error(error, "cannot rotate journal", j->live_path, errno);
     return FALSE;
   }
-  if (j->fd >= 0)
-    close(j->fd);
-  j->fd = -1;
+  close_live(j);
   j->archived_size += j->size;
   j->size = 0;
   if (!kq_journal_open(j, error))
@@ -390,10 +397,7 @@ gboolean kq_journal_restart_empty(KqJournal *j, GError **error)
     set_io_error(error, "cannot delete journal", j->live_path, errno);
     return FALSE;
   }
-  unmap(j);
-  if (j->fd >= 0)
-    close(j->fd);
-  j->fd = -1;
+  close_live(j);
   j->size = j->reserved = 0;
   j->torn = FALSE;
   return kq_journal_open(j, error);
@@ -533,9 +537,7 @@ void kq_journal_close(KqJournal *j, gboolean erase)
       trim_reserved(j, NULL);
       kq_io_get()->fsync(j->fd);
     }
-    unmap(j);
-    close(j->fd);
-    j->fd = -1;
+    close_live(j);
   }
   if (erase) {
     kq_journal_files_erase(j->dir, j->queue);

@@ -88,6 +88,13 @@ conn_enter(KqConnection *conn)
   return conn_output_length(conn);
 }
 
+/* The socket failed (the client is gone), as opposed to being full for now. */
+static gboolean
+socket_failed(ssize_t n)
+{
+  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
 /* One system call writing what `buf` holds. FALSE when the client is gone (the socket failed).
  * Replies to small requests are one block: send(2) takes it without writev's iovec copy and
  * the file layer that write calls pass through; pieces (a large item added by reference) go
@@ -105,9 +112,7 @@ conn_write_socket(KqConnection *conn, struct evbuffer *buf)
   } else {
     n = evbuffer_write(buf, conn->fd);
   }
-  if (n >= 0)
-    return TRUE;
-  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+  return !socket_failed(n);
 }
 
 /* Have the loop tell us when the socket takes more; a closing connection gives its client
@@ -126,33 +131,24 @@ static gboolean
 conn_flush(KqConnection *conn)
 {
   KqConnectionHub *hub = conn->hub;
+  gsize staged = conn_staged_length(conn);
 
-  if (conn->fd < 0) {
-    if (hub->reply_owner == conn) { /* nobody to read them */
-      hub->reply_len = 0;
-      hub->reply_owner = NULL;
-    }
-    return TRUE;
-  }
-  if (hub->reply_owner == conn && hub->reply_len > 0 && evbuffer_get_length(conn->out) == 0 &&
+  if (conn->fd >= 0 && staged > 0 && evbuffer_get_length(conn->out) == 0 &&
       evbuffer_get_length(conn->unsent) == 0) {
     /* the common case: the replies of this turn are all staged */
-    gsize len = hub->reply_len;
-    ssize_t n = send(conn->fd, hub->reply, len, 0);
+    ssize_t n = send(conn->fd, hub->reply, staged, 0);
     gsize sent = n > 0 ? (gsize) n : 0;
 
-    hub->reply_len = 0;
-    hub->reply_owner = NULL;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-      return FALSE;
-    if (sent < len) {
-      evbuffer_add(conn->unsent, hub->reply + sent, len - sent);
+    if (sent < staged && !socket_failed(n)) {
+      evbuffer_add(conn->unsent, hub->reply + sent, staged - sent);
       conn_want_write(conn);
     }
-    return TRUE;
+    hub->reply_len = 0;
+    hub->reply_owner = NULL;
+    return !socket_failed(n);
   }
   conn_spill_replies(conn);
-  if (evbuffer_get_length(conn->out) == 0)
+  if (conn->fd < 0 || evbuffer_get_length(conn->out) == 0)
     return TRUE;
   if (evbuffer_get_length(conn->unsent) == 0 && !conn_write_socket(conn, conn->out))
     return FALSE;

@@ -84,6 +84,7 @@ struct evbuffer *kq_connection_output(KqConnection *conn);
 /* Reply bytes, in order with what kq_connection_output takes: the cheap way for the short
  * replies of every request. */
 void kq_connection_write(KqConnection *conn, const void *data, gsize len);
+#define kq_connection_write_literal(conn, s) kq_connection_write((conn), (s), sizeof(s) - 1)
 
 /* Stop reading; close once every reply so far has been sent. Open reads are aborted now. */
 void kq_connection_close_after_output(KqConnection *conn);

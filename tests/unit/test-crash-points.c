@@ -173,14 +173,27 @@ static guint64 fsync_calls(void)
   return fs.per_kind[g_bit_nth_lsf(FS_FSYNC, -1)];
 }
 
+/* What child_track compares an operation's effect against. */
+typedef struct {
+  KqQueueStats stats;
+  guint64 fsyncs;
+} Before;
+
+static void child_before(Child *ch, Before *before)
+{
+  kq_queue_get_stats(ch->q, &before->stats);
+  before->fsyncs = fsync_calls();
+}
+
 /* Count what the journal did during the last operation (the workload must exercise it all). */
-static void child_track(Child *ch, const KqQueueStats *before, guint64 fsyncs_before)
+static void child_track(Child *ch, const Before *before)
 {
   KqQueueStats now;
   kq_queue_get_stats(ch->q, &now);
-  if (now.journal_rewrites > before->journal_rewrites && before->mem_items < before->items)
+  gboolean rewrote = now.journal_rewrites > before->stats.journal_rewrites;
+  if (rewrote && before->stats.mem_items < before->stats.items)
     ch->rewrites_behind++;
-  if (now.journal_rewrites > before->journal_rewrites && fsync_calls() == fsyncs_before)
+  if (rewrote && fsync_calls() == before->fsyncs)
     ch->empty_restarts++;
   if (now.mem_items < now.items)
     ch->ops_behind++;
@@ -238,11 +251,10 @@ static void G_GNUC_NORETURN run_workload(const Workload *w, const gchar *dir, in
   for (int i = 0; i < 30; i++)
     child_add(&ch, w, random_len(rand));
   for (int i = 0; i < w->ops; i++) {
-    KqQueueStats before;
-    kq_queue_get_stats(ch.q, &before);
-    guint64 fsyncs = fsync_calls();
+    Before before;
+    child_before(&ch, &before);
     child_random_op(&ch, w, rand);
-    child_track(&ch, &before, fsyncs);
+    child_track(&ch, &before);
   }
   /* drain to empty: the reader crosses files, then the empty queue's journal is rewritten */
   /* bounded: under a lasting fault confirms keep failing */
@@ -254,11 +266,10 @@ static void G_GNUC_NORETURN run_workload(const Workload *w, const gchar *dir, in
    * started again empty (syncJournal = never) or rewritten (the other settings) */
   for (int i = 0; i < 40; i++) {
     child_add(&ch, w, (gsize)g_rand_int_range(rand, 12, 60));
-    KqQueueStats before;
-    kq_queue_get_stats(ch.q, &before);
-    guint64 fsyncs = fsync_calls();
+    Before before;
+    child_before(&ch, &before);
     child_get(&ch, FALSE);
-    child_track(&ch, &before, fsyncs);
+    child_track(&ch, &before);
   }
   /* a backlog that grows slowly from empty, so the reader works inside the live file while it
    * rotates, with records appended since the reader last looked */

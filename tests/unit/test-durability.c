@@ -282,6 +282,17 @@ static gint done_calls(Done *d)
   return n;
 }
 
+/* Add `data` and wait until the write is as durable as the queue's syncJournal asks. */
+static void add_durably(KqQueue *q, const gchar *data)
+{
+  Done d;
+  done_init(&d);
+  et_add(q, data);
+  if (!kq_queue_when_durable(q, on_durable, &d))
+    done_wait(&d);
+  done_clear(&d);
+}
+
 static const gchar sync_every_write[] = "[queue q]\nsyncJournal=0\n";
 static const gchar empty_restart[] = "[queue q]\ndefaultJournalSize=1KB\n";
 static const gchar empty_rewrite_syncing[] = "[queue q]\ndefaultJournalSize=1KB\nsyncJournal=0\n";
@@ -368,12 +379,16 @@ static void test_sync_never(Fixture *f, gconstpointer unused)
 /* An empty queue's journal past defaultJournalSize: with syncJournal = never it is deleted and
  * started again without one fsync, pack or rotated file; with a syncJournal it is rewritten,
  * which syncs the old file and the folder. Either way a restart finds the queue as it was. */
+/* 20 of these make more than the configs' defaultJournalSize (1 KB) of journal. */
+static const gchar item70[] =
+  "0123456789012345678901234567890123456789012345678901234567890123456789";
+
 static void drain_past_default_size(Fixture *f)
 {
   for (int i = 0; i < 20; i++)
-    et_add(f->q, "0123456789012345678901234567890123456789012345678901234567890123456789");
+    et_add(f->q, item70);
   for (int i = 0; i < 20; i++)
-    et_expect(f->q, "0123456789012345678901234567890123456789012345678901234567890123456789");
+    et_expect(f->q, item70);
 }
 
 static void test_empty_restart_never(Fixture *f, gconstpointer unused)
@@ -402,18 +417,12 @@ static void test_empty_rewrite_syncing(Fixture *f, gconstpointer unused)
 {
   (void)unused;
   gint fsyncs = io_get(&io.fsyncs);
-  for (int i = 0; i < 20; i++) {
-    Done d;
-    done_init(&d);
-    et_add(f->q, "0123456789012345678901234567890123456789012345678901234567890123456789");
-    if (!kq_queue_when_durable(f->q, on_durable, &d))
-      done_wait(&d);
-    done_clear(&d);
-  }
+  for (int i = 0; i < 20; i++)
+    add_durably(f->q, item70);
   gint after_adds = io_get(&io.fsyncs);
   g_assert_cmpint(after_adds, >, fsyncs);
   for (int i = 0; i < 20; i++)
-    et_expect(f->q, "0123456789012345678901234567890123456789012345678901234567890123456789");
+    et_expect(f->q, item70);
   KqQueueStats st;
   kq_queue_get_stats(f->q, &st);
   g_assert_cmpint(st.journal_rewrites, ==, 1);
@@ -428,14 +437,8 @@ static void test_empty_rewrite_syncing(Fixture *f, gconstpointer unused)
 static gpointer sync_writer(gpointer data)
 {
   KqQueue *q = data;
-  for (int i = 0; i < SYNC_ADDS; i++) {
-    Done d;
-    done_init(&d);
-    et_add(q, "item");
-    if (!kq_queue_when_durable(q, on_durable, &d))
-      done_wait(&d);
-    done_clear(&d);
-  }
+  for (int i = 0; i < SYNC_ADDS; i++)
+    add_durably(q, "item");
   return NULL;
 }
 

@@ -24,7 +24,6 @@
 #define ZERO_COPY_MIN 16384
 
 #define OUT_LITERAL(out, s) evbuffer_add((out), (s), sizeof(s) - 1)
-#define REPLY_LITERAL(conn, s) kq_connection_write((conn), (s), sizeof(s) - 1)
 
 typedef enum {
   MC_WAIT_GET,
@@ -96,7 +95,7 @@ reply_client_error(KqConnection *conn, const char *why, gboolean close_after)
 static void
 reply_error_and_close(KqConnection *conn)
 {
-  REPLY_LITERAL(conn, "ERROR\r\n");
+  kq_connection_write_literal(conn, "ERROR\r\n");
   kq_connection_close_after_output(conn);
 }
 
@@ -116,7 +115,7 @@ reply_server_error(KqConnection *conn, const char *why)
 static void
 reply_unavailable(KqConnection *conn)
 {
-  REPLY_LITERAL(conn, "SERVER_ERROR\r\n");
+  kq_connection_write_literal(conn, "SERVER_ERROR\r\n");
   kq_connection_close_after_output(conn);
 }
 
@@ -155,7 +154,7 @@ add_value(KqConnection *conn, const char *name, gsize name_len, const KqItem *it
                            kq_item_ref((KqItem *) item));
   else
     kq_connection_write(conn, item->data, item->len);
-  REPLY_LITERAL(conn, "\r\n");
+  kq_connection_write_literal(conn, "\r\n");
 }
 
 static void
@@ -246,7 +245,7 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
     /* The reply waits until the write is as durable as syncJournal asks. */
     if (!quiet) {
       kq_connection_hold_until_durable(conn, name.str);
-      REPLY_LITERAL(conn, "STORED\r\n");
+      kq_connection_write_literal(conn, "STORED\r\n");
     }
   } else if (g_error_matches(error, KQ_ERROR, KQ_ERROR_BAD_NAME)) {
     if (!quiet)
@@ -256,7 +255,7 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
     if (!quiet)
       reply_server_error(conn, error->message);
   } else if (!quiet) {
-    REPLY_LITERAL(conn, "NOT_STORED\r\n");
+    kq_connection_write_literal(conn, "NOT_STORED\r\n");
   }
   kq_name_clear(&name);
 }
@@ -274,7 +273,7 @@ finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error
   }
   if (item == NULL) {
     STAT_INC(conn, get_misses);
-    REPLY_LITERAL(conn, "END\r\n");
+    kq_connection_write_literal(conn, "END\r\n");
     return;
   }
   STAT_INC(conn, get_hits);
@@ -287,7 +286,7 @@ finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error
     const gchar *queue_name = kq_queue_get_name(queue);
     add_value(conn, queue_name, strlen(queue_name), item);
   }
-  REPLY_LITERAL(conn, "END\r\n");
+  kq_connection_write_literal(conn, "END\r\n");
   kq_item_unref(item);
 }
 
@@ -317,13 +316,13 @@ mc_get(KqConnection *conn, const KqMcRequest *req)
 
   if (req->abort) {
     kq_connection_abort_reads(conn, name.str, 1);
-    REPLY_LITERAL(conn, "END\r\n");
+    kq_connection_write_literal(conn, "END\r\n");
     goto out;
   }
   if (req->close) {
     kq_connection_confirm_reads(conn, name.str, 1);
     if (!req->open) {
-      REPLY_LITERAL(conn, "END\r\n");
+      kq_connection_write_literal(conn, "END\r\n");
       goto out;
     }
   }
@@ -351,7 +350,7 @@ mc_get(KqConnection *conn, const KqMcRequest *req)
     STAT_INC(conn, cmd_get);
   /* An alias is write-only: reads see an empty queue. */
   if (kq_collection_is_alias(collection, name.str)) {
-    REPLY_LITERAL(conn, "END\r\n");
+    kq_connection_write_literal(conn, "END\r\n");
     goto out;
   }
   queue = get_queue(conn, name.str);
@@ -387,7 +386,7 @@ end_monitor(KqConnection *conn, const GError *error)
   if (error != NULL)
     reply_server_error(conn, error->message);
   else
-    REPLY_LITERAL(conn, "END\r\n");
+    kq_connection_write_literal(conn, "END\r\n");
 }
 
 static void
@@ -406,7 +405,7 @@ mc_monitor(KqConnection *conn, const KqMcRequest *req)
     goto out;
   }
   if (kq_collection_is_alias(kq_server_get_collection(server), name.str)) {
-    REPLY_LITERAL(conn, "END\r\n");
+    kq_connection_write_literal(conn, "END\r\n");
     goto out;
   }
   queue = get_queue(conn, name.str);
@@ -625,10 +624,10 @@ mc_reload(KqConnection *conn)
   if (!kq_server_reload(kq_connection_get_server(conn), &error)) {
     /* Kestrel logged a bad config and kept the old settings. */
     g_warning("reload failed: %s", error->message);
-    REPLY_LITERAL(conn, "ERROR\r\n");
+    kq_connection_write_literal(conn, "ERROR\r\n");
     return;
   }
-  REPLY_LITERAL(conn, "Reloaded config.\r\n");
+  kq_connection_write_literal(conn, "Reloaded config.\r\n");
 }
 
 static void
@@ -659,9 +658,9 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
       kq_connection_confirm_reads(conn, name.str, count);
     kq_name_clear(&name);
     if (done)
-      REPLY_LITERAL(conn, "END\r\n");
+      kq_connection_write_literal(conn, "END\r\n");
     else
-      REPLY_LITERAL(conn, "ERROR\r\n");
+      kq_connection_write_literal(conn, "ERROR\r\n");
     break;
   }
   case KQ_MC_DELETE:
@@ -680,9 +679,9 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
     }
     kq_collection_flush_all(collection);
     if (!is_strict(conn))
-      REPLY_LITERAL(conn, "Flushed all queues.\r\n");
+      kq_connection_write_literal(conn, "Flushed all queues.\r\n");
     else if (!req->noreply)
-      REPLY_LITERAL(conn, "OK\r\n");
+      kq_connection_write_literal(conn, "OK\r\n");
     break;
   case KQ_MC_FLUSH_ALL_EXPIRED:
     add_number_line(kq_connection_output(conn), kq_collection_flush_all_expired(collection));
@@ -744,7 +743,7 @@ mc_handle_input(KqConnection *conn, const char *buf, gsize len)
       reply_client_error(conn, req.error, req.close_after);
       break;
     case KQ_PARSE_ERROR:
-      REPLY_LITERAL(conn, "ERROR\r\n");
+      kq_connection_write_literal(conn, "ERROR\r\n");
       if (req.close_after)
         kq_connection_close_after_output(conn);
       break;

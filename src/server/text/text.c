@@ -12,7 +12,6 @@
 #include "text-parse.h"
 
 #define OUT_LITERAL(out, s) evbuffer_add((out), (s), sizeof(s) - 1)
-#define REPLY_LITERAL(conn, s) kq_connection_write((conn), (s), sizeof(s) - 1)
 
 typedef enum {
   TEXT_WAIT_GET,
@@ -67,13 +66,13 @@ release_item(const void *data, size_t len, void *item)
 static void
 reply_item(KqConnection *conn, KqItem *item)
 {
-  REPLY_LITERAL(conn, ":");
+  kq_connection_write_literal(conn, ":");
   if (item->len >= 16384)
     evbuffer_add_reference(kq_connection_output(conn), item->data, item->len, release_item,
                            kq_item_ref(item));
   else
     kq_connection_write(conn, item->data, item->len);
-  REPLY_LITERAL(conn, "\n");
+  kq_connection_write_literal(conn, "\n");
 }
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -98,7 +97,7 @@ read_queue(KqConnection *conn, const gchar *name)
   KqQueue *queue;
 
   if (kq_collection_is_alias(collection, name)) {
-    REPLY_LITERAL(conn, "*\n");
+    kq_connection_write_literal(conn, "*\n");
     return NULL;
   }
   queue = kq_collection_get(collection, name, TRUE, &error);
@@ -195,7 +194,7 @@ finish_get(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error
   }
   if (item == NULL) {
     STAT_INC(conn, get_misses);
-    REPLY_LITERAL(conn, "*\n");
+    kq_connection_write_literal(conn, "*\n");
     return;
   }
   STAT_INC(conn, get_hits);
@@ -262,7 +261,7 @@ end_monitor(KqConnection *conn, const GError *error)
   if (error != NULL)
     reply_error(conn, error->message);
   else
-    REPLY_LITERAL(conn, "*\n");
+    kq_connection_write_literal(conn, "*\n");
 }
 
 static void
@@ -409,7 +408,7 @@ text_dispatch(KqConnection *conn, const KqTextRequest *req)
     text_status(conn, req);
     break;
   case KQ_TEXT_VERSION:
-    REPLY_LITERAL(conn, ":" PACKAGE_VERSION "\n");
+    kq_connection_write_literal(conn, ":" PACKAGE_VERSION "\n");
     break;
   case KQ_TEXT_QUIT:
     kq_connection_close_after_output(conn);
