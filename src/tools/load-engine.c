@@ -23,10 +23,6 @@ gint64 load_now_ns(void)
   return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void load_progress(LoadRun *run)
-{
-  atomic_store(&run->last_progress_ns, load_now_ns());
-}
 
 LoadRun *load_run_new(const LoadWire *wire, const gchar *host, guint port, guint threads,
                       guint64 slots, gsize item_size, GError **error)
@@ -49,7 +45,7 @@ LoadRun *load_run_new(const LoadWire *wire, const gchar *host, guint port, guint
   run->owner = g_new0(guint32, slots ? slots : 1);
   run->pending = g_ptr_array_new();
   run->idle_ns = (gint64)2 * 1000000000;
-  load_progress(run);
+  load_progress(run, NULL);
   return run;
 }
 
@@ -144,6 +140,17 @@ static void socket_failed(LoadConn *c, const gchar *what, int err)
   conn_lost(c);
 }
 
+/* The time a request leaves or a reply arrives: the read callback's clock while one runs. */
+static gint64 worker_now_ns(const LoadWorker *w)
+{
+  return w->read_ns ? w->read_ns : load_now_ns();
+}
+
+void load_progress(LoadRun *run, const LoadConn *c)
+{
+  atomic_store(&run->last_progress_ns, c ? worker_now_ns(c->w) : load_now_ns());
+}
+
 static LoadReq *push_req(LoadConn *c, LoadReqKind kind, guint64 seq, guint flags)
 {
   g_assert(c->count < LOAD_RING); /* roles keep depth <= LOAD_RING */
@@ -153,7 +160,7 @@ static LoadReq *push_req(LoadConn *c, LoadReqKind kind, guint64 seq, guint flags
   r->count = 1;
   r->stride = 1;
   r->flags = flags;
-  r->sent_ns = load_now_ns();
+  r->sent_ns = worker_now_ns(c->w);
   c->count++;
   return r;
 }
@@ -226,7 +233,7 @@ static gboolean parse_one(LoadConn *c)
     break;
   }
   LoadReq r = pop_req(c);
-  gint64 took = load_now_ns() - r.sent_ns;
+  gint64 took = worker_now_ns(w) - r.sent_ns;
   switch (r.kind) {
   case LOAD_REQ_PUT:
     if (ev.count > r.count) {
@@ -318,20 +325,23 @@ static gboolean conn_flush(LoadConn *c)
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
   LoadConn *c = arg;
+  LoadWorker *w = c->w;
   LoadSocketStatus st = LOAD_SOCKET_DONE;
   int err = 0;
   if (c->reparse)
     c->reparse = FALSE; /* woken by parse_replies: the socket is read on its own wake-up */
   else
     st = load_socket_read(c->fd, c->in, &err);
+  w->read_ns = load_now_ns();
   gboolean ended = st == LOAD_SOCKET_EOF || st == LOAD_SOCKET_ERROR;
   /* replies that came before the end count: parse them all first */
-  if (!parse_replies(c, ended ? G_MAXUINT : STEPS_PER_READ))
-    return;
-  if (ended)
-    socket_failed(c, "closed", err);
-  else
-    conn_flush(c);
+  if (parse_replies(c, ended ? G_MAXUINT : STEPS_PER_READ)) {
+    if (ended)
+      socket_failed(c, "closed", err);
+    else
+      conn_flush(c);
+  }
+  w->read_ns = 0;
 }
 
 static void connected(LoadConn *c)
@@ -506,7 +516,7 @@ void load_run_start(LoadRun *run, gint64 deadline_ns)
   run->workers = g_new0(LoadWorker, n ? n : 1);
   atomic_store(&run->workers_left, (int)n);
   atomic_store(&run->phase_end_ns, load_now_ns()); /* a phase without connections ends at once */
-  load_progress(run);
+  load_progress(run, NULL);
   for (guint i = 0; i < n; i++) {
     LoadWorker *w = &run->workers[i];
     w->run = run;

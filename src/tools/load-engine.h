@@ -87,6 +87,8 @@ struct LoadWorker {
   guint active;
   pthread_t thread;
   LoadHistogram put_hist, get_hist;
+  gint64 read_ns; /* while a read callback runs: when its replies were read (one clock read for
+                   * every reply parsed and request sent in it); 0 otherwise */
 };
 
 struct LoadConn {
@@ -172,6 +174,7 @@ void load_conn_reconnect(LoadConn *c); /* drop the socket (aborting what the ser
 /* --zookeeper: nothing in flight any more; go to the server the membership now gives. */
 void load_conn_move(LoadConn *c);
 void load_conn_after(LoadConn *c, guint ms, void (*cb)(LoadConn *c));
-void load_progress(LoadRun *run);
+/* Notes that an item was stored or delivered now (for --idle-ms); c's thread's clock. */
+void load_progress(LoadRun *run, const LoadConn *c);
 
 #endif

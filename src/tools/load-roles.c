@@ -33,7 +33,7 @@ static gboolean verify(LoadRun *run, const guint8 *data, gsize len, guint64 *seq
   return TRUE;
 }
 
-static void count_delivery(LoadRun *run, guint64 seq)
+static void count_delivery(LoadRun *run, const LoadConn *c, guint64 seq)
 {
   /* saturate at 255 instead of wrapping to "unseen"; a compare-exchange, since a wrap undone
    * afterwards lets a concurrent delivery see 0 and count the item as new again */
@@ -42,7 +42,7 @@ static void count_delivery(LoadRun *run, guint64 seq)
     ;
   if (prev == 0) {
     atomic_fetch_add(&run->distinct, 1);
-    load_progress(run);
+    load_progress(run, c);
   } else {
     /* not progress: a server that hands out the same item forever (memcached keeps returning a
      * key's value) must not keep the consumers reading until --timeout */
@@ -133,7 +133,7 @@ static void producer_stored(LoadConn *c, const LoadReq *r, guint stored)
   atomic_fetch_add(&run->puts, stored);
   atomic_fetch_add(&run->stored_total, stored);
   atomic_fetch_add(&run->refused, r->count - stored);
-  load_progress(run);
+  load_progress(run, c);
   if (run->discovery)
     load_discovery_count(run->discovery, c->server, TRUE, stored);
   if (c->moving) {
@@ -225,7 +225,7 @@ static void consumer_value(LoadConn *c, const LoadReq *r, const guint8 *data, gs
     return;
   }
   if (valid) {
-    count_delivery(c->run, seq);
+    count_delivery(c->run, c, seq);
     if (c->run->discovery)
       load_discovery_count(c->run->discovery, c->server, FALSE, 1);
   }
@@ -238,7 +238,7 @@ static void consumer_got(LoadConn *c, const LoadReq *r, guint items)
     atomic_fetch_add(&c->run->empty_gets, 1);
   if (counts_on_confirm(c)) {
     if ((r->flags & REQ_CLOSES) && c->have_open && c->open_valid) {
-      count_delivery(c->run, c->open_seq);
+      count_delivery(c->run, c, c->open_seq);
       load_discovery_count(c->run->discovery, c->server, FALSE, 1);
     }
     c->open_seq = c->arrived_seq;
@@ -322,7 +322,7 @@ static void leaky_got(LoadConn *c, const LoadReq *r, guint items)
   LoadRun *run = c->run;
   gboolean hit = items > 0;
   if (r->flags & REQ_CONFIRMS)
-    count_delivery(run, r->seq); /* delivered = confirmed */
+    count_delivery(run, c, r->seq); /* delivered = confirmed */
   if (!hit)
     atomic_fetch_add(&run->empty_gets, 1);
   c->have_open = hit;
@@ -436,7 +436,7 @@ static void leaky_id_got(LoadConn *c, const LoadReq *r, guint items)
 static void leaky_id_confirmed(LoadConn *c, const LoadReq *r, guint n)
 {
   if (n == 1 && (r->flags & REQ_CONFIRMS))
-    count_delivery(c->run, r->seq); /* delivered = confirmed */
+    count_delivery(c->run, c, r->seq); /* delivered = confirmed */
   else if (n == 0 && c->run->verbose)
     g_printerr("leaky-reader: reader %u confirmed item %" G_GUINT64_FORMAT " after its auto-abort\n",
                c->id, r->seq);

@@ -10,11 +10,40 @@
 
 enum { STAGE_LINE, STAGE_VALUE };
 
+/* Appends "VERB QUEUE[SUFFIX]\r\n" as one piece: a request is built once per item, so no printf. */
+static void add_command(struct evbuffer *out, const gchar *verb, const gchar *queue,
+                        const gchar *suffix)
+{
+  gchar line[MAX_LINE];
+  gsize v = strlen(verb), q = strlen(queue), x = strlen(suffix);
+  if (v + 1 + q + x + 2 > sizeof line) {
+    evbuffer_add_printf(out, "%s %s%s\r\n", verb, queue, suffix);
+    return;
+  }
+  memcpy(line, verb, v);
+  line[v] = ' ';
+  memcpy(line + v + 1, queue, q);
+  memcpy(line + v + 1 + q, suffix, x);
+  memcpy(line + v + 1 + q + x, "\r\n", 2);
+  evbuffer_add(out, line, v + 1 + q + x + 2);
+}
+
 static void mc_put(struct evbuffer *out, const gchar *queue, const guint8 *items, gsize item_size,
                    guint n)
 {
+  /* " 0 0 <size>", digits written backwards from the end */
+  gchar flags_and_size[32];
+  gchar *p = flags_and_size + sizeof flags_and_size - 1;
+  *p = '\0';
+  gsize v = item_size;
+  do {
+    *--p = (gchar)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  p -= 5;
+  memcpy(p, " 0 0 ", 5);
   for (guint i = 0; i < n; i++) {
-    evbuffer_add_printf(out, "set %s 0 0 %" G_GSIZE_FORMAT "\r\n", queue, item_size);
+    add_command(out, "set", queue, p);
     evbuffer_add(out, items + i * item_size, item_size);
     evbuffer_add(out, "\r\n", 2);
   }
@@ -27,17 +56,17 @@ static void mc_get(struct evbuffer *out, const gchar *queue, const LoadGetSpec *
   if (spec->block_ms >= 0)
     n += (gsize)g_snprintf(opts + n, sizeof opts - n, "/t=%d", spec->block_ms);
   if (spec->xact & LOAD_GET_CLOSE)
-    n += (gsize)g_snprintf(opts + n, sizeof opts - n, "/close");
+    n += (gsize)g_strlcpy(opts + n, "/close", sizeof opts - n);
   if (spec->xact & LOAD_GET_OPEN)
-    n += (gsize)g_snprintf(opts + n, sizeof opts - n, "/open");
+    n += (gsize)g_strlcpy(opts + n, "/open", sizeof opts - n);
   if (spec->xact & LOAD_GET_ABORT)
-    g_snprintf(opts + n, sizeof opts - n, "/abort");
-  evbuffer_add_printf(out, "get %s%s\r\n", queue, opts);
+    g_strlcpy(opts + n, "/abort", sizeof opts - n);
+  add_command(out, "get", queue, opts);
 }
 
 static void mc_flush(struct evbuffer *out, const gchar *queue)
 {
-  evbuffer_add_printf(out, "flush %s\r\n", queue);
+  add_command(out, "flush", queue, "");
 }
 
 static void mc_stats(struct evbuffer *out, const gchar *queue)
@@ -58,9 +87,26 @@ static void stats_line(LoadWireParser *p, const gchar *line, LoadWireEvent *ev)
     load_wire_parse_int(strchr(rest, ' ') + 1, 0, G_MAXINT64, field);
 }
 
-/* One reply line without its terminator; FALSE when no whole line is buffered yet. */
+/* One reply line without its terminator; FALSE when no whole line is buffered yet. The line
+ * is looked for in the first contiguous piece of input (where a short reply nearly always is)
+ * before the slower search across pieces. */
 static gboolean take_line(struct evbuffer *in, gchar *buf, gsize cap, gboolean *too_long)
 {
+  struct evbuffer_iovec first;
+  if (evbuffer_peek(in, -1, NULL, &first, 1) > 0) {
+    const gchar *start = first.iov_base;
+    const gchar *nl = memchr(start, '\n', first.iov_len);
+    if (nl && nl > start && nl[-1] == '\r') {
+      gsize len = (gsize)(nl - 1 - start);
+      *too_long = len >= cap;
+      if (!*too_long) {
+        memcpy(buf, start, len);
+        buf[len] = '\0';
+      }
+      evbuffer_drain(in, len + 2);
+      return TRUE;
+    }
+  }
   size_t eol = 0;
   struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
   if (p.pos < 0)

@@ -131,7 +131,7 @@ def test_figures_sane(bench):
         assert set(point) >= {"us_per_pair", "us_per_pair_min", "us_per_pair_max", "samples"}
         (sample,) = point["samples"]
         assert {"cpu_seconds", "puts", "gets", "empty_gets"} <= set(sample)
-        assert sample["puts"] == 600
+        assert sample["puts"] == r["sizes"]["cpu_items"]
         # the time split into user and system, which add up to the whole
         assert sample["user_us_per_pair"] >= 0 and sample["system_us_per_pair"] >= 0
         assert abs(sample["user_us_per_pair"] + sample["system_us_per_pair"] -
@@ -140,7 +140,7 @@ def test_figures_sane(bench):
     assert "| kestreld, workerThreads 1 user / system |" in (out / "README.md").read_text()
     for name in ("kestreld-w1", "kestreld-w2"):
         (sample,) = cpu["servers"][name]["2"]["samples"]
-        assert sample["gets"] == 600 and sample["lost"] == 0 and sample["status"] == 0
+        assert sample["gets"] == r["sizes"]["cpu_items"] and sample["lost"] == 0 and sample["status"] == 0
     assert set(cpu["ratios"]) == {"kestreld-w1 / memcached", "kestreld-w2 / memcached"}
     assert all(len(v["2"]["rounds"]) <= 1 for v in cpu["ratios"].values())
     # scaling: every thread count over every queue count, in both modes, nothing lost

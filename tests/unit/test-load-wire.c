@@ -47,8 +47,9 @@ static void test_parse_int(void)
 }
 
 /* Feeds `reply` into the input `step` bytes at a time and parses it as the reply to a get;
- * returns the items' data joined by '|', or "error: ..." */
-static gchar *parse_get(const LoadWire *wire, const gchar *reply, gsize step)
+ * returns the items' data joined by '|', or "error: ..." With `pieces`, every feed is a block
+ * of its own in the evbuffer, so lines cross blocks; otherwise feeds join the last block. */
+static gchar *parse_get_fed(const LoadWire *wire, const gchar *reply, gsize step, gboolean pieces)
 {
   g_autoptr(GString) got = g_string_new(NULL);
   struct evbuffer *in = evbuffer_new();
@@ -70,12 +71,30 @@ static gchar *parse_get(const LoadWire *wire, const gchar *reply, gsize step)
     } else {
       g_assert_cmpuint(fed, <, len); /* MORE with everything fed: stuck */
       gsize n = MIN(step, len - fed);
-      evbuffer_add(in, reply + fed, n);
+      if (pieces)
+        evbuffer_add_reference(in, reply + fed, n, NULL, NULL);
+      else
+        evbuffer_add(in, reply + fed, n);
       fed += n;
     }
   }
   evbuffer_free(in);
   return g_string_free(g_steal_pointer(&got), FALSE);
+}
+
+static gchar *parse_get(const LoadWire *wire, const gchar *reply, gsize step)
+{
+  return parse_get_fed(wire, reply, step, FALSE);
+}
+
+/* What a wire function wrote, as a string. */
+static gchar *take_output(struct evbuffer *out)
+{
+  gsize len = evbuffer_get_length(out);
+  gchar *s = g_malloc(len + 1);
+  evbuffer_remove(out, s, len);
+  s[len] = '\0';
+  return s;
 }
 
 static void test_memcache_get(void)
@@ -92,6 +111,58 @@ static void test_memcache_get(void)
   g_assert_cmpstr(huge, ==, "error: VALUE q 0 2147483648");
   g_autofree gchar *no_crlf = parse_get(&load_wire_memcache, "VALUE q 0 2\r\nabcd\r\n", 64);
   g_assert_cmpstr(no_crlf, ==, "error: data block not followed by CRLF");
+}
+
+/* Lines that cross the evbuffer's blocks (read in pieces) parse as lines in one block do. */
+static void test_memcache_lines_across_blocks(void)
+{
+  const gchar *reply = "VALUE q 0 5\r\nhello\r\nEND\r\n";
+  for (gsize step = 1; step <= 13; step++) {
+    g_autofree gchar *hit = parse_get_fed(&load_wire_memcache, reply, step, TRUE);
+    g_assert_cmpstr(hit, ==, "hello");
+  }
+  g_autofree gchar *bare_lf = parse_get_fed(&load_wire_memcache, "END\n", 2, TRUE);
+  g_assert_cmpstr(bare_lf, ==, "");
+  g_autofree gchar *bare_lf_one_block = parse_get(&load_wire_memcache, "END\n", 64);
+  g_assert_cmpstr(bare_lf_one_block, ==, "");
+}
+
+/* Requests are built byte for byte as the protocol spells them. */
+static void test_memcache_requests(void)
+{
+  struct evbuffer *out = evbuffer_new();
+  const guint8 items[] = "abcdefgh";
+
+  load_wire_memcache.put(out, "q1", items, 4, 2);
+  g_autofree gchar *puts = take_output(out);
+  g_assert_cmpstr(puts, ==, "set q1 0 0 4\r\nabcd\r\nset q1 0 0 4\r\nefgh\r\n");
+
+  load_wire_memcache.put(out, "q", items, 0, 1);
+  g_autofree gchar *empty = take_output(out);
+  g_assert_cmpstr(empty, ==, "set q 0 0 0\r\n\r\n");
+
+  g_autofree guint8 *big = g_malloc0(1234567);
+  load_wire_memcache.put(out, "big", big, 1234567, 1);
+  g_assert_cmpuint(evbuffer_get_length(out), ==, strlen("set big 0 0 1234567\r\n") + 1234567 + 2);
+  g_autofree gchar *big_line = evbuffer_readln(out, NULL, EVBUFFER_EOL_CRLF_STRICT);
+  g_assert_cmpstr(big_line, ==, "set big 0 0 1234567");
+  evbuffer_drain(out, evbuffer_get_length(out));
+
+  LoadGetSpec plain = { .block_ms = -1 };
+  load_wire_memcache.get(out, "q", &plain);
+  LoadGetSpec all = { .block_ms = 250, .xact = LOAD_GET_CLOSE | LOAD_GET_OPEN };
+  load_wire_memcache.get(out, "q", &all);
+  load_wire_memcache.flush(out, "q");
+  g_autofree gchar *gets = take_output(out);
+  g_assert_cmpstr(gets, ==, "get q\r\nget q/t=250/close/open\r\nflush q\r\n");
+
+  /* a name longer than the line buffer still goes out whole */
+  g_autofree gchar *long_name = g_strnfill(700, 'n');
+  load_wire_memcache.get(out, long_name, &plain);
+  g_autofree gchar *long_get = take_output(out);
+  g_autofree gchar *want = g_strdup_printf("get %s\r\n", long_name);
+  g_assert_cmpstr(long_get, ==, want);
+  evbuffer_free(out);
 }
 
 static void test_redis_get(void)
@@ -111,6 +182,8 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/load-wire/parse-int", test_parse_int);
   g_test_add_func("/load-wire/memcache/get", test_memcache_get);
+  g_test_add_func("/load-wire/memcache/lines-across-blocks", test_memcache_lines_across_blocks);
+  g_test_add_func("/load-wire/memcache/requests", test_memcache_requests);
   g_test_add_func("/load-wire/redis/get", test_redis_get);
   return g_test_run();
 }
