@@ -74,11 +74,13 @@ def test_report_tables_of_cpu_scaling_memory(bench):
             "memcached µs | workerThreads 1 / memcached | workerThreads 2 / memcached |") in text
     assert re.findall(r"^\| (\d+) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \*\*[\d.]+×\*\* \| "
                       r"\*\*[\d.]+×\*\* \|$", text, re.M) == ["2"], text
-    assert ("| queues | kestrel-load | workerThreads 1 pairs/s | workerThreads 2 pairs/s | "
-            "2 / 1 threads |") in text
-    rows = re.findall(r"^\| (\d+) \| (pinned to one CPU|free) \| [\d,]+ \| [\d,]+ \| "
-                      r"[\d.]+× \|$", text, re.M)
-    assert rows == [(q, mode) for q in ("1", "2") for mode in ("pinned to one CPU", "free")], text
+    assert ("| queues | kestrel-load | kestrel-load CPU | workerThreads 1 pairs/s | "
+            "workerThreads 2 pairs/s | 2 / 1 threads |") in text
+    rows = re.findall(r"^\| (\d+) \| (pinned to one CPU|pinned to one CPU, 64 in flight|free) "
+                      r"\| [\d.]+ \| [\d,]+ \| [\d,]+ \| [\d.]+× \|$", text, re.M)
+    assert rows == [(q, mode) for q in ("1", "2")
+                    for mode in ("pinned to one CPU", "pinned to one CPU, 64 in flight",
+                                 "free")], text
     rows = re.findall(r"^\| (\d) \| [\d.]+ MB \| 3,000 \| [\d.]+ MB \| \*\*-?[\d.]+\*\* \|",
                       text, re.M)
     assert rows == ["1", "4"], text
@@ -143,10 +145,11 @@ def test_figures_sane(bench):
         assert sample["gets"] == r["sizes"]["cpu_items"] and sample["lost"] == 0 and sample["status"] == 0
     assert set(cpu["ratios"]) == {"kestreld-w1 / memcached", "kestreld-w2 / memcached"}
     assert all(len(v["2"]["rounds"]) <= 1 for v in cpu["ratios"].values())
-    # scaling: every thread count over every queue count, in both modes, nothing lost
+    # scaling: every thread count over every queue count, in every mode, nothing lost; the
+    # load generator's CPU share is kept, and pinned to one CPU it cannot pass that CPU
     modes = r["scaling"]["modes"]
-    assert sorted(modes) == ["free", "load-pinned"]
-    for by_q in modes.values():
+    assert sorted(modes) == ["free", "load-pinned", "load-pinned-deep"]
+    for mode, by_q in modes.items():
         assert sorted(by_q) == ["1", "2"]
         for by_name in by_q.values():
             assert sorted(by_name) == ["kestreld-w1", "kestreld-w2"]
@@ -154,6 +157,12 @@ def test_figures_sane(bench):
                 (sample,) = point["samples"]
                 assert sample["lost"] == 0 and sample["errors"] == 0 and sample["status"] == 0
                 assert point["pairs_per_sec"] > 0
+                assert sample["load_cpu_share"] > 0
+                if mode != "free":
+                    assert sample["load_cpu_share"] <= 1.05, sample
+    report = (out / "README.md").read_text()
+    assert "| 1 | pinned to one CPU, 64 in flight |" in report
+    assert r["scaling"]["load_cpu_share"]["load-pinned"]["1"]["kestreld-w1"] > 0
     # memory: a fresh kestreld per thread count stored every item, all of them in memory
     memory = r["memory"]
     assert memory["items"] == 3000 and sorted(memory["servers"]) == ["kestreld-w1", "kestreld-w4"]
