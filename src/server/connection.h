@@ -85,6 +85,8 @@ struct evbuffer *kq_connection_output(KqConnection *conn);
  * replies of every request. */
 void kq_connection_write(KqConnection *conn, const void *data, gsize len);
 #define kq_connection_write_literal(conn, s) kq_connection_write((conn), (s), sizeof(s) - 1)
+/* A string literal added to an evbuffer (kq_connection_output's, say), without its NUL. */
+#define kq_buffer_add_literal(out, s) evbuffer_add((out), (s), sizeof(s) - 1)
 
 /* Stop reading; close once every reply so far has been sent. Open reads are aborted now. */
 void kq_connection_close_after_output(KqConnection *conn);

@@ -23,8 +23,6 @@
 /* Items at least this big are handed to the socket by reference instead of being copied. */
 #define ZERO_COPY_MIN 16384
 
-#define OUT_LITERAL(out, s) evbuffer_add((out), (s), sizeof(s) - 1)
-
 typedef enum {
   MC_WAIT_GET,
   MC_WAIT_MONITOR,
@@ -82,12 +80,12 @@ reply_client_error(KqConnection *conn, const char *why, gboolean close_after)
 {
   struct evbuffer *out = kq_connection_output(conn);
 
-  OUT_LITERAL(out, "CLIENT_ERROR");
+  kq_buffer_add_literal(out, "CLIENT_ERROR");
   if (why != NULL && *why != '\0') {
-    OUT_LITERAL(out, " ");
+    kq_buffer_add_literal(out, " ");
     add_message(out, why);
   }
-  OUT_LITERAL(out, "\r\n");
+  kq_buffer_add_literal(out, "\r\n");
   if (close_after)
     kq_connection_close_after_output(conn);
 }
@@ -106,9 +104,9 @@ reply_server_error(KqConnection *conn, const char *why)
 {
   struct evbuffer *out = kq_connection_output(conn);
 
-  OUT_LITERAL(out, "SERVER_ERROR ");
+  kq_buffer_add_literal(out, "SERVER_ERROR ");
   add_message(out, why);
-  OUT_LITERAL(out, "\r\n");
+  kq_buffer_add_literal(out, "\r\n");
 }
 
 /* An availability refusal: Kestrel answered a bare SERVER_ERROR (clients retry on it). */
@@ -145,7 +143,7 @@ add_value(KqConnection *conn, const char *name, gsize name_len, const KqItem *it
     kq_connection_write(conn, head, n);
   } else {
     struct evbuffer *out = kq_connection_output(conn);
-    OUT_LITERAL(out, "VALUE ");
+    kq_buffer_add_literal(out, "VALUE ");
     evbuffer_add(out, name, name_len);
     evbuffer_add_printf(out, " 0 %" G_GSIZE_FORMAT "\r\n", item->len);
   }
@@ -480,9 +478,9 @@ mc_queue_op(KqConnection *conn, const KqMcRequest *req, QueueOp op)
       g_warning("%s '%s': %s", op_names[op], name.str, error->message);
     struct evbuffer *out = kq_connection_output(conn);
     if (op == QUEUE_FLUSH)
-      OUT_LITERAL(out, "END\r\n");
+      kq_buffer_add_literal(out, "END\r\n");
     else if (op == QUEUE_DELETE && !is_quiet(conn, req))
-      OUT_LITERAL(out, "DELETED\r\n");
+      kq_buffer_add_literal(out, "DELETED\r\n");
     else if (op == QUEUE_FLUSH_EXPIRED)
       add_number_line(out, expired);
   }
@@ -520,7 +518,7 @@ mc_stats(KqConnection *conn)
                           stat->name, stat->value);
     }
   }
-  OUT_LITERAL(out, "END\r\n");
+  kq_buffer_add_literal(out, "END\r\n");
 }
 
 /* dump_stats [q ...]: every queue and alias, or the ones named. */
@@ -558,9 +556,9 @@ mc_dump_stats(KqConnection *conn, const KqMcRequest *req)
     evbuffer_add_printf(out, "queue '%s' {\r\n", (const gchar *) names->pdata[i]);
     if (stats != NULL)
       print_stats(out, stats, "  %s=%s\r\n");
-    OUT_LITERAL(out, "}\r\n");
+    kq_buffer_add_literal(out, "}\r\n");
   }
-  OUT_LITERAL(out, "END\r\n");
+  kq_buffer_add_literal(out, "END\r\n");
 }
 
 /* dump_config: every resolved option of every queue, in SPEC 5 order. */
@@ -583,10 +581,10 @@ mc_dump_config(KqConnection *conn)
       g_autofree gchar *value = kq_settings_format(&settings, *opt);
       evbuffer_add_printf(out, "  %s=%s\r\n", *opt, value);
     }
-    OUT_LITERAL(out, "}\r\n");
+    kq_buffer_add_literal(out, "}\r\n");
     kq_settings_clear(&settings);
   }
-  OUT_LITERAL(out, "END\r\n");
+  kq_buffer_add_literal(out, "END\r\n");
 }
 
 /* ---- server commands --------------------------------------------------------------------- */
@@ -613,7 +611,7 @@ mc_status(KqConnection *conn, const KqMcRequest *req)
     reply_client_error(conn, error != NULL ? error->message : "unknown status", TRUE);
     return;
   }
-  OUT_LITERAL(out, "END\r\n");
+  kq_buffer_add_literal(out, "END\r\n");
 }
 
 static void
@@ -700,7 +698,7 @@ mc_dispatch(KqConnection *conn, const KqMcRequest *req)
     break;
   case KQ_MC_VERSION:
     out = kq_connection_output(conn);
-    OUT_LITERAL(out, "VERSION " PACKAGE_VERSION "\r\n");
+    kq_buffer_add_literal(out, "VERSION " PACKAGE_VERSION "\r\n");
     break;
   case KQ_MC_RELOAD:
     mc_reload(conn);

@@ -11,8 +11,6 @@
 
 #include "text-parse.h"
 
-#define OUT_LITERAL(out, s) evbuffer_add((out), (s), sizeof(s) - 1)
-
 typedef enum {
   TEXT_WAIT_GET,
   TEXT_WAIT_MONITOR,
@@ -37,12 +35,12 @@ reply_error(KqConnection *conn, const char *message)
 {
   struct evbuffer *out = kq_connection_output(conn);
 
-  OUT_LITERAL(out, "-");
+  kq_buffer_add_literal(out, "-");
   for (const char *p = message; *p != '\0'; p++) {
     char c = (*p == '\r' || *p == '\n') ? ' ' : *p;
     evbuffer_add(out, &c, 1);
   }
-  OUT_LITERAL(out, "\n");
+  kq_buffer_add_literal(out, "\n");
 }
 
 static void
