@@ -284,6 +284,7 @@ conn_process_input(KqConnection *conn)
       if (used == 0)
         break;
       kq_input_buffer_consume(&conn->in, used);
+      conn->in_whole = 0; /* it was about the request at the front */
     }
     conn->unprocessed = kq_input_buffer_length(&conn->in);
     conn_leave(conn, mark); /* sends the replies */
@@ -325,8 +326,19 @@ conn_read_socket(KqConnection *conn, int *end)
 
   *end = SOCKET_OPEN;
   while (total < READ_PER_TURN) {
-    gsize room;
-    guint8 *dst = kq_input_buffer_reserve(&conn->in, READ_CHUNK, &room);
+    gsize room, want = READ_CHUNK, len = kq_input_buffer_length(&conn->in);
+
+    /* A full block: if it holds a whole request, that is handled first; if it begins a
+     * longer one of known length, the block grows once to hold the rest of it. */
+    if (conn->in_whole == 0 && len > 0 && kq_input_buffer_room(&conn->in) == 0 &&
+        conn->fe->request_length != NULL) {
+      conn->in_whole = conn->fe->request_length(kq_input_buffer_data(&conn->in), len);
+      if (conn->in_whole > 0 && conn->in_whole <= len && total > 0)
+        break;
+    }
+    if (conn->in_whole > len)
+      want = conn->in_whole - len; /* no more: the block is not grown past the request */
+    guint8 *dst = kq_input_buffer_reserve(&conn->in, want, &room);
     ssize_t n;
 
     room = MIN(room, READ_PER_TURN - total);
@@ -383,6 +395,7 @@ conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
   if (conn->closing) {
     /* Nothing more is answered: drop it. */
     kq_input_buffer_clear(&conn->in);
+    conn->in_whole = 0;
     conn->unprocessed = 0;
   } else if (n > 0) {
     conn->unprocessed = kq_input_buffer_length(&conn->in);

@@ -45,6 +45,7 @@ struct _KqConnection {
   struct event *write_event; /* pending while `unsent` holds bytes */
   struct event *resume_event; /* next turn for buffered requests; made on first use */
   KqInputBuffer in;          /* bytes read and not yet handled */
+  gsize in_whole;            /* the length of the request at its front when known, else 0 */
   struct evbuffer *unsent;   /* replies the socket has not taken yet */
   guint64 id;
   gint refs;

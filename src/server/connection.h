@@ -28,6 +28,11 @@ typedef struct {
   void (*wait_finished)(KqConnection *conn, KqQueue *queue, KqItem *item, const GError *error);
   /* Front-end state stored in the connection (kq_connection_get_data), zero-filled. */
   gsize data_size;
+  /* Optional: the whole length of the request that buf[0..len) begins, whether all of it is
+   * there or not, when its length is known (0 otherwise). Asked when a read filled the input's
+   * block: a request still arriving gets room for all of it at once instead of by doubling and
+   * copying, and a whole one is handled before more is read. */
+  gsize (*request_length)(const char *buf, gsize len);
 } KqFrontEnd;
 
 /* The set of live connections of one loop and the wake-up event for engine callbacks. `index`

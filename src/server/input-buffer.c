@@ -29,9 +29,8 @@ kq_input_buffer_reserve(KqInputBuffer *b, gsize min, gsize *room)
       /* The unhandled tail of the block moves to its front, once per fill. */
       memmove(b->data, b->data + b->start, len);
     } else {
-      gsize cap = MAX(b->cap, 1024);
-      while (cap < len + min)
-        cap *= 2;
+      /* doubling, or exactly what was asked for when that is more (a request of known size) */
+      gsize cap = MAX(MAX(b->cap, 1024) * 2, len + min);
       if (b->data == NULL && cap == SPARE_BLOCK_SIZE && b->spare != NULL && *b->spare != NULL) {
         b->data = *b->spare;
         *b->spare = NULL;

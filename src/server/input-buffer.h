@@ -18,7 +18,8 @@ typedef struct {
 } KqInputBuffer;
 
 /* Room for at least `min` more bytes after the last one read: its start, *room its size. Grows
- * the block by doubling, so a request that arrives in many reads is copied O(1) times. */
+ * the block by doubling, so a request that arrives in many reads is copied O(1) times, or to
+ * exactly len + min when that is more (a caller that knows a request's size asks for all of it). */
 guint8 *kq_input_buffer_reserve(KqInputBuffer *b, gsize min, gsize *room);
 /* `n` bytes were written at what kq_input_buffer_reserve returned. */
 void kq_input_buffer_commit(KqInputBuffer *b, gsize n);
@@ -32,6 +33,13 @@ static inline gsize
 kq_input_buffer_length(const KqInputBuffer *b)
 {
   return b->end - b->start;
+}
+
+/* Bytes that fit after the last one read without growing the block. */
+static inline gsize
+kq_input_buffer_room(const KqInputBuffer *b)
+{
+  return b->cap - b->end;
 }
 
 static inline const char *

@@ -177,6 +177,43 @@ def test_large_items_on_a_queue_used_before(mc, size):
     assert mc.get("used") is None
 
 
+def set_of_total_length(queue, total, fill):
+    """A set request of exactly `total` bytes (line, data and CRLF) and its data."""
+    for n in range(total - 40, total):
+        line = b"set %s 0 0 %d\r\n" % (queue, n)
+        if len(line) + n + 2 == total:
+            data = (fill * (n // len(fill) + 1))[:n]
+            return line + data + b"\r\n", data
+    raise AssertionError("no set of %d bytes" % total)
+
+
+def test_sets_that_fill_the_read_block_exactly_or_arrive_in_pieces(mc):
+    """A connection reads into a 16 KB block first, and once a set's line tells its length,
+    into a block made for the whole set: sets that end exactly at the block's end, just
+    before or after it, and a large set arriving in pieces with the next request behind it in
+    the same piece, are all taken whole and in order."""
+    request, expected = b"", b""
+    for i, total in enumerate([16383, 16384, 16385, 16384 * 2, 16384 * 2 + 5, 16384 * 3 - 2]):
+        req, data = set_of_total_length(b"edge", total, b"%d-" % i)
+        request += req
+        expected += b"VALUE edge 0 %d\r\n%s\r\nEND\r\n" % (len(data), data)
+    mc.send(request)
+    assert mc.read_exact(8 * 6, timeout=10) == b"STORED\r\n" * 6
+    mc.send(b"get edge\r\n" * 6)
+    assert mc.read_exact(len(expected), timeout=10) == expected
+
+    big = os.urandom(300000)
+    whole = b"set big 0 0 %d\r\n%s\r\nset after 0 0 2\r\nok\r\n" % (len(big), big)
+    cuts = [0, 7, 20, 16384, 16400, 100000, 299000, len(whole) - 10, len(whole)]
+    for a, b in zip(cuts, cuts[1:]):
+        mc.send(whole[a:b])
+        time.sleep(0.01)  # separate arrivals, so the set is read across several turns
+    assert mc.read_exact(16, timeout=10) == b"STORED\r\nSTORED\r\n"
+    assert mc.get("big") == big
+    assert mc.get("after") == b"ok"
+    assert mc.request("version").startswith(b"VERSION ")
+
+
 def test_replies_are_sent_without_nagle_delay(kestrel):
     """TCP_NODELAY on the server's sockets, memcache and text: with Nagle, a reply sent while
     the client has not yet acknowledged the one before waits for its delayed ACK."""

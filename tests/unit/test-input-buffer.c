@@ -87,6 +87,28 @@ test_large_request_in_one_block(void)
   g_assert_null(b.data);
 }
 
+/* Asked for more than doubling gives (a request whose length is known), the block grows once
+ * to exactly that, the bytes already read kept in front. */
+static void
+test_exact_growth_for_a_known_request(void)
+{
+  KqInputBuffer b = { 0 };
+  gsize room;
+
+  append(&b, "set q 0 0 500000\r\n");
+  gsize len = kq_input_buffer_length(&b);
+  kq_input_buffer_reserve(&b, 500002, &room);
+  g_assert_cmpuint(b.cap, ==, len + 500002);
+  g_assert_cmpuint(room, ==, 500002);
+  g_assert_cmpuint(kq_input_buffer_room(&b), ==, 500002);
+  g_assert_cmpmem(kq_input_buffer_data(&b), len, "set q 0 0 500000\r\n", len);
+  /* a small ask after it still doubles */
+  kq_input_buffer_commit(&b, 500002);
+  kq_input_buffer_reserve(&b, 10, &room);
+  g_assert_cmpuint(b.cap, ==, 2 * (len + 500002));
+  kq_input_buffer_clear(&b);
+}
+
 /* A connection whose input is all handled holds nothing, and the next one to read on the same
  * loop (sharing its spare slot) gets the freed block back: small requests cost no malloc/free
  * each. */
@@ -142,6 +164,7 @@ main(int argc, char **argv)
   g_test_add_func("/input-buffer/empty-holds-nothing", test_empty_holds_nothing);
   g_test_add_func("/input-buffer/order", test_keeps_order_across_growth_and_moves);
   g_test_add_func("/input-buffer/large-request", test_large_request_in_one_block);
+  g_test_add_func("/input-buffer/exact-growth", test_exact_growth_for_a_known_request);
   g_test_add_func("/input-buffer/freed-block-reused", test_freed_block_is_reused);
   g_test_add_func("/input-buffer/slots-apart", test_slots_are_apart);
   return g_test_run();

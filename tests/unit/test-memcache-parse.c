@@ -189,6 +189,7 @@ test_set_max_data(void)
   g_assert_cmpint(kq_mc_parse("set q 0 0 18446744073709551615\r\nab", 34, G_MAXSIZE, &req,
                               &consumed), ==, KQ_PARSE_NEED_MORE);
   g_assert_cmpuint(consumed, ==, 0);
+  g_assert_cmpuint(req.awaiting, ==, 0); /* too long to say */
   g_string_free(s, TRUE);
 }
 
@@ -204,6 +205,30 @@ test_set_bad_chunk(void)
   gsize consumed;
   g_assert_cmpint(parse("set q 0 0 3\r\nabcd", &req, &consumed), ==, KQ_PARSE_NEED_MORE);
   g_assert_cmpuint(consumed, ==, 0);
+}
+
+/* A set still arriving tells the whole request's length once its line is whole (so the
+ * connection can make room for all of it at once); nothing else does. */
+static void
+test_set_awaiting(void)
+{
+  KqMcRequest req;
+  gsize consumed;
+
+  g_assert_cmpint(parse("set q 0 0 10\r\nabc", &req, &consumed), ==, KQ_PARSE_NEED_MORE);
+  g_assert_cmpuint(req.awaiting, ==, strlen("set q 0 0 10\r\n") + 10 + 2);
+  g_assert_cmpint(parse("set q 0 0 10\r\n0123456789\r", &req, &consumed), ==,
+                  KQ_PARSE_NEED_MORE);
+  g_assert_cmpuint(req.awaiting, ==, strlen("set q 0 0 10\r\n") + 10 + 2);
+  g_assert_cmpint(parse("set  q 0 0 1000\r\n", &req, &consumed), ==, KQ_PARSE_NEED_MORE);
+  g_assert_cmpuint(req.awaiting, ==, strlen("set  q 0 0 1000\r\n") + 1000 + 2);
+  /* the line is not whole yet, or no set */
+  g_assert_cmpint(parse("set q 0 0 10", &req, &consumed), ==, KQ_PARSE_NEED_MORE);
+  g_assert_cmpuint(req.awaiting, ==, 0);
+  g_assert_cmpint(parse("get q", &req, &consumed), ==, KQ_PARSE_NEED_MORE);
+  g_assert_cmpuint(req.awaiting, ==, 0);
+  g_assert_cmpint(parse("set q 0 0 3\r\nabc\r\n", &req, &consumed), ==, KQ_PARSE_OK);
+  g_assert_cmpuint(req.awaiting, ==, 0);
 }
 
 static void
@@ -665,6 +690,7 @@ main(int argc, char **argv)
   g_test_add_func("/memcache-parse/set-bad-length", test_set_bad_length);
   g_test_add_func("/memcache-parse/set-max-data", test_set_max_data);
   g_test_add_func("/memcache-parse/set-bad-chunk", test_set_bad_chunk);
+  g_test_add_func("/memcache-parse/set-awaiting", test_set_awaiting);
   g_test_add_func("/memcache-parse/get", test_get);
   g_test_add_func("/memcache-parse/get-option-orders", test_get_option_orders);
   g_test_add_func("/memcache-parse/get-bad-options", test_get_bad_options);

@@ -261,6 +261,8 @@ parse_set(const char *buf, gsize len, gsize line_end, const KqWord *words, guint
   gsize avail = len - line_end;
   if (avail < 2 || avail - 2 < bytes) {
     *consumed = 0;
+    if (bytes <= G_MAXSIZE - 2 - line_end)
+      req->awaiting = line_end + (gsize) bytes + 2;
     return KQ_PARSE_NEED_MORE;
   }
 

@@ -38,6 +38,9 @@ typedef struct {
   gint64 exptime;        /* as sent: 0 never, < 1000000 relative seconds, else absolute */
   const char *data;      /* data block (without the trailing \r\n) */
   gsize data_len;
+  /* NEED_MORE on a set whose line is whole: the length of the whole request (line, data and
+   * its \r\n), so the input can be given room for it at once; 0 when not known */
+  gsize awaiting;
   /* monitor: seconds (may be negative: already over) and max items (-1 = not given, or given
    * negative: no limit); confirm: count in `count` (may be negative) */
   gint64 seconds;

@@ -752,9 +752,28 @@ mc_handle_input(KqConnection *conn, const char *buf, gsize len)
   return pos;
 }
 
+/* The whole length of the request buf begins: a whole request's, or a set's whose line is
+ * here but not all of its data; 0 when not known yet (or the request is malformed). */
+static gsize
+mc_request_length(const char *buf, gsize len)
+{
+  KqMcRequest req;
+  gsize used;
+
+  switch (kq_mc_parse(buf, len, KQ_MEMCACHE_MAX_DATA, &req, &used)) {
+  case KQ_PARSE_OK:
+    return used;
+  case KQ_PARSE_NEED_MORE:
+    return req.awaiting;
+  default:
+    return 0;
+  }
+}
+
 const KqFrontEnd kq_memcache_front_end = {
   .name = "memcache",
   .handle_input = mc_handle_input,
   .wait_finished = mc_wait_finished,
   .data_size = sizeof(McState),
+  .request_length = mc_request_length,
 };
