@@ -21,6 +21,10 @@
  * get theirs. A read that does not fill its room drained the socket: no read to see EAGAIN. */
 #define READ_CHUNK 16384
 #define READ_PER_TURN (128 * 1024)
+/* A bulk connection (one that has carried a large message, see connection-move.c) reads and
+ * writes at most this much per turn: a large item then costs the other connections on its
+ * loop a few short turns instead of one long one. */
+#define BULK_IO_PER_TURN (16 * 1024)
 /* Requests, and bytes of requests, one connection gets handled per loop turn. Past either, the
  * connection waits for the next turn (other sockets are polled first): a client pipelining
  * thousands of requests or sending a large item does not hold up the others. */
@@ -98,7 +102,7 @@ socket_failed(ssize_t n)
 /* One system call writing what `buf` holds. FALSE when the client is gone (the socket failed).
  * Replies to small requests are one block: send(2) takes it without writev's iovec copy and
  * the file layer that write calls pass through; pieces (a large item added by reference) go
- * out together with writev. */
+ * out together with writev, a bulk connection's BULK_IO_PER_TURN at a time. */
 static gboolean
 conn_write_socket(KqConnection *conn, struct evbuffer *buf)
 {
@@ -110,7 +114,7 @@ conn_write_socket(KqConnection *conn, struct evbuffer *buf)
     if (n > 0)
       evbuffer_drain(buf, (size_t) n);
   } else {
-    n = evbuffer_write(buf, conn->fd);
+    n = evbuffer_write_atmost(buf, conn->fd, conn->bulk ? BULK_IO_PER_TURN : -1);
   }
   return !socket_failed(n);
 }
@@ -322,10 +326,10 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 static gsize
 conn_read_socket(KqConnection *conn, int *end)
 {
-  gsize total = 0;
+  gsize total = 0, limit = conn->bulk ? BULK_IO_PER_TURN : READ_PER_TURN;
 
   *end = SOCKET_OPEN;
-  while (total < READ_PER_TURN) {
+  while (total < limit) {
     gsize room, want = READ_CHUNK, len = kq_input_buffer_length(&conn->in);
 
     /* A full block: if it holds a whole request, that is handled first; if it begins a
@@ -341,7 +345,7 @@ conn_read_socket(KqConnection *conn, int *end)
     guint8 *dst = kq_input_buffer_reserve(&conn->in, want, &room);
     ssize_t n;
 
-    room = MIN(room, READ_PER_TURN - total);
+    room = MIN(room, limit - total);
     do
       n = recv(conn->fd, dst, room, 0); /* not read(2): sockets skip the file layer */
     while (n < 0 && errno == EINTR);

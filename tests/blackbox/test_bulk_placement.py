@@ -131,3 +131,24 @@ def test_one_thread_keeps_every_connection(kestrel_factory):
     small.must_set("small", "x")
     assert big.get("large") is not None and small.get("small") == b"x"
     assert "moved to io thread" not in srv.stderr_text()
+
+
+def test_a_bulk_connection_gets_every_reply_whole_and_in_order(kestrel_factory):
+    """A bulk connection reads and writes a limited amount per turn of its loop (so that the
+    other connections there are not held up by a large item), which splits its large replies
+    and requests over many turns: pipelined with short replies, everything still comes back
+    byte for byte and in order, and a small connection on the same thread is served as well."""
+    srv = traced_server(kestrel_factory, threads=1)
+    bulk, small = srv.memcache(), srv.memcache()
+    bulk.must_set("warm", os.urandom(2 * BULK))  # the connection is bulk from now on
+    assert bulk.get("warm") is not None
+    version = small.request("version")
+    request, expected = b"", b""
+    for size in (3 * BULK + 17, 5, 300000, 16384, 1 << 20):
+        item = os.urandom(size)
+        request += b"set bq 0 0 %d\r\n%s\r\nget bq\r\nget none\r\nversion\r\n" % (size, item)
+        expected += b"STORED\r\nVALUE bq 0 %d\r\n%s\r\nEND\r\nEND\r\n%s" % (size, item, version)
+    bulk.send(request)
+    small.must_set("small", "x")
+    assert small.get("small") == b"x"
+    assert bulk.read_exact(len(expected), timeout=20) == expected
