@@ -23,7 +23,6 @@ gint64 load_now_ns(void)
   return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-
 LoadRun *load_run_new(const LoadWire *wire, const gchar *host, guint port, guint threads,
                       guint64 slots, gsize item_size, GError **error)
 {
