@@ -1,5 +1,7 @@
 /* Segmented FIFO storage of queued items (see item-store.h). Each record in a segment is
- * i64 add time, i64 expiry, u32 length, then the data, unaligned (accessed with memcpy). */
+ * i64 add time, i64 expiry, u32 length, then the data, unaligned (accessed with memcpy). An
+ * item too large for a segment is kept as a KqItem in a segment of its own, so that a read
+ * hands it out by reference instead of copying it again. */
 #include "item-store.h"
 #include <string.h>
 
@@ -8,6 +10,7 @@
 
 struct _KqSegment {
   KqSegment *next;
+  KqItem *item; /* the one item of an item segment (no records, no data); NULL otherwise */
   gsize capacity;
   gsize head;   /* offset of the first live record */
   gsize tail;   /* offset where the next record goes */
@@ -27,6 +30,7 @@ void kq_item_store_clear(KqItemStore *store)
     kq_item_unref(item);
   for (KqSegment *seg = store->first, *next; seg != NULL; seg = next) {
     next = seg->next;
+    kq_item_unref(seg->item);
     g_free(seg);
   }
   g_free(store->spare);
@@ -45,32 +49,60 @@ static KqSegment *segment_new(KqItemStore *store, gsize need)
     seg->capacity = capacity;
   }
   seg->next = NULL;
+  seg->item = NULL;
   seg->head = seg->tail = 0;
   return seg;
+}
+
+static void segment_append(KqItemStore *store, KqSegment *seg)
+{
+  if (store->last == NULL)
+    store->first = seg;
+  else
+    store->last->next = seg;
+  store->last = seg;
+}
+
+/* The only segment, emptied and kept for reuse, goes when another must follow it: a segment
+ * behind an empty first one would hide every item from kq_item_store_head. */
+static void drop_empty_only_segment(KqItemStore *store)
+{
+  KqSegment *seg = store->last;
+  if (seg == NULL || seg->head != seg->tail)
+    return;
+  g_assert(seg == store->first);
+  if (seg->capacity == SEGMENT_SIZE && store->spare == NULL)
+    store->spare = seg;
+  else
+    g_free(seg);
+  store->first = store->last = NULL;
 }
 
 void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
                         const guint8 *data, gsize len)
 {
   gsize need = RECORD_HEAD + len;
-  KqSegment *seg = store->last;
-  if (seg != NULL && seg->head == seg->tail && seg->capacity < need) {
-    /* The only segment, emptied and kept for reuse, is too small: a second segment behind an
-     * empty first one would hide every item from kq_item_store_head. */
-    g_assert(seg == store->first);
-    if (seg->capacity == SEGMENT_SIZE && store->spare == NULL)
-      store->spare = seg;
-    else
-      g_free(seg);
-    store->first = store->last = seg = NULL;
+  if (need > SEGMENT_SIZE) {
+    drop_empty_only_segment(store);
+    KqSegment *seg = g_malloc(sizeof(KqSegment));
+    seg->next = NULL;
+    seg->item = kq_item_new(data, len, add_time, expiry);
+    seg->capacity = 0;
+    seg->head = 0;
+    seg->tail = 1; /* not empty while it holds its item */
+    segment_append(store, seg);
+    store->count++;
+    store->bytes += (gint64)len;
+    return;
   }
-  if (seg == NULL || seg->capacity - seg->tail < need) {
-    KqSegment *fresh = segment_new(store, need);
-    if (seg == NULL)
-      store->first = fresh;
-    else
-      seg->next = fresh;
-    store->last = seg = fresh;
+  KqSegment *seg = store->last;
+  if (seg != NULL && seg->item == NULL && seg->head == seg->tail && seg->capacity < need) {
+    drop_empty_only_segment(store);
+    seg = NULL;
+  }
+  if (seg == NULL || seg->item != NULL || seg->capacity - seg->tail < need) {
+    seg = segment_new(store, need);
+    segment_append(store, seg);
   }
   guint8 *p = seg->data + seg->tail;
   guint32 len32 = (guint32)len;
@@ -105,6 +137,14 @@ gboolean kq_item_store_head(KqItemStore *store, KqStoreHead *head)
   KqSegment *seg = store->first;
   if (seg == NULL || seg->head == seg->tail)
     return FALSE;
+  if (seg->item != NULL) {
+    head->add_time = seg->item->add_time;
+    head->expiry = seg->item->expiry;
+    head->data = seg->item->data;
+    head->len = seg->item->len;
+    head->front_item = seg->item;
+    return TRUE;
+  }
   const guint8 *p = seg->data + seg->head;
   guint32 len32;
   memcpy(&head->add_time, p, 8);
@@ -128,6 +168,16 @@ void kq_item_store_pop(KqItemStore *store)
   KqSegment *seg = store->first;
   if (seg == NULL || seg->head == seg->tail)
     return;
+  if (seg->item != NULL) {
+    store->count--;
+    store->bytes -= (gint64)seg->item->len;
+    kq_item_unref(seg->item);
+    store->first = seg->next;
+    if (store->first == NULL)
+      store->last = NULL;
+    g_free(seg);
+    return;
+  }
   guint32 len32;
   memcpy(&len32, seg->data + seg->head + 16, 4);
   seg->head += RECORD_HEAD + len32;
@@ -167,6 +217,10 @@ void kq_item_store_foreach(KqItemStore *store, KqStoreFunc func, gpointer user_d
     func(item->add_time, item->expiry, item->data, item->len, user_data);
   }
   for (KqSegment *seg = store->first; seg != NULL; seg = seg->next) {
+    if (seg->item != NULL) {
+      func(seg->item->add_time, seg->item->expiry, seg->item->data, seg->item->len, user_data);
+      continue;
+    }
     gsize off = seg->head;
     while (off < seg->tail) {
       const guint8 *p = seg->data + off;

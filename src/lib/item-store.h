@@ -22,7 +22,8 @@ typedef struct {
   gint64 expiry;
   const guint8 *data;
   gsize len;
-  KqItem *front_item;    /* non-NULL when the head is an item that was put back */
+  KqItem *front_item;    /* non-NULL when the head is held as an item (put back, or too large
+                          * for a segment): a read may take a reference instead of a copy */
 } KqStoreHead;
 
 void kq_item_store_init(KqItemStore *store);

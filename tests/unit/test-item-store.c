@@ -104,6 +104,51 @@ test_large_items_between_small_ones(void)
   kq_item_store_clear(&store);
 }
 
+/* An item too large for a segment is kept as an item: the head shows it, and taking it hands
+ * out that item itself (the store's reference passes to the caller), not a copy. The bytes
+ * held count it; clearing a store that still holds such items frees them. */
+static void
+test_large_item_is_taken_by_reference(void)
+{
+  KqItemStore store;
+  KqStoreHead head;
+  const gsize big = SEGMENT + 1;
+
+  kq_item_store_init(&store);
+  push_item(&store, 0, big);
+  push_item(&store, 1, 10);
+  g_assert_cmpint(store.bytes, ==, (gint64) big + 10);
+  g_assert_true(kq_item_store_head(&store, &head));
+  g_assert_nonnull(head.front_item);
+  g_assert_true(head.data == head.front_item->data);
+  KqItem *held = head.front_item;
+  KqItem *taken = kq_item_store_take(&store);
+  g_assert_true(taken == held);
+  g_assert_cmpint(taken->ref_count, ==, 1);
+  g_assert_cmpint(taken->add_time, ==, 1000);
+  kq_item_unref(taken);
+  g_assert_cmpint(store.bytes, ==, 10);
+  /* a small one is still copied out of its segment */
+  g_assert_true(kq_item_store_head(&store, &head));
+  g_assert_null(head.front_item);
+  assert_take(&store, 1, 10);
+  g_assert_cmpint(store.count, ==, 0);
+
+  /* put back in front of a large item; then cleared with large items inside */
+  push_item(&store, 2, big);
+  push_item(&store, 3, 3 * SEGMENT);
+  KqItem *first = kq_item_store_take(&store);
+  kq_item_store_push_front(&store, first);
+  kq_item_unref(first);
+  g_assert_cmpint(store.count, ==, 2);
+  assert_take(&store, 2, big);
+  g_assert_cmpint(store.count, ==, 1);
+  push_item(&store, 4, big);
+  kq_item_store_clear(&store);
+  g_assert_cmpint(store.count, ==, 0);
+  g_assert_false(kq_item_store_head(&store, &head));
+}
+
 static void
 test_items_put_back_come_first(void)
 {
@@ -159,6 +204,8 @@ main(int argc, char **argv)
                   test_large_item_after_the_store_emptied);
   g_test_add_func("/item-store/large-items-between-small-ones",
                   test_large_items_between_small_ones);
+  g_test_add_func("/item-store/large-item-taken-by-reference",
+                  test_large_item_is_taken_by_reference);
   g_test_add_func("/item-store/items-put-back-come-first", test_items_put_back_come_first);
   g_test_add_func("/item-store/foreach-visits-head-to-tail", test_foreach_visits_head_to_tail);
   return g_test_run();
