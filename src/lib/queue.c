@@ -124,12 +124,16 @@ static KqItem *take_head_locked(KqQueue *q, KqRemoveFlags flags, gint64 now, GEr
     q->remove_failing = FALSE;
     g_message("queue '%s': the journal records removals again; reads are served", q->name);
   }
+  /* The head held as an item (put back, or too large for a segment) is handed out itself, not
+   * copied, unless an open read would mark it while others hold it (a peek's reference). */
   KqItem *item;
-  if (head.front_item != NULL && xid == 0 && head.front_item->xid == 0)
+  if (head.front_item != NULL && head.front_item->xid == 0 &&
+      (xid == 0 || g_atomic_int_get(&head.front_item->ref_count) == 1))
     item = kq_item_ref(head.front_item);
   else
     item = kq_item_new(head.data, head.len, head.add_time, head.expiry);
-  item->xid = xid;
+  if (xid != 0)
+    item->xid = xid;
   pop_head_locked(q, head.len);
   q->age_ms = MAX(0, now - item->add_time);
   kq_latency_record(&q->delivery_latency, q->age_ms);

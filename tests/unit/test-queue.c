@@ -212,6 +212,54 @@ static void test_open_confirm_abort(Fixture *f, gconstpointer unused)
   g_assert_cmpstr(items, ==, "b,c");
 }
 
+/* An item too large for a store segment is handed out itself, not copied: by a plain read,
+ * a peek, and an open read while nobody else holds it. An open read while a peek holds it
+ * gets a copy, so the peeked item never shows the open read's xid. */
+static void test_large_items_handed_out_by_reference(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  reopen(f, NULL);
+  g_autoptr(KqQueue) q = et_queue(f->c, "q");
+  const gsize big = 300 * 1024;
+  g_autofree guint8 *data = g_malloc(big);
+  for (gsize i = 0; i < big; i++)
+    data[i] = (guint8)(i % 251);
+  for (guint i = 0; i < 3; i++) {
+    data[0] = (guint8)i;
+    g_assert_true(kq_queue_add(q, data, big, 0, NULL));
+  }
+
+  /* a peek and then an open read of item 0: the open read must not mark the peeked item */
+  g_autoptr(KqItem) peeked = kq_queue_remove(q, KQ_REMOVE_PEEK, NULL);
+  g_autoptr(KqItem) peeked_again = kq_queue_remove(q, KQ_REMOVE_PEEK, NULL);
+  g_assert_true(peeked == peeked_again); /* the same item, no copy */
+  g_autoptr(KqItem) opened = kq_queue_remove(q, KQ_REMOVE_OPEN, NULL);
+  g_assert_true(opened != peeked);
+  g_assert_cmpuint(opened->xid, !=, 0);
+  g_assert_cmpuint(peeked->xid, ==, 0);
+  g_assert_cmpmem(opened->data, opened->len, peeked->data, peeked->len);
+  g_assert_true(kq_queue_confirm(q, opened->xid, NULL));
+
+  /* item 1, held by nobody else: the open read hands out the stored item */
+  KqItem *look = kq_queue_remove(q, KQ_REMOVE_PEEK, NULL);
+  KqItem *stored = look; /* still alive after the unref: the queue holds it */
+  kq_item_unref(look);
+  g_autoptr(KqItem) open1 = kq_queue_remove(q, KQ_REMOVE_OPEN, NULL);
+  g_assert_true(open1 == stored);
+  g_assert_cmpuint(open1->xid, !=, 0);
+  g_assert_cmpint(open1->data[0], ==, 1);
+  /* aborted, it comes back as an item of xid 0, and a plain read takes it as it is */
+  g_assert_true(kq_queue_abort(q, open1->xid, NULL));
+  g_autoptr(KqItem) plain = kq_queue_remove(q, KQ_REMOVE_PLAIN, NULL);
+  g_assert_cmpuint(plain->xid, ==, 0);
+  g_assert_cmpmem(plain->data, plain->len, open1->data, open1->len);
+  g_autoptr(KqItem) last = kq_queue_remove(q, KQ_REMOVE_PLAIN, NULL);
+  g_assert_cmpint(last->data[0], ==, 2);
+  g_assert_cmpuint(last->len, ==, big);
+  g_assert_cmpmem(last->data + 1, big - 1, data + 1, big - 1);
+  g_assert_null(kq_queue_remove(q, KQ_REMOVE_PLAIN, NULL));
+}
+
 static void test_xids_unique(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -1083,6 +1131,7 @@ int main(int argc, char **argv)
   ADD("bad-name", test_bad_name);
   g_test_add_func("/queue/name-with-length", test_name_with_length);
   ADD("open-confirm-abort", test_open_confirm_abort);
+  ADD("large-items-by-reference", test_large_items_handed_out_by_reference);
   ADD("xids-unique", test_xids_unique);
   ADD("limits", test_limits);
   ADD("discard-old", test_discard_old);
