@@ -104,14 +104,16 @@ static void case_settings(GRand *r, CaseSettings *s)
 
 /* Item sizes from 0 bytes to several times maxMemorySize, with the boundaries where the
  * engine changes behaviour (an ADDX record is 21 bytes plus the data; records of 16 KB or more
- * are written by pwritev instead of through the mapping). */
+ * are written by pwritev instead of through the mapping; an item whose 20-byte store record
+ * does not fit a 256 KB store segment is held as an item of its own). */
 static gint64 item_size(GRand *r, gint64 mem)
 {
   switch (g_rand_int_range(r, 0, 21)) {
   case 0:
     return 0;
   case 20: {
-    const gint64 edges[] = { 16384 - 22, 16384 - 21, 16384 - 20, 20000 };
+    const gint64 edges[] = { 16384 - 22, 16384 - 21, 16384 - 20, 20000,
+                             262144 - 20, 262144 - 19 };
     return pick(r, edges, G_N_ELEMENTS(edges));
   }
   case 1 ... 6:
