@@ -54,6 +54,12 @@ static KqSegment *segment_new(KqItemStore *store, gsize need)
   return seg;
 }
 
+/* No record left (an item segment is never empty: it goes with its item). */
+static gboolean segment_empty(const KqSegment *seg)
+{
+  return seg->item == NULL && seg->head == seg->tail;
+}
+
 static void segment_append(KqItemStore *store, KqSegment *seg)
 {
   if (store->last == NULL)
@@ -68,7 +74,7 @@ static void segment_append(KqItemStore *store, KqSegment *seg)
 static void drop_empty_only_segment(KqItemStore *store)
 {
   KqSegment *seg = store->last;
-  if (seg == NULL || seg->head != seg->tail)
+  if (seg == NULL || !segment_empty(seg))
     return;
   g_assert(seg == store->first);
   if (seg->capacity == SEGMENT_SIZE && store->spare == NULL)
@@ -87,16 +93,14 @@ void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
     KqSegment *seg = g_malloc(sizeof(KqSegment));
     seg->next = NULL;
     seg->item = kq_item_new(data, len, add_time, expiry);
-    seg->capacity = 0;
-    seg->head = 0;
-    seg->tail = 1; /* not empty while it holds its item */
+    seg->capacity = seg->head = seg->tail = 0;
     segment_append(store, seg);
     store->count++;
     store->bytes += (gint64)len;
     return;
   }
   KqSegment *seg = store->last;
-  if (seg != NULL && seg->item == NULL && seg->head == seg->tail && seg->capacity < need) {
+  if (seg != NULL && segment_empty(seg) && seg->capacity < need) {
     drop_empty_only_segment(store);
     seg = NULL;
   }
@@ -135,7 +139,7 @@ gboolean kq_item_store_head(KqItemStore *store, KqStoreHead *head)
     return TRUE;
   }
   KqSegment *seg = store->first;
-  if (seg == NULL || seg->head == seg->tail)
+  if (seg == NULL || segment_empty(seg))
     return FALSE;
   if (seg->item != NULL) {
     head->add_time = seg->item->add_time;
@@ -166,7 +170,7 @@ void kq_item_store_pop(KqItemStore *store)
     return;
   }
   KqSegment *seg = store->first;
-  if (seg == NULL || seg->head == seg->tail)
+  if (seg == NULL || segment_empty(seg))
     return;
   if (seg->item != NULL) {
     store->count--;
