@@ -250,8 +250,11 @@ conn_schedule_resume(KqConnection *conn)
 
   if (conn->resume_pending)
     return;
-  if (conn->resume_event == NULL)
+  if (conn->resume_event == NULL) {
     conn->resume_event = evtimer_new(conn->hub->base, conn_resume_cb, conn);
+    if (conn->bulk)
+      conn_bulk_turn(conn); /* it is this connection's turn: its priority */
+  }
   conn->resume_pending = TRUE;
   event_add(conn->resume_event, &now);
 }
@@ -265,6 +268,8 @@ conn_process_input(KqConnection *conn)
   if (conn->in_process || conn->fd < 0 || conn->hub->stopping)
     return;
   conn_ref(conn);
+  if (G_UNLIKELY(conn->hub->bulk->len > 0) && !conn->bulk)
+    conn_small_turn(conn);
   conn->turn_requests = REQUESTS_PER_TURN;
   conn->turn_bytes = REQUEST_BYTES_PER_TURN;
   do {
@@ -311,6 +316,8 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 
   conn->resume_pending = FALSE;
   conn->hub->activity++;
+  if (G_UNLIKELY(conn->bulk))
+    conn_bulk_turn(conn);
   conn_ref(conn);
   conn_process_input(conn);
   conn_update_reading(conn);
@@ -387,6 +394,8 @@ conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
     return;
   }
   conn->hub->activity++;
+  if (G_UNLIKELY(conn->bulk))
+    conn_bulk_turn(conn);
   n = conn_read_socket(conn, &end);
   if (n > 0) {
     KqServerStats *stats = &conn->hub->stats;
@@ -421,6 +430,8 @@ conn_write_event_cb(evutil_socket_t fd, short what, void *arg)
 {
   KqConnection *conn = arg;
 
+  if (G_UNLIKELY(conn->bulk))
+    conn_bulk_turn(conn);
   if ((what & EV_TIMEOUT) || !conn_write_socket(conn, conn->unsent)) {
     /* A closing client that does not read its last replies, or a failed socket. */
     conn_close_now(conn);

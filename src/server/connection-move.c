@@ -1,11 +1,115 @@
-/* Moving a connection between loops (connection-private.h): bulk connections, those that have
- * carried a large message, are kept apart from the others by the hub's placement (the worker
- * threads'). A connection moves only at a quiet point: between requests, nothing parked,
- * nothing waiting to become durable, every reply sent, so no engine callback can come to the
- * hub it leaves. The old loop frees its events, the new one makes its own. */
+/* Bulk connections (connection-private.h), those that have carried a large message.
+ *
+ * Several loops: the hub's placement (the worker threads') keeps them apart from the others.
+ * A connection moves only at a quiet point: between requests, nothing parked, nothing waiting
+ * to become durable, every reply sent, so no engine callback can come to the hub it leaves.
+ * The old loop frees its events, the new one makes its own.
+ *
+ * One loop serving both: a bulk connection's events have a lower priority than the rest.
+ * libevent runs only the highest priority that has events ready, then polls again, so each
+ * 16 KB slice of a large item waits until no small request is ready. After KQ_BULK_WAIT_TURNS
+ * small turns without a bulk one, the bulk connections are moved up for a turn each, so a
+ * loop kept busy by small requests still moves large items. */
 #include "config.h"
 
 #include "connection-private.h"
+
+/* Events made without a priority get the middle one (libevent's default): everything but the
+ * bulk connections' events runs with the small requests. */
+enum { PRIORITY_SMALL = 1, PRIORITY_BULK = 2, LOOP_PRIORITIES = 3 };
+
+struct event_base *
+kq_connection_loop_new(void)
+{
+  struct event_config *cfg = event_config_new();
+  struct event_base *base;
+
+  if (cfg == NULL)
+    return NULL;
+  /* Poll again after each bulk event: small requests that came meanwhile go first. */
+  event_config_set_max_dispatch_interval(cfg, NULL, 1, PRIORITY_BULK);
+  base = event_base_new_with_config(cfg);
+  event_config_free(cfg);
+  if (base != NULL && event_base_priority_init(base, LOOP_PRIORITIES) != 0) {
+    event_base_free(base);
+    return NULL;
+  }
+  return base;
+}
+
+gboolean
+conn_hub_has_priorities(struct event_base *base)
+{
+  return event_base_get_npriorities(base) >= LOOP_PRIORITIES;
+}
+
+/* An event waiting to run cannot change priority: it leaves the loop and comes back with what
+ * was left of its timeout. Its socket is still ready, so the next poll finds it again. */
+static void
+event_move_to_priority(struct event *ev, int priority)
+{
+  struct timeval expires, now, left = { 0, 0 };
+  gboolean timed;
+
+  if (ev == NULL || event_get_priority(ev) == priority || event_priority_set(ev, priority) == 0)
+    return;
+  timed = (event_pending(ev, EV_TIMEOUT, &expires) & EV_TIMEOUT) != 0;
+  if (timed) {
+    event_base_gettimeofday_cached(event_get_base(ev), &now);
+    if (evutil_timercmp(&expires, &now, >))
+      evutil_timersub(&expires, &now, &left);
+  }
+  event_del(ev);
+  event_priority_set(ev, priority);
+  event_add(ev, timed ? &left : NULL);
+}
+
+static void
+conn_set_priority(KqConnection *conn, int priority)
+{
+  if (!conn->hub->priorities)
+    return;
+  event_move_to_priority(conn->read_event, priority);
+  event_move_to_priority(conn->write_event, priority);
+  event_move_to_priority(conn->resume_event, priority);
+}
+
+/* `conn`, bulk, is served by its hub from now on (or it turned bulk there). */
+void
+conn_bulk_joins_hub(KqConnection *conn)
+{
+  g_ptr_array_add(conn->hub->bulk, conn);
+  conn_set_priority(conn, PRIORITY_BULK);
+}
+
+/* Before its events are freed. */
+void
+conn_bulk_leaves_hub(KqConnection *conn)
+{
+  g_ptr_array_remove_fast(conn->hub->bulk, conn);
+}
+
+/* One of a bulk connection's events runs: the small requests' count starts again, and if the
+ * connection was moved up, it goes back behind them. */
+void
+conn_bulk_turn(KqConnection *conn)
+{
+  conn->hub->small_turns = 0;
+  conn_set_priority(conn, PRIORITY_BULK);
+}
+
+/* A turn of small requests, on a loop with bulk connections. */
+void
+conn_small_turn(KqConnection *conn)
+{
+  KqConnectionHub *hub = conn->hub;
+
+  if (++hub->small_turns < KQ_BULK_WAIT_TURNS)
+    return;
+  hub->small_turns = 0;
+  for (guint i = 0; i < hub->bulk->len; i++)
+    conn_set_priority(hub->bulk->pdata[i], PRIORITY_SMALL);
+}
 
 void
 kq_connection_hub_set_placement(KqConnectionHub *hub, const KqConnectionPlacement *placement,
@@ -25,6 +129,7 @@ conn_note_message(KqConnection *conn, gsize bytes)
   if (conn->bulk || bytes < KQ_BULK_MESSAGE_BYTES)
     return;
   conn->bulk = TRUE;
+  conn_bulk_joins_hub(conn);
   if (hub->placement != NULL)
     hub->placement->count_bulk(hub->placement_data, +1);
 }

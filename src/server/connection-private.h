@@ -25,6 +25,9 @@ struct _KqConnectionHub {
   gpointer placement_data;
   guint index;               /* for logs: the loop's number, from 1 */
   guint8 *spare_input;       /* the connections' spare input block (input-buffer.h) */
+  gboolean priorities;       /* its loop was made by kq_connection_loop_new */
+  GPtrArray *bulk;           /* its bulk connections (not owned); loop thread only */
+  guint small_turns;         /* turns of small requests since a bulk connection had one */
   /* Small replies (kq_connection_write) of the connection being served, `reply_owner`: they
    * come after everything in its `out`, and are sent from here when its `out` and `unsent`
    * are empty, with no evbuffer chain made and freed per reply. One per loop, since a
@@ -119,6 +122,11 @@ void conn_write_event_cb(evutil_socket_t fd, short what, void *arg);
 void conn_note_message(KqConnection *conn, gsize bytes);
 gboolean conn_move_if_placed(KqConnection *conn);
 void conn_forget_bulk(KqConnection *conn);
+gboolean conn_hub_has_priorities(struct event_base *base);
+void conn_bulk_joins_hub(KqConnection *conn);
+void conn_bulk_leaves_hub(KqConnection *conn);
+void conn_bulk_turn(KqConnection *conn);
+void conn_small_turn(KqConnection *conn);
 
 /* connection-wait.c */
 gboolean conn_cancel_waiter(KqConnection *conn);

@@ -138,6 +138,8 @@ conn_hub_add(KqConnectionHub *hub, KqConnection *conn)
     event_new(hub->base, conn->fd, EV_READ | EV_PERSIST, conn_read_event_cb, conn);
   conn->write_event =
     event_new(hub->base, conn->fd, EV_WRITE | EV_PERSIST, conn_write_event_cb, conn);
+  if (conn->bulk)
+    conn_bulk_joins_hub(conn);
 }
 
 /* The reverse: off the hub's list, its events freed (closing, or moving to another loop). */
@@ -146,6 +148,8 @@ conn_hub_remove(KqConnection *conn)
 {
   KqConnectionHub *hub = conn->hub;
 
+  if (conn->bulk)
+    conn_bulk_leaves_hub(conn);
   if (conn->prev != NULL)
     conn->prev->next = conn->next;
   else
@@ -359,6 +363,8 @@ kq_connection_hub_new(KqServer *server, struct event_base *base, guint index)
   g_mutex_init(&hub->lock);
   g_cond_init(&hub->cond);
   hub->wake = event_new(base, -1, EV_PERSIST, hub_wake_cb, hub);
+  hub->priorities = conn_hub_has_priorities(base);
+  hub->bulk = g_ptr_array_new();
   return hub;
 }
 
@@ -423,6 +429,7 @@ kq_connection_hub_free(KqConnectionHub *hub)
     return;
   hub_run_completions(hub);
   event_free(hub->wake);
+  g_ptr_array_free(hub->bulk, TRUE);
   g_free(hub->spare_input);
   g_mutex_clear(&hub->lock);
   g_cond_clear(&hub->cond);

@@ -35,8 +35,12 @@ typedef struct {
   gsize (*request_length)(const char *buf, gsize len);
 } KqFrontEnd;
 
-/* The set of live connections of one loop and the wake-up event for engine callbacks. `index`
- * numbers the loop in logs (from 1). */
+/* An event loop made for a hub: with priorities, so that on a loop serving both, the sockets of
+ * bulk connections (below) run after every small request that is ready, one at a time. NULL
+ * when libevent cannot make one. */
+struct event_base *kq_connection_loop_new(void);
+/* The set of live connections of one loop (made by kq_connection_loop_new) and the wake-up
+ * event for engine callbacks. `index` numbers the loop in logs (from 1). */
 KqConnectionHub *kq_connection_hub_new(KqServer *server, struct event_base *base, guint index);
 /* Finish every parked request with "no item", flush what can be flushed without blocking,
  * abort open reads and close every connection. */
@@ -53,8 +57,11 @@ void kq_connection_hub_free(KqConnectionHub *hub);
  * of KQ_BULK_MESSAGE_BYTES or more, or as many bytes of replies in one turn) is "bulk" from
  * then on; the placement keeps bulk connections on loops of their own, so that copying a large
  * item never stands between a small request and its reply. Connections move only between
- * requests, with nothing in flight. */
+ * requests, with nothing in flight. On a loop that serves both kinds (one worker thread, or a
+ * connection not moved yet), a bulk connection's reads and writes wait for the small requests
+ * ready at the same time, but never for more than KQ_BULK_WAIT_TURNS turns of them. */
 #define KQ_BULK_MESSAGE_BYTES (64 * 1024)
+#define KQ_BULK_WAIT_TURNS 32
 typedef struct {
   /* Where a connection of this hub should go: an opaque destination, or NULL to stay. Runs on
    * the hub's loop. */

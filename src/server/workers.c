@@ -209,7 +209,7 @@ kq_workers_start(KqServer *server, guint count, gint64 busy_poll_us, GError **er
     w->index = i;
     g_mutex_init(&w->lock);
     g_queue_init(&w->accepted);
-    w->base = event_base_new();
+    w->base = kq_connection_loop_new();
     if (w->base == NULL) {
       g_set_error(error, KQ_SERVER_ERROR, KQ_SERVER_ERROR_LISTEN,
                   "cannot create the event loop of worker thread %u", i + 1);

@@ -99,3 +99,63 @@ def test_text_small_requests_answered_while_a_large_put_is_half_sent(kestrel):
     big.send(request[half:])
     assert big.read_line() == b"+64\n"
     assert big.request("get big") == b":" + items[0] + b"\n"
+
+
+class Pipeliner:
+    """A client that keeps one loop busy: it sends `get` requests without waiting, as fast as
+    the socket takes them, while a thread of its own reads the replies, so the server always
+    has more of its requests buffered than one turn handles."""
+
+    def __init__(self, kestrel):
+        self.client = kestrel.memcache()
+        self.stop = threading.Event()
+        self.replies = 0
+        self.chunk = b"get nothing\r\n" * 8192
+        self.threads = [threading.Thread(target=self._send), threading.Thread(target=self._read)]
+        for t in self.threads:
+            t.start()
+
+    def _send(self):
+        try:
+            while not self.stop.is_set():
+                self.client.sock.sendall(self.chunk)
+        except OSError:
+            pass
+
+    def _read(self):
+        try:
+            while not self.stop.is_set():
+                self.replies += len(self.client.sock.recv(1 << 20))
+        except OSError:
+            pass
+
+    def running(self):
+        return all(t.is_alive() for t in self.threads)
+
+    def finish(self):
+        self.stop.set()
+        self.client.sock.shutdown(socket.SHUT_RDWR)
+        for t in self.threads:
+            t.join(20)
+        self.client.close()
+
+
+def test_large_item_moves_while_a_pipelining_client_keeps_one_loop_busy(kestrel_factory):
+    # One loop for both: a large item's reads and writes wait for ready small requests, but a
+    # client that always has requests ready must not hold the large item back for good.
+    srv = kestrel_factory(server={"workerThreads": 1})
+    pipe = Pipeliner(srv)
+    try:
+        wait_for(lambda: pipe.replies > 1 << 20, timeout=20,
+                 message="the pipelining client's replies to flow")
+        item = os.urandom(4 << 20)
+        with srv.memcache() as big:
+            big.must_set("large", item)
+            assert big.get("large") == item
+            assert pipe.running()
+            replies_before = pipe.replies
+        # The pipeline was still being served: the large item did not wait for it to end.
+        wait_for(lambda: pipe.replies > replies_before, timeout=20,
+                 message="the pipelining client to be answered after the large item")
+    finally:
+        pipe.finish()
