@@ -45,8 +45,10 @@ conn_spill_replies(KqConnection *conn)
 
   if (hub->reply_owner != conn)
     return;
-  if (hub->reply_len > 0)
+  if (hub->reply_len > 0) {
     evbuffer_add(conn->out, hub->reply, hub->reply_len);
+    conn->buffered = TRUE;
+  }
   hub->reply_len = 0;
   hub->reply_owner = NULL;
 }
@@ -74,6 +76,8 @@ conn_output_length(KqConnection *conn)
 {
   gsize n = conn_staged_length(conn);
 
+  if (G_LIKELY(!conn->buffered))
+    return n;
   if (conn->unsent != NULL)
     n += evbuffer_get_length(conn->unsent);
   if (conn->held != NULL)
@@ -137,14 +141,16 @@ conn_flush(KqConnection *conn)
   KqConnectionHub *hub = conn->hub;
   gsize staged = conn_staged_length(conn);
 
-  if (conn->fd >= 0 && staged > 0 && evbuffer_get_length(conn->out) == 0 &&
-      evbuffer_get_length(conn->unsent) == 0) {
+  if (conn->fd >= 0 && staged > 0 &&
+      (!conn->buffered ||
+       (evbuffer_get_length(conn->out) == 0 && evbuffer_get_length(conn->unsent) == 0))) {
     /* the common case: the replies of this turn are all staged */
     ssize_t n = send(conn->fd, hub->reply, staged, 0);
     gsize sent = n > 0 ? (gsize) n : 0;
 
     if (sent < staged && !socket_failed(n)) {
       evbuffer_add(conn->unsent, hub->reply + sent, staged - sent);
+      conn->buffered = TRUE;
       conn_want_write(conn);
     }
     hub->reply_len = 0;
@@ -152,7 +158,7 @@ conn_flush(KqConnection *conn)
     return !socket_failed(n);
   }
   conn_spill_replies(conn);
-  if (conn->fd < 0 || evbuffer_get_length(conn->out) == 0)
+  if (conn->fd < 0 || !conn->buffered || evbuffer_get_length(conn->out) == 0)
     return TRUE;
   if (evbuffer_get_length(conn->unsent) == 0 && !conn_write_socket(conn, conn->out))
     return FALSE;
@@ -188,6 +194,8 @@ conn_leave(KqConnection *conn, gsize output_mark)
     conn_maybe_finish_close(conn);
   else
     conn_close_now(conn);
+  if (conn->buffered && conn_output_length(conn) == 0)
+    conn->buffered = FALSE; /* no front-end holds one of them now */
   conn_unref(conn);
 }
 

@@ -78,6 +78,10 @@ struct _KqConnection {
   struct evbuffer *out;
   /* Replies held until writes are durable. */
   struct evbuffer *held;
+  /* FALSE: `out`, `unsent` and `held` are empty, and the replies of a turn are all staged, so
+   * their lengths need not be asked (see conn_output_length). Set by whatever may add to
+   * them, cleared when a turn ends with all three empty. */
+  gboolean buffered;
   guint durable_pending;
 
   GArray *open_reads;        /* OpenRead, oldest first; NULL until the first open */

@@ -233,6 +233,7 @@ struct evbuffer *
 kq_connection_output(KqConnection *conn)
 {
   conn_spill_replies(conn); /* what was written before comes first */
+  conn->buffered = TRUE;      /* the caller may add to it */
   if (conn->durable_pending > 0)
     return conn->held;
   return conn->out;
