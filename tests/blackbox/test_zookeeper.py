@@ -243,7 +243,10 @@ def test_cluster_load_follows_a_server_out_of_rotation_and_back(kestrel_factory,
     while one is set READONLY, stopped and restarted on its spool: every item is consumed
     exactly once and none is refused."""
     prefix = "/kestrel/cluster"
-    items = 200000
+    # Each phase waits for a fixed number of new puts; the flood must outlast them all, and the
+    # second of grace before READONLY is enforced alone takes as many items as the flood puts
+    # in a second, so the total is far above their sum.
+    items, step = 600000, 10000
     servers = [start_member(kestrel_factory, zookeeper, prefix, thrift=False, text=False,
                             server={"statusChangeGracePeriod": "1s"},
                             advertiseAddress="127.0.0.1") for _ in range(3)]
@@ -251,7 +254,7 @@ def test_cluster_load_follows_a_server_out_of_rotation_and_back(kestrel_factory,
     load = subprocess.Popen(
         [find_kestrel_load(), "flood", "--zookeeper", zookeeper.address + prefix,
          "-n", str(items), "-R", "6", "-C", "12", "-x", "-B", "--block-ms", "100", "-b", "64",
-         "-q", "cluster", "--timeout", "75", "--spread", "random", "--seed", "12"],
+         "-q", "cluster", "--timeout", "150", "--spread", "random", "--seed", "12"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     leaving, staying = servers[2], servers[:2]
 
@@ -263,20 +266,20 @@ def test_cluster_load_follows_a_server_out_of_rotation_and_back(kestrel_factory,
         return total
 
     try:
-        wait_for(lambda: stored(servers) >= items // 10, 60, 0.02, "the load under way")
+        wait_for(lambda: stored(servers) >= 2 * step, 60, 0.02, "the load under way")
         assert answer(leaving, "status readonly") == b"END\r\n"
         wait_for(lambda: counts(zk_client, prefix) == (3, 2), ZK_WAIT, 0.02, "out of the write set")
         wait_for(lambda: "status READONLY now enforced" in leaving.stderr_text(), ZK_WAIT, 0.02,
                  "READONLY enforced after the grace period")
         progress = stored(staying)
-        wait_for(lambda: stored(staying) >= progress + items // 10, 60, 0.02, "more puts")
+        wait_for(lambda: stored(staying) >= progress + 2 * step, 60, 0.02, "more puts")
         leaving.stop()
         assert counts(zk_client, prefix) == (2, 2)
         progress = stored(staying)
-        wait_for(lambda: stored(staying) >= progress + items // 20, 60, 0.02, "puts without it")
+        wait_for(lambda: stored(staying) >= progress + step, 60, 0.02, "puts without it")
         leaving.start()
         wait_for(lambda: counts(zk_client, prefix) == (3, 2), ZK_WAIT, 0.02, "back as a reader")
-        out, err = load.communicate(timeout=80)
+        out, err = load.communicate(timeout=160)
     finally:
         if load.poll() is None:
             load.kill()
