@@ -141,7 +141,15 @@ conn_flush(KqConnection *conn)
   KqConnectionHub *hub = conn->hub;
   gsize staged = conn_staged_length(conn);
 
-  if (conn->fd >= 0 && staged > 0 &&
+  if (conn->fd < 0) {
+    /* Closed during the turn: its staged replies have nowhere to go; free the stage. */
+    if (hub->reply_owner == conn) {
+      hub->reply_len = 0;
+      hub->reply_owner = NULL;
+    }
+    return TRUE;
+  }
+  if (staged > 0 &&
       (!conn->buffered ||
        (evbuffer_get_length(conn->out) == 0 && evbuffer_get_length(conn->unsent) == 0))) {
     /* the common case: the replies of this turn are all staged */
@@ -158,7 +166,7 @@ conn_flush(KqConnection *conn)
     return !socket_failed(n);
   }
   conn_spill_replies(conn);
-  if (conn->fd < 0 || !conn->buffered || evbuffer_get_length(conn->out) == 0)
+  if (!conn->buffered || evbuffer_get_length(conn->out) == 0)
     return TRUE;
   if (evbuffer_get_length(conn->unsent) == 0 && !conn_write_socket(conn, conn->out))
     return FALSE;
