@@ -31,12 +31,6 @@
 #define REQUESTS_PER_TURN 64
 #define REQUEST_BYTES_PER_TURN (128 * 1024)
 
-gsize
-conn_staged_length(KqConnection *conn)
-{
-  return conn->hub->reply_owner == conn ? conn->hub->reply_len : 0;
-}
-
 /* The replies staged for `conn` go to its `out`, after what it holds; the stage is free. */
 void
 conn_spill_replies(KqConnection *conn)
@@ -72,18 +66,24 @@ kq_connection_write(KqConnection *conn, const void *data, gsize len)
 }
 
 static gsize
-conn_output_length(KqConnection *conn)
+conn_buffered_length(KqConnection *conn)
 {
-  gsize n = conn_staged_length(conn);
+  gsize n = evbuffer_get_length(conn->out);
 
-  if (G_LIKELY(!conn->buffered))
-    return n;
   if (conn->unsent != NULL)
     n += evbuffer_get_length(conn->unsent);
   if (conn->held != NULL)
     n += evbuffer_get_length(conn->held);
-  n += evbuffer_get_length(conn->out);
   return n;
+}
+
+/* Reply bytes not yet taken by the client: staged, built, held or unsent. */
+static inline gsize
+conn_output_length(KqConnection *conn)
+{
+  gsize n = conn_staged_length(conn);
+
+  return G_LIKELY(!conn->buffered) ? n : n + conn_buffered_length(conn);
 }
 
 /* Front-end callbacks run between conn_enter and conn_leave: the connection cannot go away,

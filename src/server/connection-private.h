@@ -112,7 +112,12 @@ void conn_close_now(KqConnection *conn);
 
 /* connection-io.c */
 void conn_spill_replies(KqConnection *conn);
-gsize conn_staged_length(KqConnection *conn);
+/* Bytes of `conn`'s replies in its hub's stage. */
+static inline gsize
+conn_staged_length(KqConnection *conn)
+{
+  return conn->hub->reply_owner == conn ? conn->hub->reply_len : 0;
+}
 gsize conn_enter(KqConnection *conn);
 void conn_leave(KqConnection *conn, gsize output_mark);
 void conn_want_write(KqConnection *conn);
