@@ -11,7 +11,6 @@
 struct _KqSegment {
   KqSegment *next;
   KqItem *item; /* the one item of an item segment (no records, no data); NULL otherwise */
-  gsize capacity;
   gsize head;   /* offset of the first live record */
   gsize tail;   /* offset where the next record goes */
   guint8 data[];
@@ -37,21 +36,31 @@ void kq_item_store_clear(KqItemStore *store)
   kq_item_store_init(store);
 }
 
-static KqSegment *segment_new(KqItemStore *store, gsize need)
+/* A record segment: the spare one, or a fresh one of SEGMENT_SIZE bytes. */
+static KqSegment *segment_new(KqItemStore *store)
 {
-  KqSegment *seg;
-  if (need <= SEGMENT_SIZE && store->spare != NULL) {
-    seg = store->spare;
+  KqSegment *seg = store->spare;
+  if (seg != NULL)
     store->spare = NULL;
-  } else {
-    gsize capacity = MAX(need, (gsize)SEGMENT_SIZE);
-    seg = g_malloc(sizeof(KqSegment) + capacity);
-    seg->capacity = capacity;
-  }
+  else
+    seg = g_malloc(sizeof(KqSegment) + SEGMENT_SIZE);
   seg->next = NULL;
   seg->item = NULL;
   seg->head = seg->tail = 0;
   return seg;
+}
+
+/* A segment leaves the store: a record segment is kept as the spare if there is none. */
+static void segment_release(KqItemStore *store, KqSegment *seg)
+{
+  if (seg->item != NULL) {
+    kq_item_unref(seg->item);
+    g_free(seg);
+  } else if (store->spare == NULL) {
+    store->spare = seg;
+  } else {
+    g_free(seg);
+  }
 }
 
 /* No record left (an item segment is never empty: it goes with its item). */
@@ -69,43 +78,30 @@ static void segment_append(KqItemStore *store, KqSegment *seg)
   store->last = seg;
 }
 
-/* The only segment, emptied and kept for reuse, goes when another must follow it: a segment
- * behind an empty first one would hide every item from kq_item_store_head. */
-static void drop_empty_only_segment(KqItemStore *store)
-{
-  KqSegment *seg = store->last;
-  if (seg == NULL || !segment_empty(seg))
-    return;
-  g_assert(seg == store->first);
-  if (seg->capacity == SEGMENT_SIZE && store->spare == NULL)
-    store->spare = seg;
-  else
-    g_free(seg);
-  store->first = store->last = NULL;
-}
-
 void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
                         const guint8 *data, gsize len)
 {
   gsize need = RECORD_HEAD + len;
+  KqSegment *seg = store->last;
+  store->count++;
+  store->bytes += (gint64)len;
   if (need > SEGMENT_SIZE) {
-    drop_empty_only_segment(store);
-    KqSegment *seg = g_malloc(sizeof(KqSegment));
+    /* The only segment, emptied and kept for reuse, goes first: an item segment behind an
+     * empty one would hide every item from kq_item_store_head. */
+    if (seg != NULL && segment_empty(seg)) {
+      g_assert(seg == store->first);
+      store->first = store->last = NULL;
+      segment_release(store, seg);
+    }
+    seg = g_malloc(sizeof(KqSegment));
     seg->next = NULL;
     seg->item = kq_item_new(data, len, add_time, expiry);
-    seg->capacity = seg->head = seg->tail = 0;
+    seg->head = seg->tail = 0;
     segment_append(store, seg);
-    store->count++;
-    store->bytes += (gint64)len;
     return;
   }
-  KqSegment *seg = store->last;
-  if (seg != NULL && segment_empty(seg) && seg->capacity < need) {
-    drop_empty_only_segment(store);
-    seg = NULL;
-  }
-  if (seg == NULL || seg->item != NULL || seg->capacity - seg->tail < need) {
-    seg = segment_new(store, need);
+  if (seg == NULL || seg->item != NULL || SEGMENT_SIZE - seg->tail < need) {
+    seg = segment_new(store);
     segment_append(store, seg);
   }
   guint8 *p = seg->data + seg->tail;
@@ -116,8 +112,6 @@ void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
   if (len > 0)
     memcpy(p + RECORD_HEAD, data, len);
   seg->tail += need;
-  store->count++;
-  store->bytes += (gint64)len;
 }
 
 void kq_item_store_push_front(KqItemStore *store, KqItem *item)
@@ -127,28 +121,26 @@ void kq_item_store_push_front(KqItemStore *store, KqItem *item)
   store->bytes += (gint64)item->len;
 }
 
+static gboolean head_of_item(KqStoreHead *head, KqItem *item)
+{
+  head->add_time = item->add_time;
+  head->expiry = item->expiry;
+  head->data = item->data;
+  head->len = item->len;
+  head->front_item = item;
+  return TRUE;
+}
+
 gboolean kq_item_store_head(KqItemStore *store, KqStoreHead *head)
 {
   KqItem *item = g_queue_peek_head(&store->front);
-  if (item != NULL) {
-    head->add_time = item->add_time;
-    head->expiry = item->expiry;
-    head->data = item->data;
-    head->len = item->len;
-    head->front_item = item;
-    return TRUE;
-  }
+  if (item != NULL)
+    return head_of_item(head, item);
   KqSegment *seg = store->first;
   if (seg == NULL || segment_empty(seg))
     return FALSE;
-  if (seg->item != NULL) {
-    head->add_time = seg->item->add_time;
-    head->expiry = seg->item->expiry;
-    head->data = seg->item->data;
-    head->len = seg->item->len;
-    head->front_item = seg->item;
-    return TRUE;
-  }
+  if (seg->item != NULL)
+    return head_of_item(head, seg->item);
   const guint8 *p = seg->data + seg->head;
   guint32 len32;
   memcpy(&head->add_time, p, 8);
@@ -172,32 +164,25 @@ void kq_item_store_pop(KqItemStore *store)
   KqSegment *seg = store->first;
   if (seg == NULL || segment_empty(seg))
     return;
-  if (seg->item != NULL) {
-    store->count--;
-    store->bytes -= (gint64)seg->item->len;
-    kq_item_unref(seg->item);
-    store->first = seg->next;
-    if (store->first == NULL)
-      store->last = NULL;
-    g_free(seg);
-    return;
-  }
-  guint32 len32;
-  memcpy(&len32, seg->data + seg->head + 16, 4);
-  seg->head += RECORD_HEAD + len32;
   store->count--;
-  store->bytes -= len32;
-  if (seg->head < seg->tail)
-    return;
-  if (seg->next == NULL) {
-    seg->head = seg->tail = 0;    /* reuse the only segment in place */
-    return;
+  if (seg->item != NULL) {
+    store->bytes -= (gint64)seg->item->len;
+  } else {
+    guint32 len32;
+    memcpy(&len32, seg->data + seg->head + 16, 4);
+    seg->head += RECORD_HEAD + len32;
+    store->bytes -= len32;
+    if (seg->head < seg->tail)
+      return;
+    if (seg->next == NULL) {
+      seg->head = seg->tail = 0;    /* reuse the only segment in place */
+      return;
+    }
   }
   store->first = seg->next;
-  if (seg->capacity == SEGMENT_SIZE && store->spare == NULL)
-    store->spare = seg;
-  else
-    g_free(seg);
+  if (store->first == NULL)
+    store->last = NULL;
+  segment_release(store, seg);
 }
 
 KqItem *kq_item_store_take(KqItemStore *store)
