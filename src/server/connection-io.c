@@ -268,8 +268,7 @@ conn_schedule_resume(KqConnection *conn)
     return;
   if (conn->resume_event == NULL) {
     conn->resume_event = evtimer_new(conn->hub->base, conn_resume_cb, conn);
-    if (conn->bulk)
-      conn_bulk_turn(conn); /* it is this connection's turn: its priority */
+    conn_match_priority(conn);
   }
   conn->resume_pending = TRUE;
   event_add(conn->resume_event, &now);

@@ -38,7 +38,7 @@ kq_connection_loop_new(void)
 }
 
 gboolean
-conn_hub_has_priorities(struct event_base *base)
+conn_loop_has_priorities(struct event_base *base)
 {
   return event_base_get_npriorities(base) >= LOOP_PRIORITIES;
 }
@@ -67,11 +67,16 @@ event_move_to_priority(struct event *ev, int priority)
 static void
 conn_set_priority(KqConnection *conn, int priority)
 {
-  if (!conn->hub->priorities)
-    return;
   event_move_to_priority(conn->read_event, priority);
   event_move_to_priority(conn->write_event, priority);
   event_move_to_priority(conn->resume_event, priority);
+}
+
+/* Its events (one just made, say) get the priority of its kind. */
+void
+conn_match_priority(KqConnection *conn)
+{
+  conn_set_priority(conn, conn->bulk ? PRIORITY_BULK : PRIORITY_SMALL);
 }
 
 /* `conn`, bulk, is served by its hub from now on (or it turned bulk there). */
@@ -119,15 +124,12 @@ kq_connection_hub_set_placement(KqConnectionHub *hub, const KqConnectionPlacemen
   hub->placement_data = hub_data;
 }
 
-/* A request of `bytes` was taken, or replies of `bytes` were written in one go (one turn's, or
- * a parked request's). */
+/* conn_note_message saw its first large message. */
 void
-conn_note_message(KqConnection *conn, gsize bytes)
+conn_becomes_bulk(KqConnection *conn)
 {
   KqConnectionHub *hub = conn->hub;
 
-  if (conn->bulk || bytes < KQ_BULK_MESSAGE_BYTES)
-    return;
   conn->bulk = TRUE;
   conn_bulk_joins_hub(conn);
   if (hub->placement != NULL)

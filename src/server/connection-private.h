@@ -25,7 +25,6 @@ struct _KqConnectionHub {
   gpointer placement_data;
   guint index;               /* for logs: the loop's number, from 1 */
   guint8 *spare_input;       /* the connections' spare input block (input-buffer.h) */
-  gboolean priorities;       /* its loop was made by kq_connection_loop_new */
   GPtrArray *bulk;           /* its bulk connections (not owned); loop thread only */
   guint small_turns;         /* turns of small requests since a bulk connection had one */
   /* Small replies (kq_connection_write) of the connection being served, `reply_owner`: they
@@ -128,10 +127,20 @@ void conn_read_event_cb(evutil_socket_t fd, short what, void *arg);
 void conn_write_event_cb(evutil_socket_t fd, short what, void *arg);
 
 /* connection-move.c */
-void conn_note_message(KqConnection *conn, gsize bytes);
+void conn_becomes_bulk(KqConnection *conn);
+/* A request of `bytes` was taken, or replies of `bytes` were written in one go (one turn's, or
+ * a parked request's): a connection's first large message makes it bulk. Inline: every
+ * request passes here. */
+static inline void
+conn_note_message(KqConnection *conn, gsize bytes)
+{
+  if (G_UNLIKELY(!conn->bulk && bytes >= KQ_BULK_MESSAGE_BYTES))
+    conn_becomes_bulk(conn);
+}
 gboolean conn_move_if_placed(KqConnection *conn);
 void conn_forget_bulk(KqConnection *conn);
-gboolean conn_hub_has_priorities(struct event_base *base);
+gboolean conn_loop_has_priorities(struct event_base *base);
+void conn_match_priority(KqConnection *conn);
 void conn_bulk_joins_hub(KqConnection *conn);
 void conn_bulk_leaves_hub(KqConnection *conn);
 void conn_bulk_turn(KqConnection *conn);

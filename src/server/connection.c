@@ -357,13 +357,13 @@ kq_connection_hub_new(KqServer *server, struct event_base *base, guint index)
 {
   KqConnectionHub *hub = g_new0(KqConnectionHub, 1);
 
+  g_assert(conn_loop_has_priorities(base));
   hub->index = index;
   hub->server = server;
   hub->base = base;
   g_mutex_init(&hub->lock);
   g_cond_init(&hub->cond);
   hub->wake = event_new(base, -1, EV_PERSIST, hub_wake_cb, hub);
-  hub->priorities = conn_hub_has_priorities(base);
   hub->bulk = g_ptr_array_new();
   return hub;
 }
