@@ -34,6 +34,11 @@ gboolean kq_collection_is_alias(KqCollection *collection, const gchar *name);
 /* Add to a queue (and its fanout children) or to an alias's destinations. */
 gboolean kq_collection_add(KqCollection *collection, const gchar *name, const void *data,
                            gsize len, gint64 expiry, GError **error);
+/* kq_collection_add of an item's bytes. A queue holds the item itself instead of a copy (and
+ * gives it the add's times) when it is of KQ_ITEM_HELD_WHOLE bytes or more, has no xid, and the
+ * caller's reference is its only one; the caller keeps its reference either way. */
+gboolean kq_collection_add_item(KqCollection *collection, const gchar *name, KqItem *item,
+                                gint64 expiry, GError **error);
 /* As kq_queue_when_durable, for every queue an add to `name` writes to. */
 gboolean kq_collection_when_durable(KqCollection *collection, const gchar *name,
                                     KqDurableFunc func, gpointer user_data);

@@ -10,10 +10,18 @@ typedef struct {
   guint32 xid;       /* open-read id, 0 when the item was not opened */
   gint ref_count;
   gsize len;
-  guint8 data[];
+  const guint8 *data; /* its len bytes: right after the item, or inside `block` */
+  gpointer block;     /* the allocation that holds data when it is not the item's own (NULL) */
 } KqItem;
 
+/* Queues hold an item of at least this many bytes as the item itself, and smaller ones packed
+ * with others: an add that passes such an item (kq_collection_add_item) spares a copy. */
+#define KQ_ITEM_HELD_WHOLE (256 * 1024 - 19)
+
 KqItem *kq_item_new(const void *data, gsize len, gint64 add_time, gint64 expiry);
+/* An item of the len bytes at `data`, inside `block` (from g_malloc), without copying them:
+ * the item owns `block` from now on and frees it when the last reference goes. */
+KqItem *kq_item_new_in_block(gpointer block, const guint8 *data, gsize len);
 KqItem *kq_item_ref(KqItem *item);
 void kq_item_unref(KqItem *item);
 

@@ -356,8 +356,10 @@ static gboolean targets_of(KqCollection *c, const gchar *name, Targets *t, gbool
   return TRUE;
 }
 
-gboolean kq_collection_add(KqCollection *c, const gchar *name, const void *data, gsize len,
-                           gint64 expiry, GError **error)
+/* `whole`: NULL, or an item of the bytes that a queue may hold instead of a copy. */
+G_ALWAYS_INLINE static inline gboolean collection_add(KqCollection *c, const gchar *name,
+                                                      const void *data, gsize len, KqItem *whole,
+                                                      gint64 expiry, GError **error)
 {
   gboolean is_alias = FALSE;
   Targets targets;
@@ -368,7 +370,9 @@ gboolean kq_collection_add(KqCollection *c, const gchar *name, const void *data,
   gboolean ok = TRUE;
   for (guint i = 0; i < targets.len; i++) {
     g_autoptr(GError) local = NULL;
-    if (!kq_queue_add(targets.q[i], data, len, expiry, &local)) {
+    gboolean added = whole != NULL ? kq_queue_add_whole(targets.q[i], whole, expiry, &local)
+                                   : kq_queue_add(targets.q[i], data, len, expiry, &local);
+    if (!added) {
       if (i == 0) {
         g_propagate_error(error, g_steal_pointer(&local));
         ok = FALSE;
@@ -394,6 +398,18 @@ gboolean kq_collection_add(KqCollection *c, const gchar *name, const void *data,
     g_mutex_unlock(&c->lock);
   }
   return ok;
+}
+
+gboolean kq_collection_add(KqCollection *c, const gchar *name, const void *data, gsize len,
+                           gint64 expiry, GError **error)
+{
+  return collection_add(c, name, data, len, NULL, expiry, error);
+}
+
+gboolean kq_collection_add_item(KqCollection *c, const gchar *name, KqItem *item, gint64 expiry,
+                                GError **error)
+{
+  return collection_add(c, name, item->data, item->len, item, expiry, error);
 }
 
 typedef struct {

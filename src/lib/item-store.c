@@ -78,8 +78,21 @@ static void segment_append(KqItemStore *store, KqSegment *seg)
   store->last = seg;
 }
 
+G_STATIC_ASSERT(KQ_ITEM_HELD_WHOLE == SEGMENT_SIZE - RECORD_HEAD + 1);
+
+/* The item segment's item: `whole` itself when nobody else can see it change, or a copy. */
+static KqItem *item_to_hold(KqItem *whole, gint64 add_time, gint64 expiry, const guint8 *data,
+                            gsize len)
+{
+  if (whole == NULL || whole->xid != 0 || g_atomic_int_get(&whole->ref_count) != 1)
+    return kq_item_new(data, len, add_time, expiry);
+  whole->add_time = add_time;
+  whole->expiry = expiry;
+  return kq_item_ref(whole);
+}
+
 void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
-                        const guint8 *data, gsize len)
+                        const guint8 *data, gsize len, KqItem *whole)
 {
   gsize need = RECORD_HEAD + len;
   KqSegment *seg = store->last;
@@ -95,7 +108,7 @@ void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
     }
     seg = g_malloc(sizeof(KqSegment));
     seg->next = NULL;
-    seg->item = kq_item_new(data, len, add_time, expiry);
+    seg->item = item_to_hold(whole, add_time, expiry, data, len);
     seg->head = seg->tail = 0;
     segment_append(store, seg);
     return;

@@ -28,8 +28,10 @@ typedef struct {
 
 void kq_item_store_init(KqItemStore *store);
 void kq_item_store_clear(KqItemStore *store);
+/* `whole`, when not NULL, is an item of these bytes that the store may hold instead of a copy
+ * (one of KQ_ITEM_HELD_WHOLE bytes or more that only the caller holds: its times are set). */
 void kq_item_store_push(KqItemStore *store, gint64 add_time, gint64 expiry,
-                        const guint8 *data, gsize len);
+                        const guint8 *data, gsize len, KqItem *whole);
 /* Put an item back at the head (takes a reference). */
 void kq_item_store_push_front(KqItemStore *store, KqItem *item);
 gboolean kq_item_store_head(KqItemStore *store, KqStoreHead *head);

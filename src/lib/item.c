@@ -1,18 +1,35 @@
-/* Items handed to callers: one allocation, reference-counted so an open read can be held by
- * the engine and the client at once without a copy. */
+/* Items handed to callers: one allocation (or a header and a block taken over from the
+ * caller), reference-counted so an open read can be held by the engine and the client at once
+ * without a copy. */
 #include <kestrel/item.h>
 #include <string.h>
 
 KqItem *kq_item_new(const void *data, gsize len, gint64 add_time, gint64 expiry)
 {
   KqItem *item = g_malloc(sizeof(KqItem) + len);
+  guint8 *own = (guint8 *)(item + 1);
   item->add_time = add_time;
   item->expiry = expiry;
   item->xid = 0;
   item->ref_count = 1;
   item->len = len;
+  item->data = own;
+  item->block = NULL;
   if (len > 0)
-    memcpy(item->data, data, len);
+    memcpy(own, data, len);
+  return item;
+}
+
+KqItem *kq_item_new_in_block(gpointer block, const guint8 *data, gsize len)
+{
+  KqItem *item = g_new(KqItem, 1);
+  item->add_time = 0;
+  item->expiry = 0;
+  item->xid = 0;
+  item->ref_count = 1;
+  item->len = len;
+  item->data = data;
+  item->block = block;
   return item;
 }
 
@@ -24,6 +41,9 @@ KqItem *kq_item_ref(KqItem *item)
 
 void kq_item_unref(KqItem *item)
 {
-  if (item != NULL && g_atomic_int_dec_and_test(&item->ref_count))
+  if (item != NULL && g_atomic_int_dec_and_test(&item->ref_count)) {
+    if (item->block != NULL)
+      g_free(item->block);
     g_free(item);
+  }
 }

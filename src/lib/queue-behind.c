@@ -71,7 +71,7 @@ void rb_fill_locked(KqQueue *q)
     if (r == KQ_READ_RECORD) {
       q->rb_offset = kq_journal_reader_offset(q->rb_reader);
       if (is_add_record(&rec))
-        kq_item_store_push(&q->store, rec.add_time, rec.expiry, rec.data, rec.data_len);
+        kq_item_store_push(&q->store, rec.add_time, rec.expiry, rec.data, rec.data_len, NULL);
       continue;
     }
     if (r == KQ_READ_EOF) {

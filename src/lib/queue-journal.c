@@ -163,7 +163,7 @@ static void replay_add(Replay *r, gint64 add_time, gint64 expiry, const guint8 *
     q->rb_offset = r->offset;
   }
   if (q->rb_path == NULL)
-    kq_item_store_push(&q->store, add_time, expiry, data, len);
+    kq_item_store_push(&q->store, add_time, expiry, data, len, NULL);
   q->items++;
   q->bytes += (gint64)len;
 }

@@ -104,6 +104,9 @@ gint64 kq_queue_timeout_open_reads(KqQueue *queue);
 gboolean kq_queue_is_stale(KqQueue *queue);
 /* Add while holding no lock of the destination (used for expireToQueue). */
 gboolean kq_queue_add_item(KqQueue *queue, KqItem *item, GError **error);
+/* kq_queue_add of the item's bytes; the queue may hold the item itself (see
+ * kq_collection_add_item). */
+gboolean kq_queue_add_whole(KqQueue *queue, KqItem *item, gint64 expiry, GError **error);
 
 /* ---------- shared by queue.c and its parts (queue-behind.c, queue-journal.c,
  * queue-expiry.c); not exported from libkestrel ---------- */

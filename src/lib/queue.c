@@ -265,8 +265,10 @@ gboolean check_open_locked(KqQueue *q, GError **error)
 
 /* ---------- adding ---------- */
 
-static gboolean add_locked(KqQueue *q, const guint8 *data, gsize len, gint64 add_time,
-                           gint64 expiry, gint64 now, Deferred *d, GError **error)
+/* `whole`: NULL, or an item of the bytes that the store may hold instead of a copy. */
+static gboolean add_locked(KqQueue *q, const guint8 *data, gsize len, KqItem *whole,
+                           gint64 add_time, gint64 expiry, gint64 now, Deferred *d,
+                           GError **error)
 {
   if (!check_open_locked(q, error))
     return FALSE;
@@ -304,7 +306,7 @@ static gboolean add_locked(KqQueue *q, const guint8 *data, gsize len, gint64 add
     }
   }
   if (q->rb_path == NULL)
-    kq_item_store_push(&q->store, add_time, expiry, data, len);
+    kq_item_store_push(&q->store, add_time, expiry, data, len, whole);
   q->items++;
   q->bytes += (gint64)len;
   q->total_items++;
@@ -314,18 +316,29 @@ static gboolean add_locked(KqQueue *q, const guint8 *data, gsize len, gint64 add
   return TRUE;
 }
 
-gboolean kq_queue_add(KqQueue *q, const void *data, gsize len, gint64 expiry, GError **error)
+G_ALWAYS_INLINE static inline gboolean add_now(KqQueue *q, const guint8 *data, gsize len,
+                                               KqItem *whole, gint64 expiry, GError **error)
 {
   Deferred d;
   deferred_init(&d);
   gint64 start_ns = latency_start(&add_ticks);
   gint64 now = kq_clock_now_ms();
   g_mutex_lock(&q->lock);
-  gboolean ok = add_locked(q, data, len, now, expiry, now, &d, error);
+  gboolean ok = add_locked(q, data, len, whole, now, expiry, now, &d, error);
   latency_end(&q->add_latency, start_ns);
   g_mutex_unlock(&q->lock);
   queue_finish(q, &d);
   return ok;
+}
+
+gboolean kq_queue_add(KqQueue *q, const void *data, gsize len, gint64 expiry, GError **error)
+{
+  return add_now(q, data, len, NULL, expiry, error);
+}
+
+gboolean kq_queue_add_whole(KqQueue *q, KqItem *item, gint64 expiry, GError **error)
+{
+  return add_now(q, item->data, item->len, item, expiry, error);
 }
 
 gboolean kq_queue_add_item(KqQueue *q, KqItem *item, GError **error)
@@ -334,8 +347,8 @@ gboolean kq_queue_add_item(KqQueue *q, KqItem *item, GError **error)
   deferred_init(&d);
   gint64 now = kq_clock_now_ms();
   g_mutex_lock(&q->lock);
-  gboolean ok = add_locked(q, item->data, item->len, item->add_time, item->expiry, now, &d,
-                           error);
+  gboolean ok = add_locked(q, item->data, item->len, item, item->add_time, item->expiry, now,
+                           &d, error);
   g_mutex_unlock(&q->lock);
   queue_finish(q, &d);
   return ok;

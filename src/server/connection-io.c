@@ -255,6 +255,12 @@ kq_connection_count_request(KqConnection *conn, gsize len)
   conn->turn_bytes = len < conn->turn_bytes ? conn->turn_bytes - len : 0;
 }
 
+KqItem *
+kq_connection_take_input(KqConnection *conn, const char *data, gsize len, const char *request_end)
+{
+  return kq_input_buffer_take_block(&conn->in, data, len, request_end);
+}
+
 static void conn_resume_cb(evutil_socket_t fd, short what, void *arg);
 
 /* The turn ended with requests still buffered: take them up after the loop has polled the

@@ -110,6 +110,11 @@ gboolean kq_connection_is_parked(KqConnection *conn);
 gboolean kq_connection_takes_requests(KqConnection *conn);
 /* The front-end took one request of `len` bytes off the input: counts against the turn. */
 void kq_connection_count_request(KqConnection *conn, gsize len);
+/* An item of the `len` bytes at `data`, inside the request being handled, which ends at
+ * `request_end`: the input's block itself, not a copy, when nothing was read after that
+ * request (a large set is read into a block of its own). NULL when something was. */
+KqItem *kq_connection_take_input(KqConnection *conn, const char *data, gsize len,
+                                 const char *request_end);
 
 /* Take (flags) the head of `queue`. timeout_ms <= 0: at once. Otherwise, when the queue is
  * empty, park the connection and return FALSE: wait_finished runs later on the loop. Returns

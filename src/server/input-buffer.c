@@ -15,6 +15,8 @@ block_free(KqInputBuffer *b)
 {
   if (b->cap == SPARE_BLOCK_SIZE && b->spare != NULL && *b->spare == NULL)
     *b->spare = b->data;
+  else if (b->given)
+    b->given = FALSE; /* its item frees it */
   else
     g_free(b->data);
 }
@@ -67,6 +69,19 @@ kq_input_buffer_consume(KqInputBuffer *b, gsize n)
   b->start += n;
   if (b->start == b->end)
     kq_input_buffer_clear(b);
+}
+
+KqItem *
+kq_input_buffer_take_block(KqInputBuffer *b, const char *data, gsize len, const char *request_end)
+{
+  const char *first = kq_input_buffer_data(b), *last = (const char *) b->data + b->end;
+
+  if (b->given || b->data == NULL || data < first || request_end != last ||
+      len > (gsize) (last - data))
+    return NULL;
+  b->given = TRUE;
+  b->cap = 0; /* not of the spare's size, whatever it was: it must not go to the slot */
+  return kq_item_new_in_block(b->data, (const guint8 *) data, len);
 }
 
 void

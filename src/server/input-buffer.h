@@ -5,6 +5,7 @@
  * one freed block aside for the next buffer that needs one. */
 #pragma once
 #include <glib.h>
+#include <kestrel/item.h>
 
 G_BEGIN_DECLS
 
@@ -15,6 +16,8 @@ typedef struct {
   gsize cap;
   guint8 **spare; /* the slot for a freed block of the usual size (NULL: none); its owner frees
                    * what is left in it, and only one thread uses a slot */
+  gboolean given; /* the block is an item's now (kq_input_buffer_take_block): read only, and
+                   * forgotten, not freed, once its bytes are handled */
 } KqInputBuffer;
 
 /* Room for at least `min` more bytes after the last one read: its start, *room its size. Grows
@@ -26,6 +29,13 @@ void kq_input_buffer_commit(KqInputBuffer *b, gsize n);
 /* Drop `n` handled bytes from the front; frees the block once nothing is left (or keeps it in
  * the spare slot). */
 void kq_input_buffer_consume(KqInputBuffer *b, gsize n);
+/* The block as an item of the len bytes at `data`, which lie in the unhandled input, when
+ * nothing was read after `request_end` (the end of the request they belong to); NULL
+ * otherwise. The bytes are not copied: the block is the item's from now on, and lives only as
+ * long as the item. Until the request is consumed, the buffer must not be reserved or committed,
+ * nor read once the item may be gone. */
+KqItem *kq_input_buffer_take_block(KqInputBuffer *b, const char *data, gsize len,
+                                   const char *request_end);
 /* Free everything (the spare slot stays). */
 void kq_input_buffer_clear(KqInputBuffer *b);
 

@@ -177,6 +177,28 @@ def test_large_items_on_a_queue_used_before(mc, size):
     assert mc.get("used") is None
 
 
+def test_large_items_sent_alone_reach_every_fanout_child_and_survive_a_restart(kestrel):
+    """A large set that arrives alone is read into a block of its own, which the queue then
+    holds as the item: a fanout child gets the same bytes, a get sees every byte, and the
+    journal has them all after a restart; one sent right behind another is copied as before."""
+    c = kestrel.memcache()
+    c.must_set("whole+child", "made")
+    assert c.get("whole+child") == b"made"
+    alone = [os.urandom(n) for n in (256 * 1024 - 19, 300001, 2 << 20)]
+    for item in alone:
+        c.must_set("whole", item)
+    pipelined = [os.urandom(300000) for _ in range(2)]
+    c.send(b"".join(b"set whole 0 0 %d\r\n%s\r\n" % (len(i), i) for i in pipelined))
+    assert c.read_exact(16, timeout=10) == b"STORED\r\n" * 2
+    items = alone + pipelined
+    assert c.get("whole", "/peek") == items[0]
+    kestrel.restart()
+    c = kestrel.memcache()
+    assert [c.get("whole+child") for _ in items] == items
+    assert [c.get("whole") for _ in items] == items
+    assert c.get("whole") is None
+
+
 def set_of_total_length(queue, total, fill):
     """A set request of exactly `total` bytes (line, data and CRLF) and its data."""
     for n in range(total - 40, total):

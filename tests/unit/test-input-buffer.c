@@ -1,5 +1,6 @@
 /* The server's contiguous input buffer: bytes stay in order and in one block across reads,
- * handled bytes leave from the front, and an empty buffer holds no memory. */
+ * handled bytes leave from the front, an empty buffer holds no memory, and a large request's
+ * block can become an item. */
 #include <string.h>
 
 #include <glib.h>
@@ -157,6 +158,59 @@ test_slots_are_apart(void)
   g_free(spare);
 }
 
+/* A request whose data is the last thing read: its block becomes an item of that data, not a
+ * copy, and is the item's alone (not the spare slot's) once the request is consumed. */
+static void
+test_block_taken_as_an_item(void)
+{
+  guint8 *spare = NULL;
+  KqInputBuffer b = { .spare = &spare };
+  const char *line = "set q 0 0 5\r\n", *request = "set q 0 0 5\r\nhello\r\n";
+  gsize room;
+
+  kq_input_buffer_reserve(&b, 16384, &room); /* a socket read's usual block */
+  append(&b, request);
+  const char *data = kq_input_buffer_data(&b) + strlen(line);
+  const char *end = kq_input_buffer_data(&b) + strlen(request);
+  g_assert_cmpuint(b.cap, ==, 16384); /* the usual size, which would go to the slot */
+  g_autoptr(KqItem) item = kq_input_buffer_take_block(&b, data, 5, end);
+  g_assert_nonnull(item);
+  g_assert_true((const char *) item->data == data);
+  g_assert_cmpmem(item->data, item->len, "hello", 5);
+  /* the rest of the request is still there to read */
+  g_assert_cmpmem(kq_input_buffer_data(&b), kq_input_buffer_length(&b), request,
+                  strlen(request));
+  kq_input_buffer_consume(&b, strlen(request));
+  g_assert_null(b.data);
+  g_assert_null(spare);
+  g_assert_false(b.given);
+  g_assert_cmpmem(item->data, item->len, "hello", 5);
+  /* the next request gets a block of its own */
+  append(&b, "get q\r\n");
+  g_assert_true(b.data != (const guint8 *) item->block);
+  kq_input_buffer_clear(&b);
+  g_free(spare);
+}
+
+/* Bytes read after the request (a pipelined one), or data outside the input: no item. */
+static void
+test_block_kept_when_more_follows(void)
+{
+  KqInputBuffer b = { 0 };
+  const char *first = "set q 0 0 5\r\nhello\r\n";
+
+  append(&b, first);
+  append(&b, "get q\r\n");
+  const char *data = kq_input_buffer_data(&b) + 13;
+  g_assert_null(kq_input_buffer_take_block(&b, data, 5, kq_input_buffer_data(&b) + 20));
+  g_assert_null(kq_input_buffer_take_block(&b, "hello", 5,
+                                           kq_input_buffer_data(&b) + kq_input_buffer_length(&b)));
+  g_assert_false(b.given);
+  kq_input_buffer_consume(&b, 20);
+  g_assert_cmpmem(kq_input_buffer_data(&b), kq_input_buffer_length(&b), "get q\r\n", 7);
+  kq_input_buffer_clear(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -167,5 +221,7 @@ main(int argc, char **argv)
   g_test_add_func("/input-buffer/exact-growth", test_exact_growth_for_a_known_request);
   g_test_add_func("/input-buffer/freed-block-reused", test_freed_block_is_reused);
   g_test_add_func("/input-buffer/slots-apart", test_slots_are_apart);
+  g_test_add_func("/input-buffer/block-taken", test_block_taken_as_an_item);
+  g_test_add_func("/input-buffer/block-kept", test_block_kept_when_more_follows);
   return g_test_run();
 }

@@ -21,7 +21,7 @@ static void
 push_item(KqItemStore *store, guint n, gsize len)
 {
   g_autofree guint8 *data = item_bytes(n, len);
-  kq_item_store_push(store, 1000 + n, 0, data, len);
+  kq_item_store_push(store, 1000 + n, 0, data, len, NULL);
 }
 
 /* Take the head and check it is item `n` of `len` bytes. */
@@ -149,6 +149,52 @@ test_large_item_is_taken_by_reference(void)
   g_assert_false(kq_item_store_head(&store, &head));
 }
 
+/* An add that passes an item of its bytes: the store holds that item itself (with the add's
+ * times) when it is of KQ_ITEM_HELD_WHOLE bytes or more and nobody else holds it; otherwise a
+ * copy, or a record packed in a segment. */
+static void
+test_whole_item_held_without_a_copy(void)
+{
+  KqItemStore store;
+  KqStoreHead head;
+  const gsize big = KQ_ITEM_HELD_WHOLE;
+  g_autofree guint8 *bytes = item_bytes(0, big);
+
+  kq_item_store_init(&store);
+  KqItem *whole = kq_item_new(bytes, big, 0, 0);
+  kq_item_store_push(&store, 1000, 77, whole->data, whole->len, whole);
+  g_assert_true(kq_item_store_head(&store, &head));
+  g_assert_true(head.front_item == whole);
+  g_assert_cmpint(whole->add_time, ==, 1000);
+  g_assert_cmpint(whole->expiry, ==, 77);
+  g_assert_cmpint(whole->ref_count, ==, 2);
+  kq_item_unref(whole); /* the caller's: the store's keeps it */
+
+  /* held by someone else too: copied (a fanout's second queue, say) */
+  g_autofree guint8 *bytes1 = item_bytes(1, big);
+  KqItem *shared = kq_item_new(bytes1, big, 5, 0);
+  kq_item_ref(shared);
+  kq_item_store_push(&store, 1001, 0, shared->data, shared->len, shared);
+  g_assert_cmpint(shared->ref_count, ==, 2);
+  g_assert_cmpint(shared->add_time, ==, 5);
+  kq_item_unref(shared);
+  kq_item_unref(shared);
+
+  /* one byte smaller: packed in a segment like any small item */
+  KqItem *small = kq_item_new(bytes, big - 1, 0, 0);
+  kq_item_store_push(&store, 1002, 0, small->data, small->len, small);
+  g_assert_cmpint(small->ref_count, ==, 1);
+  kq_item_unref(small);
+
+  KqItem *taken = kq_item_store_take(&store);
+  g_assert_true(taken == whole);
+  kq_item_unref(taken);
+  assert_take(&store, 1, big);
+  g_assert_true(kq_item_store_head(&store, &head));
+  g_assert_null(head.front_item);
+  kq_item_store_clear(&store);
+}
+
 static void
 test_items_put_back_come_first(void)
 {
@@ -206,6 +252,8 @@ main(int argc, char **argv)
                   test_large_items_between_small_ones);
   g_test_add_func("/item-store/large-item-taken-by-reference",
                   test_large_item_is_taken_by_reference);
+  g_test_add_func("/item-store/whole-item-held-without-a-copy",
+                  test_whole_item_held_without_a_copy);
   g_test_add_func("/item-store/items-put-back-come-first", test_items_put_back_come_first);
   g_test_add_func("/item-store/foreach-visits-head-to-tail", test_foreach_visits_head_to_tail);
   return g_test_run();

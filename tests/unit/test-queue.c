@@ -260,6 +260,46 @@ static void test_large_items_handed_out_by_reference(Fixture *f, gconstpointer u
   g_assert_null(kq_queue_remove(q, KQ_REMOVE_PLAIN, NULL));
 }
 
+/* An add that passes an item: the queue holds that item itself (nothing copied) and hands it
+ * out; a fanout child gets a copy; the journal has both, so both come back after a restart. */
+static void test_add_item_held_without_a_copy(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  reopen(f, NULL);
+  g_autoptr(KqQueue) child = et_queue(f->c, "jobs+copy");
+  const gsize big = KQ_ITEM_HELD_WHOLE + 10;
+  guint8 *block = g_malloc(big + 4);
+  for (gsize i = 0; i < big; i++)
+    block[i + 2] = (guint8)(i % 251);
+  KqItem *item = kq_item_new_in_block(block, block + 2, big);
+  g_assert_true(kq_collection_add_item(f->c, "jobs", item, 0, NULL));
+  g_assert_cmpint(item->ref_count, ==, 2);
+  g_assert_cmpint(item->add_time, >, 0);
+  g_autoptr(KqQueue) jobs = et_queue(f->c, "jobs");
+  g_autoptr(KqItem) got = kq_queue_remove(jobs, KQ_REMOVE_PLAIN, NULL);
+  g_assert_true(got == item);
+  kq_item_unref(item);
+  g_autoptr(KqItem) copy = kq_queue_remove(child, KQ_REMOVE_PEEK, NULL);
+  g_assert_true(copy != got);
+  g_assert_cmpmem(copy->data, copy->len, got->data, got->len);
+
+  /* again, then a restart: the journal wrote the item's bytes */
+  guint8 *again = g_memdup2(block, big + 4);
+  item = kq_item_new_in_block(again, again + 2, big);
+  g_assert_true(kq_collection_add_item(f->c, "jobs", item, 0, NULL));
+  kq_item_unref(item);
+  g_clear_pointer(&jobs, kq_queue_unref);
+  g_clear_pointer(&child, kq_queue_unref);
+  reopen(f, NULL);
+  jobs = et_queue(f->c, "jobs");
+  child = et_queue(f->c, "jobs+copy");
+  g_autoptr(KqItem) replayed = kq_queue_remove(jobs, KQ_REMOVE_PLAIN, NULL);
+  g_assert_nonnull(replayed);
+  g_assert_cmpmem(replayed->data, replayed->len, got->data, got->len);
+  g_assert_null(kq_queue_remove(jobs, KQ_REMOVE_PLAIN, NULL));
+  g_assert_cmpint(stats_of(child).items, ==, 2);
+}
+
 static void test_xids_unique(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -1132,6 +1172,7 @@ int main(int argc, char **argv)
   g_test_add_func("/queue/name-with-length", test_name_with_length);
   ADD("open-confirm-abort", test_open_confirm_abort);
   ADD("large-items-by-reference", test_large_items_handed_out_by_reference);
+  ADD("add-item-held-without-a-copy", test_add_item_held_without_a_copy);
   ADD("xids-unique", test_xids_unique);
   ADD("limits", test_limits);
   ADD("discard-old", test_discard_old);

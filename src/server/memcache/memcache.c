@@ -223,6 +223,23 @@ expiry_from_exptime(gint64 exptime)
   return ms > 0 ? ms : 1;
 }
 
+/* A set's data large enough for a queue to hold it as an item is handed over in the block
+ * it was read into, when it can be (its request came alone), instead of copied. */
+static gboolean
+mc_add(KqConnection *conn, KqCollection *collection, const gchar *name, const KqMcRequest *req,
+       GError **error)
+{
+  gint64 expiry = expiry_from_exptime(req->exptime);
+  g_autoptr(KqItem) item = NULL;
+
+  if (req->data_len >= KQ_ITEM_HELD_WHOLE)
+    item = kq_connection_take_input(conn, req->data, req->data_len,
+                                    req->data + req->data_len + 2); /* the data's \r\n ends it */
+  if (item != NULL)
+    return kq_collection_add_item(collection, name, item, expiry, error);
+  return kq_collection_add(collection, name, req->data, req->data_len, expiry, error);
+}
+
 static void
 mc_set(KqConnection *conn, const KqMcRequest *req)
 {
@@ -238,8 +255,7 @@ mc_set(KqConnection *conn, const KqMcRequest *req)
   if (!request_name(conn, req, &name))
     return;
   STAT_INC(conn, cmd_set);
-  if (kq_collection_add(collection, name.str, req->data, req->data_len,
-                        expiry_from_exptime(req->exptime), &error)) {
+  if (mc_add(conn, collection, name.str, req, &error)) {
     /* The reply waits until the write is as durable as syncJournal asks. */
     if (!quiet) {
       kq_connection_hold_until_durable(conn, name.str);
