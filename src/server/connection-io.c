@@ -337,8 +337,7 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 
   conn->resume_pending = FALSE;
   conn->hub->activity++;
-  if (G_UNLIKELY(conn->bulk))
-    conn_bulk_turn(conn);
+  conn_event_runs(conn);
   conn_ref(conn);
   conn_process_input(conn);
   conn_update_reading(conn);
@@ -415,8 +414,7 @@ conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
     return;
   }
   conn->hub->activity++;
-  if (G_UNLIKELY(conn->bulk))
-    conn_bulk_turn(conn);
+  conn_event_runs(conn);
   n = conn_read_socket(conn, &end);
   if (n > 0) {
     KqServerStats *stats = &conn->hub->stats;
@@ -451,8 +449,7 @@ conn_write_event_cb(evutil_socket_t fd, short what, void *arg)
 {
   KqConnection *conn = arg;
 
-  if (G_UNLIKELY(conn->bulk))
-    conn_bulk_turn(conn);
+  conn_event_runs(conn);
   if ((what & EV_TIMEOUT) || !conn_write_socket(conn, conn->unsent)) {
     /* A closing client that does not read its last replies, or a failed socket. */
     conn_close_now(conn);

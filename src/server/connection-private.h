@@ -145,6 +145,13 @@ void conn_bulk_joins_hub(KqConnection *conn);
 void conn_bulk_leaves_hub(KqConnection *conn);
 void conn_bulk_turn(KqConnection *conn);
 void conn_small_turn(KqConnection *conn);
+/* One of `conn`'s socket or resume events runs: for a bulk connection, that is its turn. */
+static inline void
+conn_event_runs(KqConnection *conn)
+{
+  if (G_UNLIKELY(conn->bulk))
+    conn_bulk_turn(conn);
+}
 
 /* connection-wait.c */
 gboolean conn_cancel_waiter(KqConnection *conn);
