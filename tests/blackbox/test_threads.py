@@ -13,13 +13,16 @@ PRODUCERS = 12
 PER_PRODUCER = 250
 CONSUMERS = 6
 LARGE = 70 * 1024
+HELD_WHOLE = 300 * 1024  # over 256 KB: the set's input block becomes the queued item
 
 
 def run_traffic(srv, queues, large_producers=0):
     """PRODUCERS connections put numbered items round robin over `queues` while CONSUMERS
     connections get from them; returns (what each consumer got, gets sent, puts sent). The
     first `large_producers` pad their items to 70 KB, which moves them, and the consumers that
-    get their items, to the threads that serve large items while the others move away."""
+    get their items, to the threads that serve large items while the others move away; every
+    tenth item of the first one is padded to 300 KB, which the queue holds in the block it was
+    read into on one thread until a consumer on another thread gets it."""
     errors = []
     got = [[] for _ in range(CONSUMERS)]
     gets_sent = [0] * CONSUMERS
@@ -31,7 +34,8 @@ def run_traffic(srv, queues, large_producers=0):
                 for seq in range(PER_PRODUCER):
                     q = queues[(k + seq) % len(queues)]
                     item = "p%d:%d" % (k, seq)
-                    c.must_set(q, item + ":" + "x" * LARGE if k < large_producers else item)
+                    pad = HELD_WHOLE if k == 0 and seq % 10 == 0 else LARGE
+                    c.must_set(q, item + ":" + "x" * pad if k < large_producers else item)
         except Exception as e:  # noqa: BLE001 (reported below)
             errors.append(e)
 
@@ -74,7 +78,11 @@ def check_exactly_once_in_order(got, queues):
     for items in got:
         last = {}  # (queue, producer) -> last sequence number this consumer saw
         for q, item in items:
-            producer, seq = (int(x) for x in item.decode()[1:].split(":")[:2])
+            parts = item.split(b":", 2)
+            producer, seq = int(parts[0][1:]), int(parts[1])
+            if len(parts) == 3:  # padded: every byte as sent
+                assert parts[2] == b"x" * len(parts[2]), "padding changed in %r" % parts[:2]
+                assert len(parts[2]) in (LARGE, HELD_WHOLE), "padding cut in %r" % parts[:2]
             assert (producer, seq) not in seen, "delivered twice: %r" % item
             seen.add((producer, seq))
             assert q == queues[(producer + seq) % len(queues)], "wrong queue for %r" % item
