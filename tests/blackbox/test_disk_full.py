@@ -135,6 +135,35 @@ def test_reads_on_a_full_disk_fail_with_an_error_then_nothing_is_lost(small_disk
     assert mc.get("q") is None
 
 
+def test_a_large_set_on_a_full_disk_fails_and_the_connection_goes_on(small_disk,
+                                                                     kestrel_factory):
+    """A set of 300 KB that came alone is handed to the queue in the block it was read into;
+    when the journal cannot take it, the set fails and that block is gone with the refused item,
+    while the connection goes on reading its next requests. With room again the same set is
+    stored, every byte of it, also across a restart."""
+    srv = kestrel_factory(server={"queuePath": str(small_disk)})
+    mc = srv.memcache()
+    mc.must_set("big", b"first")
+    fill(small_disk)
+    stored = [b"first", use_up_reservation(mc, small_disk, "big")]
+    large = os.urandom(300 * 1024)
+    for _ in range(3):
+        reply = mc.set("big", large)
+        assert reply.startswith(b"SERVER_ERROR "), reply
+        assert mc.request("version").startswith(b"VERSION ")
+    # the same set with a get read behind it in the same block (copied, not handed over)
+    mc.send(b"set big 0 0 %d\r\n%s\r\nget big/peek\r\n" % (len(large), large))
+    assert mc.read_line().startswith(b"SERVER_ERROR ")
+    assert mc.read_value("big") == b"first"
+    assert mc.qstat("big", "items") == 2
+
+    os.unlink(small_disk / "filler")
+    mc.must_set("big", large)
+    srv.restart()
+    mc = srv.memcache()
+    assert mc.get_all("big") == stored + [large]
+
+
 def test_waiting_readers_get_an_error_when_the_item_cannot_be_handed_over(small_disk,
                                                                           kestrel_factory):
     """Readers wait on an empty queue; an item arrives that the journal can take, but the
