@@ -19,27 +19,38 @@ static guint64 get_le(const guint8 *p, guint n)
   return v;
 }
 
-/* FNV-1a, 64-bit, over sequence + producer + filler taken 8 bytes at a time (a short tail byte
- * by byte), folded to 32 bits. Each step maps the running value one-to-one, so a change in any
- * word reaches the 64-bit result; large items cost an eighth of the steps of a byte-wise hash. */
+/* FNV-1a, 64-bit, over sequence + producer + filler taken 8 bytes at a time in four lanes
+ * (word k of the filler goes to lane k % 4; a short tail to lane 0), the lanes then hashed in
+ * order, folded to 32 bits. Each step maps its lane's value one-to-one, so a change in any
+ * word reaches the 64-bit result. The four chains of multiplications do not wait for each
+ * other, so a large item costs a quarter of the time one chain would. */
 static guint32 checksum(const guint8 *buf, gsize size)
 {
-  const guint64 prime = 1099511628211u;
-  guint64 h = 14695981039346656037u;
+  const guint64 prime = 1099511628211u, basis = 14695981039346656037u;
+  guint64 lane[4] = { basis, basis + 1, basis + 2, basis + 3 };
   guint64 word;
   guint32 producer;
-  gsize i;
+  gsize i = LOAD_ITEM_HEADER;
 
   memcpy(&word, buf, 8);
-  h = (h ^ word) * prime;
+  lane[0] = (lane[0] ^ word) * prime;
   memcpy(&producer, buf + 8, 4);
-  h = (h ^ producer) * prime;
-  for (i = LOAD_ITEM_HEADER; i + 8 <= size; i += 8) {
+  lane[0] = (lane[0] ^ producer) * prime;
+  for (; i + 32 <= size; i += 32) {
+    for (guint k = 0; k < 4; k++) {
+      memcpy(&word, buf + i + 8 * k, 8);
+      lane[k] = (lane[k] ^ word) * prime;
+    }
+  }
+  for (; i + 8 <= size; i += 8) {
     memcpy(&word, buf + i, 8);
-    h = (h ^ word) * prime;
+    lane[0] = (lane[0] ^ word) * prime;
   }
   for (; i < size; i++)
-    h = (h ^ buf[i]) * prime;
+    lane[0] = (lane[0] ^ buf[i]) * prime;
+  guint64 h = lane[0];
+  for (guint k = 1; k < 4; k++)
+    h = (h ^ lane[k]) * prime;
   return (guint32)(h ^ (h >> 32));
 }
 

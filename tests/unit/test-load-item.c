@@ -65,6 +65,33 @@ test_any_changed_byte_fails(void)
   }
 }
 
+/* Two 8-byte words of the filler swapped fail the check, whether the checksum takes them in
+ * one lane or in two. */
+static void
+test_swapped_words_fail(void)
+{
+  const gsize size = 512 * 1024;
+  g_autofree guint8 *buf = g_malloc(size);
+  guint64 seq;
+  guint32 producer;
+  const gsize pairs[][2] = { { 16, 24 }, { 16, 48 }, { 1000, 1008 }, { 4096, 4096 + 32 * 7 },
+                             { 16, size - 16 } };
+
+  load_item_fill(buf, size, 5, 2);
+  for (guint p = 0; p < G_N_ELEMENTS(pairs); p++) {
+    guint8 a[8], b[8];
+    memcpy(a, buf + pairs[p][0], 8);
+    memcpy(b, buf + pairs[p][1], 8);
+    g_assert_true(memcmp(a, b, 8) != 0); /* the filler's period (26) keeps them apart */
+    memcpy(buf + pairs[p][0], b, 8);
+    memcpy(buf + pairs[p][1], a, 8);
+    g_assert_false(load_item_check(buf, size, size, &seq, &producer));
+    memcpy(buf + pairs[p][0], a, 8);
+    memcpy(buf + pairs[p][1], b, 8);
+  }
+  g_assert_true(load_item_check(buf, size, size, &seq, &producer));
+}
+
 /* Another item's payload under this item's header fails: the filler differs per sequence. */
 static void
 test_swapped_payload_fails(void)
@@ -89,5 +116,6 @@ main(int argc, char **argv)
   g_test_add_func("/load-item/filled-item-checks-out", test_filled_item_checks_out);
   g_test_add_func("/load-item/any-changed-byte-fails", test_any_changed_byte_fails);
   g_test_add_func("/load-item/swapped-payload-fails", test_swapped_payload_fails);
+  g_test_add_func("/load-item/swapped-words-fail", test_swapped_words_fail);
   return g_test_run();
 }
