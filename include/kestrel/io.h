@@ -15,6 +15,10 @@ typedef struct {
   int (*ftruncate)(int fd, off_t len);
   int (*rename)(const char *from, const char *to);
   int (*unlink)(const char *path);
+  /* close(2) of the last descriptor of a journal file already unlinked, which frees the file's
+   * blocks: on a file system mounted with `discard`, a wait for the device. The engine calls
+   * it on a thread of its own, never on the thread of the request that emptied the queue. */
+  int (*close_deleted)(int fd);
   /* Reserve [offset, offset + len) of a file (posix_fallocate); 0, or -1 with errno set. The
    * live journal is written (through a shared mapping, or by pwritev) only into space
    * reserved this way, so running out of disk shows up here, before a record is written, and

@@ -253,6 +253,7 @@ void kq_collection_close(KqCollection *c)
   for (guint i = 0; i < queues->len; i++)
     kq_queue_close(queues->pdata[i], FALSE);
   kq_syncer_free(c->syncer);  /* runs what is still scheduled against closed queues */
+  kq_journal_finish_closes(); /* no descriptor of the folder's files stays open */
   kq_timer_free(c->timer);
   g_hash_table_unref(c->children);
   g_hash_table_iter_init(&it, c->queues);

@@ -16,6 +16,7 @@ static int posix_fsync(int fd) { return fdatasync(fd); }
 static int posix_ftruncate(int fd, off_t len) { return ftruncate(fd, len); }
 static int posix_rename(const char *from, const char *to) { return rename(from, to); }
 static int posix_unlink(const char *path) { return unlink(path); }
+static int posix_close_deleted(int fd) { return close(fd); }
 
 static int posix_allocate(int fd, off_t offset, off_t len)
 {
@@ -34,6 +35,7 @@ static const KqIoOps posix_ops = {
   .ftruncate = posix_ftruncate,
   .rename = posix_rename,
   .unlink = posix_unlink,
+  .close_deleted = posix_close_deleted,
   .allocate = posix_allocate,
   .allocate_ahead = DEFAULT_ALLOCATE_AHEAD,
 };
@@ -62,6 +64,7 @@ void kq_io_set(const KqIoOps *ops)
   DEFAULT_OP(ftruncate);
   DEFAULT_OP(rename);
   DEFAULT_OP(unlink);
+  DEFAULT_OP(close_deleted);
   DEFAULT_OP(allocate);
 #undef DEFAULT_OP
   current_ops = &replaced_ops;

@@ -391,13 +391,104 @@ gboolean kq_journal_rotate(KqJournal *j, gchar **rotated_path, GError **error)
   return TRUE;
 }
 
+typedef struct {
+  int fd;
+  int (*close_deleted)(int fd);
+} DeletedFile;
+
+/* The closing thread's queue; a DeletedFile with fd -1 tells it to stop. */
+static gpointer closer_main(gpointer queue)
+{
+  for (;;) {
+    DeletedFile *d = g_async_queue_pop(queue);
+    gboolean stop = d->fd < 0;
+    if (!stop)
+      d->close_deleted(d->fd);
+    g_free(d);
+    if (stop)
+      return NULL;
+  }
+}
+
+static GMutex closer_lock;
+static GAsyncQueue *closer_queue;
+static GThread *closer_thread;
+static pid_t closer_pid;
+
+/* The last close of an unlinked file frees its blocks, and on a file system mounted with
+ * `discard` waits for the device to discard them: hundreds of ms while the disk is busy
+ * writing. Seen on the thread of a request that emptied a queue of large items, it held up
+ * every connection of that thread and the queue's lock. A thread of its own takes it, started
+ * by the first such close and stopped by kq_journal_finish_closes. A child forked meanwhile
+ * (the crash-point tests' way) has no such thread and closes in place. */
+static void close_deleted_in_background(int fd)
+{
+  DeletedFile *d = g_new(DeletedFile, 1);
+  gboolean queued = FALSE;
+
+  d->fd = fd;
+  d->close_deleted = kq_io_get()->close_deleted;
+  g_mutex_lock(&closer_lock);
+  if (closer_queue == NULL) {
+    GAsyncQueue *queue = g_async_queue_new();
+    closer_thread = g_thread_try_new("kq-close", closer_main, queue, NULL);
+    if (closer_thread != NULL) {
+      closer_queue = queue;
+      closer_pid = getpid();
+    } else {
+      g_async_queue_unref(queue);
+    }
+  }
+  if (closer_queue != NULL && closer_pid == getpid()) {
+    g_async_queue_push(closer_queue, d);
+    queued = TRUE;
+  }
+  g_mutex_unlock(&closer_lock);
+  if (!queued) {
+    d->close_deleted(d->fd);
+    g_free(d);
+  }
+}
+
+void kq_journal_finish_closes(void)
+{
+  g_mutex_lock(&closer_lock);
+  if (closer_queue != NULL && closer_pid == getpid()) {
+    DeletedFile *stop = g_new0(DeletedFile, 1);
+    stop->fd = -1;
+    g_async_queue_push(closer_queue, stop);
+    g_thread_join(closer_thread);
+    g_async_queue_unref(closer_queue);
+    closer_queue = NULL;
+    closer_thread = NULL;
+  }
+  g_mutex_unlock(&closer_lock);
+}
+
+/* unlink(2) of a journal file (through the seam) whose blocks, when it could be opened first,
+ * are freed by the background close above instead of by the unlink itself. */
+static int unlink_in_background(const gchar *path)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int rc = kq_io_get()->unlink(path);
+  int saved = errno;
+
+  if (fd >= 0)
+    close_deleted_in_background(fd);
+  errno = saved;
+  return rc;
+}
+
 gboolean kq_journal_restart_empty(KqJournal *j, GError **error)
 {
   if (kq_io_get()->unlink(j->live_path) != 0 && errno != ENOENT) {
     set_io_error(error, "cannot delete journal", j->live_path, errno);
     return FALSE;
   }
-  close_live(j);
+  unmap(j); /* the descriptor holds the deleted file alone now */
+  if (j->fd >= 0)
+    close_deleted_in_background(j->fd);
+  j->fd = -1;
   j->size = j->reserved = 0;
   j->torn = FALSE;
   return kq_journal_open(j, error);
@@ -451,13 +542,13 @@ static gboolean settle_pack(KqJournal *j, const gchar *pack, const gchar *rotate
       continue;
     /* every rotated file and every other pack is older than this pack */
     g_autofree gchar *path = g_build_filename(j->dir, name, NULL);
-    if (io->unlink(path) != 0 && errno != ENOENT) {
+    if (unlink_in_background(path) != 0 && errno != ENOENT) {
       g_warning("journal %s: cannot delete %s after a rewrite (%s); the rewrite is kept in %s",
                 j->live_path, path, g_strerror(errno), pack);
       return FALSE;
     }
   }
-  int rc = empty ? io->unlink(pack) : io->rename(pack, rotated);
+  int rc = empty ? unlink_in_background(pack) : io->rename(pack, rotated);
   if (rc != 0) {
     g_warning("journal %s: cannot %s %s (%s); it stays as it is", j->live_path,
               empty ? "delete" : "rename", pack, g_strerror(errno));

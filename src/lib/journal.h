@@ -46,6 +46,9 @@ gboolean kq_journal_rotate(KqJournal *journal, gchar **rotated_path, GError **er
  * delivered again: the promise of syncJournal = never, the only setting that may use this
  * (the others rewrite, which syncs). FALSE, the journal unchanged, when the delete failed. */
 gboolean kq_journal_restart_empty(KqJournal *journal, GError **error);
+/* Wait until every deleted journal file handed to the background has been closed, and stop
+ * the thread that closes them (the next deletion starts it again). */
+void kq_journal_finish_closes(void);
 
 /* The state writer handed to a rewrite's dump function. */
 typedef gboolean (*KqJournalDumpFunc)(KqJournalSink *sink, const gchar *rotated_path,

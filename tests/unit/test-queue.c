@@ -2,6 +2,8 @@
  * with a test clock, sweeps, fanout, aliases, delete/flush, journal rotation, rewrite and
  * compaction, read-behind, keepJournal, and the folder lock. */
 #include "engine-test.h"
+#include <kestrel/io.h>
+#include <unistd.h>
 
 #define T0 G_GINT64_CONSTANT(1700000000000)
 
@@ -893,6 +895,59 @@ static void test_rewrite_empty(Fixture *f, gconstpointer unused)
   g_assert_cmpint(et_records_size(f->dir, "q"), ==, 22 + 1);
 }
 
+static GMutex deleted_lock;
+static GThread *deleted_closed_on;
+static gint deleted_closes;
+
+static int recording_close_deleted(int fd)
+{
+  g_mutex_lock(&deleted_lock);
+  deleted_closed_on = g_thread_self();
+  deleted_closes++;
+  g_mutex_unlock(&deleted_lock);
+  return close(fd);
+}
+
+static gint deleted_closes_now(void)
+{
+  g_mutex_lock(&deleted_lock);
+  gint n = deleted_closes;
+  g_mutex_unlock(&deleted_lock);
+  return n;
+}
+
+/* The journal of a queue that emptied is deleted and started again; the last close of the
+ * deleted file (which frees its blocks, a wait for the device with `discard`) runs on another
+ * thread than the remove that emptied the queue. */
+static void test_deleted_journal_closed_in_background(Fixture *f, gconstpointer unused)
+{
+  (void)unused;
+  const KqIoOps ops = { .close_deleted = recording_close_deleted, .allocate_ahead = 4096 };
+  kq_io_set(&ops);
+  deleted_closes = 0;
+  deleted_closed_on = NULL;
+  reopen(f, "[queue q]\ndefaultJournalSize=1KB\n");
+  g_autoptr(KqQueue) q = et_queue(f->c, "q");
+  for (int i = 0; i < 20; i++) {
+    g_autofree gchar *item = numbered(i, 100);
+    et_add(q, item);
+  }
+  for (int i = 0; i < 20; i++)
+    expect_numbered(q, i, 100);
+  g_assert_cmpint(stats_of(q).journal_rewrites, ==, 1);
+  gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  while (deleted_closes_now() < 1 && g_get_monotonic_time() < deadline)
+    g_usleep(1000);
+  g_assert_cmpint(deleted_closes_now(), ==, 1);
+  g_mutex_lock(&deleted_lock);
+  g_assert_true(deleted_closed_on != g_thread_self());
+  g_mutex_unlock(&deleted_lock);
+  /* the new journal works */
+  et_add(q, "after");
+  et_expect(q, "after");
+  kq_io_set(NULL);
+}
+
 static void test_compaction(Fixture *f, gconstpointer unused)
 {
   (void)unused;
@@ -1167,6 +1222,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add("/queue/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD("fifo", test_fifo);
+  ADD("deleted-journal-closed-in-background", test_deleted_journal_closed_in_background);
   ADD("fanout-many-children", test_fanout_many_children);
   ADD("bad-name", test_bad_name);
   g_test_add_func("/queue/name-with-length", test_name_with_length);
