@@ -895,6 +895,17 @@ static void test_rewrite_empty(Fixture *f, gconstpointer unused)
   g_assert_cmpint(et_records_size(f->dir, "q"), ==, 22 + 1);
 }
 
+/* Items 0..n-1 of `len` bytes added, then taken back in order: the queue is empty again. */
+static void add_then_drain_numbered(KqQueue *q, int n, gsize len)
+{
+  for (int i = 0; i < n; i++) {
+    g_autofree gchar *item = numbered(i, len);
+    et_add(q, item);
+  }
+  for (int i = 0; i < n; i++)
+    expect_numbered(q, i, len);
+}
+
 static GMutex deleted_lock;
 static GThread *deleted_closed_on;
 static gint deleted_closes;
@@ -928,12 +939,7 @@ static void test_deleted_journal_closed_in_background(Fixture *f, gconstpointer 
   deleted_closed_on = NULL;
   reopen(f, "[queue q]\ndefaultJournalSize=1KB\n");
   g_autoptr(KqQueue) q = et_queue(f->c, "q");
-  for (int i = 0; i < 20; i++) {
-    g_autofree gchar *item = numbered(i, 100);
-    et_add(q, item);
-  }
-  for (int i = 0; i < 20; i++)
-    expect_numbered(q, i, 100);
+  add_then_drain_numbered(q, 20, 100);
   g_assert_cmpint(stats_of(q).journal_rewrites, ==, 1);
   gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
   while (deleted_closes_now() < 1 && g_get_monotonic_time() < deadline)
@@ -1104,12 +1110,7 @@ static void test_clean_close_empty(Fixture *f, gconstpointer unused)
   const gchar *config = "[queue q]\nmaxMemorySize=1KB\n";
   reopen(f, config);
   g_autoptr(KqQueue) q = et_queue(f->c, "q");
-  for (int i = 0; i < 30; i++) {
-    g_autofree gchar *item = numbered(i, 100);
-    et_add(q, item);
-  }
-  for (int i = 0; i < 30; i++)
-    expect_numbered(q, i, 100);
+  add_then_drain_numbered(q, 30, 100);
   g_clear_pointer(&q, kq_queue_unref);
   kq_collection_close(f->c);
   f->c = NULL;
