@@ -15,9 +15,7 @@ block_free(KqInputBuffer *b)
 {
   if (b->cap == SPARE_BLOCK_SIZE && b->spare != NULL && *b->spare == NULL)
     *b->spare = b->data;
-  else if (b->given)
-    b->given = FALSE; /* its item frees it */
-  else
+  else if (b->cap != 0) /* 0: taken by an item, which frees it */
     g_free(b->data);
 }
 
@@ -76,11 +74,10 @@ kq_input_buffer_take_block(KqInputBuffer *b, const char *data, gsize len, const 
 {
   const char *first = kq_input_buffer_data(b), *last = (const char *) b->data + b->end;
 
-  if (b->given || b->data == NULL || data < first || request_end != last ||
+  if (b->data == NULL || b->cap == 0 || data < first || request_end != last ||
       len > (gsize) (last - data))
     return NULL;
-  b->given = TRUE;
-  b->cap = 0; /* not of the spare's size, whatever it was: it must not go to the slot */
+  b->cap = 0; /* the item's: never freed here, nor kept in the spare slot */
   return kq_item_new_in_block(b->data, (const guint8 *) data, len);
 }
 

@@ -13,11 +13,10 @@ typedef struct {
   guint8 *data; /* NULL while empty */
   gsize start;  /* first byte not handled yet */
   gsize end;    /* end of the bytes read */
-  gsize cap;
+  gsize cap;     /* 0 with a block: the block is an item's now (kq_input_buffer_take_block),
+                 * read only, and forgotten, not freed, once its bytes are handled */
   guint8 **spare; /* the slot for a freed block of the usual size (NULL: none); its owner frees
                    * what is left in it, and only one thread uses a slot */
-  gboolean given; /* the block is an item's now (kq_input_buffer_take_block): read only, and
-                   * forgotten, not freed, once its bytes are handled */
 } KqInputBuffer;
 
 /* Room for at least `min` more bytes after the last one read: its start, *room its size. Grows
