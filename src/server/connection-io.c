@@ -31,6 +31,14 @@
 #define REQUESTS_PER_TURN 64
 #define REQUEST_BYTES_PER_TURN (128 * 1024)
 
+/* The hub's stage holds no one's replies. */
+static inline void
+stage_release(KqConnectionHub *hub)
+{
+  hub->reply_len = 0;
+  hub->reply_owner = NULL;
+}
+
 /* The replies staged for `conn` go to its `out`, after what it holds; the stage is free. */
 void
 conn_spill_replies(KqConnection *conn)
@@ -43,8 +51,7 @@ conn_spill_replies(KqConnection *conn)
     evbuffer_add(conn->out, hub->reply, hub->reply_len);
     conn->buffered = TRUE;
   }
-  hub->reply_len = 0;
-  hub->reply_owner = NULL;
+  stage_release(hub);
 }
 
 void
@@ -143,10 +150,8 @@ conn_flush(KqConnection *conn)
 
   if (conn->fd < 0) {
     /* Closed during the turn: its staged replies have nowhere to go; free the stage. */
-    if (hub->reply_owner == conn) {
-      hub->reply_len = 0;
-      hub->reply_owner = NULL;
-    }
+    if (hub->reply_owner == conn)
+      stage_release(hub);
     return TRUE;
   }
   if (staged > 0 &&
@@ -161,8 +166,7 @@ conn_flush(KqConnection *conn)
       conn->buffered = TRUE;
       conn_want_write(conn);
     }
-    hub->reply_len = 0;
-    hub->reply_owner = NULL;
+    stage_release(hub);
     return !socket_failed(n);
   }
   conn_spill_replies(conn);
