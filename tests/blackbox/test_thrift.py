@@ -279,6 +279,29 @@ def test_unknown_string_field_with_nul_does_not_touch_the_name(srv, tc):
     assert [i.data for i in tc.get("q2", 5, 0, 0)] == [b"x"]
 
 
+@pytest.mark.parametrize("method", ["get", "put"])
+def test_name_field_repeated_after_one_with_nul_is_refused(srv, tc, method):
+    """A request whose name field comes twice, first as "kept\0x" and then as "kept", carried a
+    name with a NUL byte: it is refused like any such name, and the server reads no further than
+    the name it holds (the get once copied the first field's wire length out of the second,
+    shorter name)."""
+    assert tc.put("kept", [b"k"], 0) == 1
+    first = struct.pack(">bhi", 11, 1, 6) + b"kept\0x"
+    second = struct.pack(">bhi", 11, 1, 4) + b"kept"
+    if method == "get":
+        rest = struct.pack(">bhi", 8, 2, 1) + struct.pack(">bhi", 8, 3, 0)
+    else:
+        rest = (struct.pack(">bhbi", 15, 2, 11, 1) + struct.pack(">i", 1) + b"x"
+                + struct.pack(">bhi", 8, 3, 0))
+    raw = RawThrift(srv.thrift_port)
+    raw.send(frame(message_header(method) + first + second + rest + b"\x00"))
+    name, _, _, result = raw.read_reply()
+    assert name == method
+    assert result.message == "Bad queue name: queue name contains a NUL byte"
+    raw.close()
+    assert [i.data for i in tc.get("kept", 5, 0, 0)] == [b"k"]
+
+
 # ---- open reads
 
 def test_open_reads_have_unique_nonzero_ids_and_confirm(tc):

@@ -1,8 +1,6 @@
 /* A Thrift `get` in progress: see thrift-get.h. */
 #include "config.h"
 
-#include <string.h>
-
 #include <thrift/c_glib/thrift_application_exception.h>
 
 #include "thrift-get.h"
@@ -65,11 +63,10 @@ kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_na
   get->ref_count = 1;
   get->handler = g_object_ref(handler);
   get->owner = owner;
-  if (queue_name != NULL) {
-    get->queue_name_len = kq_thrift_handler_name_length(handler, queue_name);
-    get->queue_name = g_malloc(get->queue_name_len + 1);
-    memcpy(get->queue_name, queue_name, get->queue_name_len + 1);
-  }
+  /* The wire length may exceed what `queue_name` holds (its copy ends at a NUL byte, or a
+   * repeated name field matched an earlier one): it is kept only for the name check. */
+  get->queue_name = g_strdup(queue_name);
+  get->queue_name_len = kq_thrift_handler_name_length(handler, queue_name);
   /* As Kestrel's loop did: fewer than 0 items sets no limit (the queue, the open-read limit or
    * the timeout ends the get), and a timeout below 0 has already passed: no items at all. */
   get->max_items = max_items < 0 ? G_MAXINT32 : max_items;
