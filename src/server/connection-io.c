@@ -17,9 +17,7 @@
 #define OUTPUT_LIMIT (4 * 1024 * 1024)
 /* A closing connection whose client does not read its last replies is dropped after this. */
 #define CLOSE_FLUSH_TIMEOUT_S 10
-/* Socket reads: least room offered to read(2), and bytes read per turn before other sockets
- * get theirs. A read that does not fill its room drained the socket: no read to see EAGAIN. */
-#define READ_CHUNK 16384
+/* Bytes read from a socket per turn before other sockets get theirs. */
 #define READ_PER_TURN (128 * 1024)
 /* A bulk connection (one that has carried a large message, see connection-move.c) reads and
  * writes at most this much per turn: a large item then costs the other connections on its
@@ -349,49 +347,14 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
     conn_unref(conn);
 }
 
-#define SOCKET_OPEN (-1)
-
-/* What the socket has, up to READ_PER_TURN bytes, appended to conn->in. Returns the bytes
- * read. *end is SOCKET_OPEN while the client is there, 0 at end of stream, or the errno of a
+/* What the socket has, up to one turn's bytes, appended to conn->in. Returns the bytes read. *end
+ * is KQ_INPUT_SOCKET_OPEN while the client is there, 0 at end of stream, or the errno of a
  * failed read. */
 static gsize
 conn_read_socket(KqConnection *conn, int *end)
 {
-  gsize total = 0, limit = conn->bulk ? BULK_IO_PER_TURN : READ_PER_TURN;
-
-  *end = SOCKET_OPEN;
-  while (total < limit) {
-    gsize room, want = READ_CHUNK, len = kq_input_buffer_length(&conn->in);
-
-    /* A full block: if it holds a whole request, that is handled first; if it begins a
-     * longer one of known length, the block grows once to hold the rest of it. */
-    if (conn->in_whole == 0 && len > 0 && kq_input_buffer_room(&conn->in) == 0 &&
-        conn->fe->request_length != NULL) {
-      conn->in_whole = conn->fe->request_length(kq_input_buffer_data(&conn->in), len);
-      if (conn->in_whole > 0 && conn->in_whole <= len && total > 0)
-        break;
-    }
-    if (conn->in_whole > len)
-      want = conn->in_whole - len; /* no more: the block is not grown past the request */
-    guint8 *dst = kq_input_buffer_reserve(&conn->in, want, &room);
-    ssize_t n;
-
-    room = MIN(room, limit - total);
-    do
-      n = recv(conn->fd, dst, room, 0); /* not read(2): sockets skip the file layer */
-    while (n < 0 && errno == EINTR);
-    if (n == 0)
-      *end = 0;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-      *end = errno;
-    kq_input_buffer_commit(&conn->in, n > 0 ? (gsize) n : 0);
-    if (n <= 0)
-      break;
-    total += (gsize) n;
-    if ((gsize) n < room)
-      break; /* drained */
-  }
-  return total;
+  return kq_input_buffer_read(&conn->in, conn->fd, conn->bulk ? BULK_IO_PER_TURN : READ_PER_TURN,
+                              &conn->in_whole, conn->fe->request_length, end);
 }
 
 /* clientTimeout passed with nothing read. A client waiting on a blocking read or for its
@@ -441,7 +404,7 @@ conn_read_event_cb(evutil_socket_t fd, short what, void *arg)
     /* The client may only have shut down its sending side: answer what it sent, then close
      * (after the turns its buffered requests still need, if any). */
     kq_connection_close_after_output(conn);
-  else if (end != SOCKET_OPEN && end != 0 && conn->fd >= 0)
+  else if (end != KQ_INPUT_SOCKET_OPEN && end != 0 && conn->fd >= 0)
     conn_close_now(conn);
   conn_update_reading(conn);
   if (!conn_move_if_placed(conn))

@@ -4,6 +4,9 @@
  * empty, so idle connections cost nothing here; the buffers of one loop share a slot that keeps
  * one freed block aside for the next buffer that needs one. */
 #pragma once
+#include <errno.h>
+#include <sys/socket.h>
+
 #include <glib.h>
 #include <kestrel/item.h>
 
@@ -55,6 +58,60 @@ static inline const char *
 kq_input_buffer_data(const KqInputBuffer *b)
 {
   return (const char *) b->data + b->start;
+}
+
+/* *end of kq_input_buffer_read while the peer is there. */
+#define KQ_INPUT_SOCKET_OPEN (-1)
+/* Least room offered to a socket read. A read that does not fill its room drained the socket:
+ * no read to see EAGAIN. */
+#define KQ_INPUT_READ_CHUNK 16384
+
+/* Read what socket `fd` has, at most `limit` bytes. `*whole` is the length of the request at the
+ * front when known, else 0 (the reader of the buffer sets it back to 0 when it consumes that
+ * request). When a read fills the block, `request_length` (if not NULL) is asked for it; the
+ * block then grows once to hold exactly the rest, and reading stops as soon as it holds the
+ * whole request. Returns the bytes read; *end is KQ_INPUT_SOCKET_OPEN, 0 at end of stream, or
+ * the errno of a failed read. Inline: every read of every connection goes through it. */
+static inline gsize
+kq_input_buffer_read(KqInputBuffer *b, int fd, gsize limit, gsize *whole,
+                     gsize (*request_length)(const char *data, gsize len), int *end)
+{
+  gsize total = 0;
+
+  *end = KQ_INPUT_SOCKET_OPEN;
+  while (total < limit) {
+    gsize room, want = KQ_INPUT_READ_CHUNK, len = kq_input_buffer_length(b);
+
+    /* A full block: if it begins a request of known length, the block grows once to hold the
+     * rest of it. */
+    if (*whole == 0 && len > 0 && kq_input_buffer_room(b) == 0 && request_length != NULL)
+      *whole = request_length(kq_input_buffer_data(b), len);
+    /* Once the block holds that whole request, it is handled before more is read: reading on
+     * would grow the block past it, copying it. (A read that has brought nothing yet goes on:
+     * a parked client's later requests are still read, up to the connection's limit.) */
+    if (*whole > 0 && *whole <= len && total > 0)
+      break;
+    if (*whole > len)
+      want = *whole - len;
+    guint8 *dst = kq_input_buffer_reserve(b, want, &room);
+    ssize_t n;
+
+    room = MIN(room, limit - total);
+    do
+      n = recv(fd, dst, room, 0); /* not read(2): sockets skip the file layer */
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+      *end = 0;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      *end = errno;
+    kq_input_buffer_commit(b, n > 0 ? (gsize) n : 0);
+    if (n <= 0)
+      break;
+    total += (gsize) n;
+    if ((gsize) n < room)
+      break; /* drained */
+  }
+  return total;
 }
 
 G_END_DECLS

@@ -1,7 +1,10 @@
 /* The server's contiguous input buffer: bytes stay in order and in one block across reads,
  * handled bytes leave from the front, an empty buffer holds no memory, and a large request's
  * block can become an item. */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -211,6 +214,99 @@ test_block_kept_when_more_follows(void)
   kq_input_buffer_clear(&b);
 }
 
+/* The length of a "set q 0 0 N" request once its line is in, as a front-end would tell it. */
+static gsize
+set_request_length(const char *data, gsize len)
+{
+  const char *eol = g_strstr_len(data, (gssize) len, "\r\n");
+
+  if (eol == NULL || strncmp(data, "set q 0 0 ", 10) != 0)
+    return 0;
+  return (gsize) (eol - data) + 2 + strtoul(data + 10, NULL, 10) + 2;
+}
+
+/* A set of `size` data bytes followed by "get q\r\n", written to a new socket pair: fds[0] is
+ * the end to read. Returns the set's length. */
+static gsize
+socket_with_set_then_get(int fds[2], gsize size)
+{
+  g_autofree gchar *line = g_strdup_printf("set q 0 0 %zu\r\n", size);
+  g_autofree gchar *request = g_malloc(strlen(line) + size + 2 + 7);
+  gsize set_len = strlen(line) + size + 2;
+
+  memcpy(request, line, strlen(line));
+  memset(request + strlen(line), 'x', size);
+  memcpy(request + strlen(line) + size, "\r\nget q\r\n", 9);
+  g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
+  g_assert_cmpint(write(fds[1], request, set_len + 7), ==, (gssize) (set_len + 7));
+  return set_len;
+}
+
+/* Reads of 16 KB at most, as a bulk connection's turns: the first full block makes the request's
+ * length known, the block grows once to exactly that, and reading stops when it holds the whole
+ * request. The pipelined get behind it stays in the socket: reading on would have grown the
+ * block past the request (copying all of it) and kept it from becoming the item. */
+static void
+test_read_stops_at_a_whole_request(void)
+{
+  guint8 *spare = NULL;
+  KqInputBuffer b = { .spare = &spare };
+  int fds[2], end;
+  gsize whole = 0, set_len = socket_with_set_then_get(fds, 60000), got = 0;
+
+  while (kq_input_buffer_length(&b) < set_len) {
+    gsize n = kq_input_buffer_read(&b, fds[0], 16384, &whole, set_request_length, &end);
+    g_assert_cmpint(end, ==, KQ_INPUT_SOCKET_OPEN);
+    g_assert_cmpuint(n, >, 0);
+    g_assert_cmpuint(n, <=, 16384);
+    got += n;
+  }
+  g_assert_cmpuint(whole, ==, set_len);
+  g_assert_cmpuint(got, ==, set_len);
+  g_assert_cmpuint(kq_input_buffer_length(&b), ==, set_len);
+  g_assert_cmpuint(b.cap, ==, set_len); /* grown once, to the request's length */
+  g_assert_cmpmem(kq_input_buffer_data(&b) + set_len - 4, 4, "xx\r\n", 4);
+
+  /* handled: the next read brings the get */
+  kq_input_buffer_consume(&b, set_len);
+  whole = 0;
+  g_assert_cmpuint(kq_input_buffer_read(&b, fds[0], 16384, &whole, set_request_length, &end),
+                   ==, 7);
+  g_assert_cmpmem(kq_input_buffer_data(&b), kq_input_buffer_length(&b), "get q\r\n", 7);
+  /* the peer goes: end of stream */
+  close(fds[1]);
+  g_assert_cmpuint(kq_input_buffer_read(&b, fds[0], 16384, &whole, set_request_length, &end),
+                   ==, 0);
+  g_assert_cmpint(end, ==, 0);
+  close(fds[0]);
+  kq_input_buffer_clear(&b);
+  g_free(spare);
+}
+
+/* A whole request already in the buffer and not handled (its client waits on a blocking get):
+ * a read that has brought nothing yet goes on reading what follows. */
+static void
+test_read_goes_on_behind_an_unhandled_request(void)
+{
+  KqInputBuffer b = { 0 };
+  int fds[2], end;
+  gsize whole = 0, set_len = socket_with_set_then_get(fds, 60000);
+
+  while (kq_input_buffer_length(&b) < set_len)
+    kq_input_buffer_read(&b, fds[0], 16384, &whole, set_request_length, &end);
+  g_assert_cmpuint(kq_input_buffer_read(&b, fds[0], 16384, &whole, set_request_length, &end),
+                   ==, 7);
+  g_assert_cmpuint(kq_input_buffer_length(&b), ==, set_len + 7);
+  g_assert_cmpmem(kq_input_buffer_data(&b) + set_len, 7, "get q\r\n", 7);
+  /* nothing more there */
+  g_assert_cmpuint(kq_input_buffer_read(&b, fds[0], 16384, &whole, set_request_length, &end),
+                   ==, 0);
+  g_assert_cmpint(end, ==, KQ_INPUT_SOCKET_OPEN);
+  close(fds[0]);
+  close(fds[1]);
+  kq_input_buffer_clear(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -223,5 +319,8 @@ main(int argc, char **argv)
   g_test_add_func("/input-buffer/slots-apart", test_slots_are_apart);
   g_test_add_func("/input-buffer/block-taken", test_block_taken_as_an_item);
   g_test_add_func("/input-buffer/block-kept", test_block_kept_when_more_follows);
+  g_test_add_func("/input-buffer/read-stops-at-whole-request", test_read_stops_at_a_whole_request);
+  g_test_add_func("/input-buffer/read-goes-on-behind-unhandled",
+                  test_read_goes_on_behind_an_unhandled_request);
   return g_test_run();
 }
