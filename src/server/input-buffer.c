@@ -7,8 +7,8 @@
  * is after every one; the next read would allocate it again. The spare slot (one per loop)
  * keeps one freed block of the usual size instead and hands it to the next connection that
  * needs one, so idle connections still hold nothing and a busy loop does no malloc/free per
- * request. */
-#define SPARE_BLOCK_SIZE 16384
+ * request. The usual size is what a socket read of an empty buffer asks for. */
+#define SPARE_BLOCK_SIZE KQ_INPUT_READ_CHUNK
 
 static void
 block_free(KqInputBuffer *b)
