@@ -304,6 +304,51 @@ def test_name_field_repeated_after_one_with_nul_is_refused(srv, tc, method):
 
 # ---- open reads
 
+def encoded_get_result(items, seqid):
+    """The reply frame's payload the IDL's generated code writes for a get of `items`."""
+    from thrift.protocol import TBinaryProtocol
+    from thrift.Thrift import TMessageType
+    from thrift.transport import TTransport
+    Kestrel, ttypes = generated()
+    buf = TTransport.TMemoryBuffer()
+    proto = TBinaryProtocol.TBinaryProtocol(buf)
+    proto.writeMessageBegin("get", TMessageType.REPLY, seqid)
+    Kestrel.get_result(success=[ttypes.Item(data=d, id=i) for d, i in items]).write(proto)
+    proto.writeMessageEnd()
+    return buf.getvalue()
+
+
+def test_get_replies_are_the_idl_encoding_byte_for_byte(srv, tc):
+    """The server writes a get's reply from the queue's items itself, not through the generated
+    result struct: the bytes must be the ones that struct would write, for plain and open reads,
+    empty gets, large items, and replies sent back to back on one connection."""
+    Kestrel, _ = generated()
+    items = [b"", b"one", bytes(range(256)) * 3, os.urandom(300000), b"last"]
+    assert tc.put("enc", items, 0) == len(items)
+    raw = RawThrift(srv.thrift_port)
+    calls = [Kestrel.get_args(queue_name="enc", max_items=2, timeout_msec=0, auto_abort_msec=0),
+             Kestrel.get_args(queue_name="enc", max_items=2, timeout_msec=0,
+                              auto_abort_msec=60000),
+             Kestrel.get_args(queue_name="enc", max_items=5, timeout_msec=0, auto_abort_msec=0),
+             Kestrel.get_args(queue_name="enc", max_items=5, timeout_msec=0, auto_abort_msec=0)]
+    raw.send(b"".join(encode_call("get", args, seqid=n + 1) for n, args in enumerate(calls)))
+    payloads = [raw.read_frame() for _ in calls]
+    raw.close()
+    from thrift.protocol import TBinaryProtocol
+    from thrift.transport import TTransport
+    got = []
+    for n, payload in enumerate(payloads):
+        proto = TBinaryProtocol.TBinaryProtocol(TTransport.TMemoryBuffer(payload))
+        assert proto.readMessageBegin() == ("get", 2, n + 1)
+        result = Kestrel.get_result()
+        result.read(proto)
+        got.append([(i.data, i.id) for i in result.success])
+        assert payload == encoded_get_result(got[-1], n + 1)
+    assert [[d for d, _ in g] for g in got] == [items[:2], items[2:4], items[4:], []]
+    assert [i for _, i in got[0]] == [0, 0] and [i for _, i in got[2]] == [0]
+    assert all(i != 0 for _, i in got[1])
+
+
 def test_open_reads_have_unique_nonzero_ids_and_confirm(tc):
     tc.put("o", [b"a", b"b"], 0)
     got = tc.get("o", 2, 0, 60000)

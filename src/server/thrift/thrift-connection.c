@@ -95,21 +95,21 @@ kq_thrift_conn_is_closed(KqThriftConn *conn)
   return conn->closed;
 }
 
+/* `reply`, a whole frame (kq_thrift_frame_transport_take_output), goes out after what waits. */
 static void
 queue_reply(KqThriftConn *conn, GByteArray *reply)
 {
-  guint8 prefix[4];
-
   if (reply == NULL)
     return;
   if (reply->len > 0 && !conn->closed) {
-    prefix[0] = (guint8)(reply->len >> 24);
-    prefix[1] = (guint8)(reply->len >> 16);
-    prefix[2] = (guint8)(reply->len >> 8);
-    prefix[3] = (guint8)reply->len;
-    g_byte_array_append(conn->out, prefix, 4);
+    KQ_THRIFT_STAT_ADD(conn->env, bytes_written, reply->len);
+    if (conn->out->len == 0) {
+      /* Nothing waits: the reply itself is the output, not a copy of it. */
+      g_byte_array_unref(conn->out);
+      conn->out = reply;
+      return;
+    }
     g_byte_array_append(conn->out, reply->data, reply->len);
-    KQ_THRIFT_STAT_ADD(conn->env, bytes_written, reply->len + 4);
   }
   g_byte_array_unref(reply);
 }

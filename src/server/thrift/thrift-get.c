@@ -15,7 +15,7 @@ struct _KqThriftGet {
   gint32 max_items;
   gint64 deadline_us;     /* monotonic; 0: no waiting */
   gint32 auto_abort_msec;
-  GPtrArray *items;       /* KqThriftItem */
+  GArray *items;          /* KqThriftGotItem, each holding a reference */
   GPtrArray *taken;       /* KqItem of plain removes, to give back on cancel */
   KqWaiter *waiter;       /* valid only while !fired: the engine frees it after the callback */
   GMutex lock;            /* orders `fired` against kq_waiter_cancel() */
@@ -45,13 +45,19 @@ kq_thrift_get_unref(KqThriftGet *get)
   if (get == NULL || --get->ref_count > 0)
     return;
   g_clear_pointer(&get->queue, kq_queue_unref);
-  g_ptr_array_unref(get->items);
+  g_array_unref(get->items);
   g_ptr_array_unref(get->taken);
   g_clear_error(&get->error);
   g_free(get->queue_name);
   g_object_unref(get->handler);
   g_mutex_clear(&get->lock);
   g_free(get);
+}
+
+static void
+got_item_clear(gpointer data)
+{
+  kq_item_unref(((KqThriftGotItem *)data)->item);
 }
 
 KqThriftGet *
@@ -76,12 +82,13 @@ kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_na
     get->deadline_us = g_get_monotonic_time() + (gint64)timeout_msec * 1000;
   get->auto_abort_msec = MAX(auto_abort_msec, 0);
   g_mutex_init(&get->lock);
-  get->items = g_ptr_array_new_with_free_func(g_object_unref);
+  get->items = g_array_new(FALSE, FALSE, sizeof(KqThriftGotItem));
+  g_array_set_clear_func(get->items, got_item_clear);
   get->taken = g_ptr_array_new_with_free_func((GDestroyNotify)kq_item_unref);
   return get;
 }
 
-GPtrArray *
+GArray *
 kq_thrift_get_items(KqThriftGet *get)
 {
   return get->items;
@@ -97,20 +104,15 @@ static void
 add_item(KqThriftGet *get, KqItem *item)
 {
   const KqThriftEnv *env = kq_thrift_handler_get_env(get->handler);
-  KqThriftItem *out = g_object_new(KQ_THRIFT_TYPE_ITEM, NULL);
+  KqThriftGotItem got = { .item = item, .id = 0 };
 
-  out->data = g_byte_array_sized_new((guint)item->len);
-  g_byte_array_append(out->data, item->data, (guint)item->len);
-  out->__isset_data = TRUE;
-  if (get->auto_abort_msec > 0) {
-    out->id = (gint64)kq_thrift_reads_add(kq_thrift_handler_get_reads(get->handler), get->owner,
-                                          get->queue, item->xid, (guint)get->auto_abort_msec);
-    kq_item_unref(item);
-  } else {
-    g_ptr_array_add(get->taken, item);
-  }
-  out->__isset_id = TRUE;
-  g_ptr_array_add(get->items, out);
+  /* The reply is written from the item itself; a plain one is also kept to give back. */
+  if (get->auto_abort_msec > 0)
+    got.id = (gint64)kq_thrift_reads_add(kq_thrift_handler_get_reads(get->handler), get->owner,
+                                         get->queue, item->xid, (guint)get->auto_abort_msec);
+  else
+    g_ptr_array_add(get->taken, kq_item_ref(item));
+  g_array_append_val(get->items, got);
   KQ_THRIFT_STAT_ADD(env, get_hits, 1);
 }
 
@@ -300,13 +302,13 @@ kq_thrift_get_cancel(KqThriftGet *get)
   g_mutex_unlock(&get->lock);
   /* Back to the head in reverse order, so the queue order is what it was. */
   for (guint i = get->items->len; i-- > 0;) {
-    KqThriftItem *out = g_ptr_array_index(get->items, i);
-    if (out->id != 0)
-      kq_thrift_reads_abort(kq_thrift_handler_get_reads(get->handler), (guint64)out->id);
+    const KqThriftGotItem *got = &g_array_index(get->items, KqThriftGotItem, i);
+    if (got->id != 0)
+      kq_thrift_reads_abort(kq_thrift_handler_get_reads(get->handler), (guint64)got->id);
   }
   if (get->queue != NULL)
     for (guint i = get->taken->len; i-- > 0;)
       kq_queue_return_item(get->queue, g_ptr_array_index(get->taken, i));
   g_ptr_array_set_size(get->taken, 0);
-  g_ptr_array_set_size(get->items, 0);
+  g_array_set_size(get->items, 0);
 }

@@ -21,8 +21,16 @@ KqThriftGet *kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gc
  * runs on the loop once it finishes). */
 gboolean kq_thrift_get_start(KqThriftGet *get, KqThriftGetDone done, gpointer user_data);
 
-/* Result, once finished: KqThriftItem objects (borrowed), or the error that failed the call. */
-GPtrArray *kq_thrift_get_items(KqThriftGet *get);
+/* One item a get took: the queue's item itself (its bytes are not copied) and its open-read id
+ * (0: the get did not open it). */
+typedef struct {
+  KqItem *item;
+  gint64 id;
+} KqThriftGotItem;
+
+/* Result, once finished: KqThriftGotItem entries (borrowed), or the error that failed the
+ * call. */
+GArray *kq_thrift_get_items(KqThriftGet *get);
 const GError *kq_thrift_get_error(KqThriftGet *get);
 
 /* The client is gone before it received the result: withdraw the waiter and give every item

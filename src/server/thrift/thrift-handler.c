@@ -150,7 +150,7 @@ handler_get(KqThriftKestrelIf *iface, GPtrArray **_return, const gchar *queue_na
   KqThriftHandler *self = KQ_THRIFT_HANDLER(iface);
   g_autoptr(KqThriftGet) get =
       kq_thrift_get_new(self, self->owner, queue_name, max_items, 0, auto_abort_msec);
-  GPtrArray *items;
+  GArray *items;
 
   kq_thrift_get_start(get, NULL, NULL);
   if (kq_thrift_get_error(get) != NULL) {
@@ -158,8 +158,17 @@ handler_get(KqThriftKestrelIf *iface, GPtrArray **_return, const gchar *queue_na
     return FALSE;
   }
   items = kq_thrift_get_items(get);
-  for (guint i = 0; i < items->len; i++)
-    g_ptr_array_add(*_return, g_object_ref(g_ptr_array_index(items, i)));
+  for (guint i = 0; i < items->len; i++) {
+    const KqThriftGotItem *got = &g_array_index(items, KqThriftGotItem, i);
+    KqThriftItem *out = g_object_new(KQ_THRIFT_TYPE_ITEM, NULL);
+
+    out->data = g_byte_array_sized_new((guint)got->item->len);
+    g_byte_array_append(out->data, got->item->data, (guint)got->item->len);
+    out->__isset_data = TRUE;
+    out->id = got->id;
+    out->__isset_id = TRUE;
+    g_ptr_array_add(*_return, out);
+  }
   return TRUE;
 }
 

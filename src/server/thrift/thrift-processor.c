@@ -74,23 +74,41 @@ static GByteArray *
 get_reply(KqThriftProcessor *self, KqThriftGet *get, gint32 seqid)
 {
   const GError *error = kq_thrift_get_error(get);
-  KqThriftKestrelGetResult *result;
-  GPtrArray *items;
+  ThriftProtocol *out = self->out;
+  GArray *items;
+  gboolean ok;
 
   if (error != NULL)
     return kq_thrift_processor_error_reply(self, "get", seqid, error->code, error->message);
 
+  /* What the generated KestrelGetResult writes, but from the queue's items themselves: each
+   * item's bytes are copied once, into the reply, instead of first into a KqThriftItem. */
   kq_thrift_frame_transport_reset_output(self->out_transport);
-  result = g_object_new(KQ_THRIFT_TYPE_KESTREL_GET_RESULT, NULL);
   items = kq_thrift_get_items(get);
-  for (guint i = 0; i < items->len; i++)
-    g_ptr_array_add(result->success, g_object_ref(g_ptr_array_index(items, i)));
-  result->__isset_success = TRUE;
-  if (thrift_protocol_write_message_begin(self->out, "get", T_REPLY, seqid, NULL) < 0 ||
-      thrift_struct_write(THRIFT_STRUCT(result), self->out, NULL) < 0 ||
-      thrift_protocol_write_message_end(self->out, NULL) < 0)
+  ok = thrift_protocol_write_message_begin(out, "get", T_REPLY, seqid, NULL) >= 0 &&
+       thrift_protocol_write_struct_begin(out, "KestrelGetResult", NULL) >= 0 &&
+       thrift_protocol_write_field_begin(out, "success", T_LIST, 0, NULL) >= 0 &&
+       thrift_protocol_write_list_begin(out, T_STRUCT, (gint32)items->len, NULL) >= 0;
+  for (guint i = 0; ok && i < items->len; i++) {
+    const KqThriftGotItem *got = &g_array_index(items, KqThriftGotItem, i);
+    ok = thrift_protocol_write_struct_begin(out, "Item", NULL) >= 0 &&
+         thrift_protocol_write_field_begin(out, "data", T_STRING, 1, NULL) >= 0 &&
+         thrift_protocol_write_binary(out, (gpointer)got->item->data, (guint32)got->item->len,
+                                      NULL) >= 0 &&
+         thrift_protocol_write_field_end(out, NULL) >= 0 &&
+         thrift_protocol_write_field_begin(out, "id", T_I64, 2, NULL) >= 0 &&
+         thrift_protocol_write_i64(out, got->id, NULL) >= 0 &&
+         thrift_protocol_write_field_end(out, NULL) >= 0 &&
+         thrift_protocol_write_field_stop(out, NULL) >= 0 &&
+         thrift_protocol_write_struct_end(out, NULL) >= 0;
+  }
+  ok = ok && thrift_protocol_write_list_end(out, NULL) >= 0 &&
+       thrift_protocol_write_field_end(out, NULL) >= 0 &&
+       thrift_protocol_write_field_stop(out, NULL) >= 0 &&
+       thrift_protocol_write_struct_end(out, NULL) >= 0 &&
+       thrift_protocol_write_message_end(out, NULL) >= 0;
+  if (!ok)
     g_warning("thrift: could not encode a get reply");
-  g_object_unref(result);
   return kq_thrift_frame_transport_take_output(self->out_transport);
 }
 

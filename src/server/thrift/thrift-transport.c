@@ -139,10 +139,17 @@ kq_thrift_frame_transport_class_init(KqThriftFrameTransportClass *klass)
   transport_class->countConsumedMessageBytes = frame_message_size_noop;
 }
 
+/* An output holding only the room for its frame's length. */
+static GByteArray *
+frame_output_new(void)
+{
+  return g_byte_array_set_size(g_byte_array_new(), 4);
+}
+
 static void
 kq_thrift_frame_transport_init(KqThriftFrameTransport *self)
 {
-  self->out = g_byte_array_new();
+  self->out = frame_output_new();
 }
 
 KqThriftFrameTransport *
@@ -169,12 +176,20 @@ GByteArray *
 kq_thrift_frame_transport_take_output(KqThriftFrameTransport *self)
 {
   GByteArray *out = self->out;
-  self->out = g_byte_array_new();
+  guint32 len = out->len - 4;
+
+  self->out = frame_output_new();
+  if (len == 0)
+    return g_byte_array_set_size(out, 0);
+  out->data[0] = (guint8)(len >> 24);
+  out->data[1] = (guint8)(len >> 16);
+  out->data[2] = (guint8)(len >> 8);
+  out->data[3] = (guint8)len;
   return out;
 }
 
 void
 kq_thrift_frame_transport_reset_output(KqThriftFrameTransport *self)
 {
-  g_byte_array_set_size(self->out, 0);
+  g_byte_array_set_size(self->out, 4);
 }

@@ -19,7 +19,9 @@ void kq_thrift_frame_transport_set_input(KqThriftFrameTransport *self, const gui
 /* Bytes of the input not read yet. */
 gsize kq_thrift_frame_transport_remaining(KqThriftFrameTransport *self);
 
-/* Everything written since the last take; the transport starts a new empty output. */
+/* Everything written since the last take as one frame, ready to send: its length in 4 bytes,
+ * then the bytes (an empty array when nothing was written). The transport starts a new
+ * output. */
 GByteArray *kq_thrift_frame_transport_take_output(KqThriftFrameTransport *self);
 /* Drop what was written so far (a reply abandoned half way). */
 void kq_thrift_frame_transport_reset_output(KqThriftFrameTransport *self);
