@@ -304,6 +304,29 @@ def test_name_field_repeated_after_one_with_nul_is_refused(srv, tc, method):
 
 # ---- open reads
 
+def test_large_frames_split_anywhere_and_pipelined(srv, tc):
+    """A large put frame arrives in pieces cut at awkward places (inside the length, one byte
+    short of a read block, one past it), with a small frame right behind it in the same piece:
+    the frame's block grows to its length once its first block is in, and every byte of both
+    puts arrives, in order."""
+    Kestrel, _ = generated()
+    big, small = os.urandom(300000), b"behind"
+    first = encode_call("put", Kestrel.put_args(queue_name="split", items=[big],
+                                                expiration_msec=0), seqid=1)
+    second = encode_call("put", Kestrel.put_args(queue_name="split", items=[small],
+                                                 expiration_msec=0), seqid=2)
+    data = first + second
+    raw = RawThrift(srv.thrift_port)
+    cuts = [0, 2, 3, 16383, 16385, 16386, 70000, len(first) - 1, len(first) + 3, len(data)]
+    for a, b in zip(cuts, cuts[1:]):
+        raw.send(data[a:b])
+    replies = [raw.read_reply() for _ in range(2)]
+    assert [(name, seqid, result.success) for name, _, seqid, result in replies] == [
+        ("put", 1, 1), ("put", 2, 1)]
+    raw.close()
+    assert [i.data for i in tc.get("split", 5, 0, 0)] == [big, small]
+
+
 def encoded_get_result(items, seqid):
     """The reply frame's payload the IDL's generated code writes for a get of `items`."""
     from thrift.protocol import TBinaryProtocol

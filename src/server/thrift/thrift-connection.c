@@ -8,9 +8,11 @@
 
 #include <glib-unix.h>
 
+#include "input-buffer.h"
 #include "thrift-connection.h"
 
-/* Read at most this much per wake-up, so one busy client cannot starve the others. */
+/* Read at most this much per recv, and READS_PER_WAKE recvs per wake-up, so one busy client
+ * cannot starve the others. */
 #define READ_CHUNK (64 * 1024)
 #define READS_PER_WAKE 16
 /* Stop reading requests while this much reply data waits for a slow reader. */
@@ -26,12 +28,14 @@ struct _KqThriftConn {
   KqThriftProcessor *processor;
   const KqThriftEnv *env;
   gint64 max_frame_size;
-  GByteArray *in;
-  gsize in_pos;
+  KqInputBuffer in;       /* frames are parsed in place; a large one is read into a block
+                           * grown once to its length */
+  guint8 *in_spare;       /* the input's spare slot: one freed block of the usual size */
   GByteArray *out;
   gsize out_pos;
   gint64 last_activity; /* monotonic µs */
   gboolean busy;     /* a request waits for its reply */
+  gboolean handling; /* a request is being handled: its frame is still at the input's front */
   gboolean closing;  /* send what is queued, then close */
   gboolean closed;
   gboolean refuse_reads;  /* connectionLimitRefuseReads was exceeded at accept */
@@ -58,7 +62,8 @@ kq_thrift_conn_unref(KqThriftConn *conn)
   if (conn == NULL || --conn->ref_count > 0)
     return;
   g_warn_if_fail(conn->closed);
-  g_byte_array_unref(conn->in);
+  kq_input_buffer_clear(&conn->in);
+  g_free(conn->in_spare);
   g_byte_array_unref(conn->out);
   g_object_unref(conn->processor);
   g_free(conn);
@@ -118,9 +123,11 @@ queue_reply(KqThriftConn *conn, GByteArray *reply)
 static void
 process_frames(KqThriftConn *conn)
 {
+  if (conn->handling)
+    return; /* the loop below goes on once the request being handled returns */
   kq_thrift_conn_ref(conn);
   while (!conn->busy && !conn->closing && !conn->closed) {
-    gsize avail = conn->in->len - conn->in_pos;
+    gsize avail = kq_input_buffer_length(&conn->in);
     const guint8 *p;
     guint32 frame_len;
     GByteArray *reply = NULL;
@@ -128,7 +135,7 @@ process_frames(KqThriftConn *conn)
 
     if (avail < 4)
       break;
-    p = conn->in->data + conn->in_pos;
+    p = (const guint8 *)kq_input_buffer_data(&conn->in);
     frame_len = ((guint32)p[0] << 24) | ((guint32)p[1] << 16) | ((guint32)p[2] << 8) | p[3];
     if ((gint64)frame_len > conn->max_frame_size) {
       /* Also what a non-framed client (HTTP, memcache) looks like: its first bytes read as a
@@ -145,9 +152,12 @@ process_frames(KqThriftConn *conn)
     }
     if (avail - 4 < frame_len)
       break;
-    conn->in_pos += 4 + (gsize)frame_len;
     KQ_THRIFT_STAT_ADD(conn->env, bytes_read, frame_len + 4);
+    /* The frame is parsed in place, so it leaves the input only once its request returns. */
+    conn->handling = TRUE;
     outcome = kq_thrift_processor_handle(conn->processor, conn, p + 4, frame_len, &reply);
+    conn->handling = FALSE;
+    kq_input_buffer_consume(&conn->in, 4 + (gsize)frame_len);
     if (outcome == KQ_THRIFT_REPLY_LATER)
       conn->busy = TRUE;
     else
@@ -155,16 +165,8 @@ process_frames(KqThriftConn *conn)
     if (outcome == KQ_THRIFT_REPLY_AND_CLOSE)
       conn->closing = TRUE;
   }
-  /* Drop consumed input; compact only when it is worth the copy. */
-  if (conn->in_pos == conn->in->len) {
-    g_byte_array_set_size(conn->in, 0);
-    conn->in_pos = 0;
-  } else if (conn->in_pos > 0 && conn->in_pos >= conn->in->len / 2) {
-    g_byte_array_remove_range(conn->in, 0, (guint)conn->in_pos);
-    conn->in_pos = 0;
-  }
   if (conn->closing)
-    g_byte_array_set_size(conn->in, conn->in_pos = 0);
+    kq_input_buffer_clear(&conn->in);
   conn_flush(conn);
   kq_thrift_conn_unref(conn);
 }
@@ -207,7 +209,7 @@ conn_flush(KqThriftConn *conn)
 static gboolean
 wants_input(KqThriftConn *conn)
 {
-  gsize buffered = conn->in->len - conn->in_pos;
+  gsize buffered = kq_input_buffer_length(&conn->in);
   /* Keep reading while a request waits, to notice the client leaving, but never buffer more
    * than one largest frame. */
   return !conn->closing && (gint64)buffered <= conn->max_frame_size + 4 &&
@@ -232,19 +234,44 @@ conn_update_watch(KqThriftConn *conn)
   g_source_modify_unix_fd(conn->source, conn->fd_tag, cond);
 }
 
+/* The whole length of the frame at the front of the input (its 4-byte length included) when
+ * that is known and within thriftMaxFrameSize; else 0. */
+static gsize
+frame_length(KqThriftConn *conn)
+{
+  const guint8 *p = (const guint8 *)kq_input_buffer_data(&conn->in);
+  guint32 frame_len;
+
+  if (kq_input_buffer_length(&conn->in) < 4)
+    return 0;
+  frame_len = ((guint32)p[0] << 24) | ((guint32)p[1] << 16) | ((guint32)p[2] << 8) | p[3];
+  return (gint64)frame_len <= conn->max_frame_size ? 4 + (gsize)frame_len : 0;
+}
+
 static void
 conn_read(KqThriftConn *conn)
 {
   for (int round = 0; round < READS_PER_WAKE && wants_input(conn) && !conn->closed; round++) {
-    gsize old = conn->in->len;
+    gsize room, asked, want = KQ_INPUT_READ_CHUNK, len = kq_input_buffer_length(&conn->in);
+    guint8 *dst;
     ssize_t n;
+    int err;
 
-    g_byte_array_set_size(conn->in, (guint)(old + READ_CHUNK));
-    n = recv(conn->fd, conn->in->data + old, READ_CHUNK, 0);
-    g_byte_array_set_size(conn->in, (guint)(old + (n > 0 ? (gsize)n : 0)));
-    if (n < 0 && errno == EINTR)
+    /* A frame longer than a block, once a block's worth of it is here: the block grows once to
+     * hold the rest (not by doubling, which copies it each time). */
+    if (len >= KQ_INPUT_READ_CHUNK) {
+      gsize whole = frame_length(conn);
+      if (whole > len)
+        want = whole - len;
+    }
+    dst = kq_input_buffer_reserve(&conn->in, want, &room);
+    asked = MIN(room, READ_CHUNK);
+    n = recv(conn->fd, dst, asked, 0);
+    err = n < 0 ? errno : 0;
+    kq_input_buffer_commit(&conn->in, n > 0 ? (gsize)n : 0);
+    if (err == EINTR)
       continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    if (err == EAGAIN || err == EWOULDBLOCK)
       break;
     if (n <= 0) { /* the client is gone */
       kq_thrift_conn_close(conn);
@@ -254,7 +281,7 @@ conn_read(KqThriftConn *conn)
     process_frames(conn);
     /* A short read emptied the socket: another recv would only say EAGAIN (one wasted system
      * call per request for a client with one request in flight). Poll wakes us for more. */
-    if ((gsize)n < READ_CHUNK)
+    if ((gsize)n < asked)
       break;
   }
 }
@@ -299,7 +326,7 @@ kq_thrift_conn_new(KqThriftProcessor *processor, gint fd, guint64 serial, gint64
   conn->processor = g_object_ref(processor);
   conn->env = kq_thrift_handler_get_env(handler);
   conn->max_frame_size = max_frame_size;
-  conn->in = g_byte_array_new();
+  conn->in.spare = &conn->in_spare;
   conn->out = g_byte_array_new();
   conn->closed_func = closed;
   conn->closed_data = closed_data;
@@ -335,7 +362,11 @@ kq_thrift_conn_feed(KqThriftConn *conn, const guint8 *data, gsize len)
 {
   if (conn->closed || conn->closing)
     return;
-  g_byte_array_append(conn->in, data, (guint)len);
+  gsize room;
+  guint8 *dst = kq_input_buffer_reserve(&conn->in, len, &room);
+
+  memcpy(dst, data, len);
+  kq_input_buffer_commit(&conn->in, len);
   process_frames(conn);
 }
 
