@@ -168,13 +168,17 @@ def limited(kestrel_factory, **limit):
     the watcher is always connected, so it is counted, and never closes during the test, so no
     close still on its way skews the count when the next client is accepted.
 
-    The start-up probe of the Thrift port may still wait in its listen queue when the watcher
-    first sees one connection; a served Thrift call proves the listener has accepted it."""
+    Every earlier client must have been counted in and out first: the start-up probes of the
+    memcache and Thrift ports, and the Thrift probe below. A memcache connection is counted on
+    the io thread it is dealt to, so the memcache port's probe may be counted after the watcher
+    (which may sit on another thread) first sees one connection; hence the total as well."""
     srv = kestrel_factory(thrift=True, text=False, server=limit)
     with ThriftClient(srv.thrift_port) as probe:
         assert probe.get_version()
     watcher = srv.memcache()
-    wait_for(lambda: connections(watcher) == 1, message="only the watcher connected")
+    wait_for(lambda: connections(watcher) == 1 and int(watcher.stat("total_connections")) == 4,
+             message="the start-up probes, the Thrift probe and the watcher accepted; only the "
+                     "watcher connected")
     return srv, watcher
 
 
