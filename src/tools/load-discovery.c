@@ -32,6 +32,7 @@ typedef struct {
 /* One reading of a set: the children's data as it arrives. */
 typedef struct {
   LoadDiscovery *d;
+  zhandle_t *zh; /* the client's callbacks may run before zookeeper_init2 has set d->zh */
   LoadSet set;
   guint64 seq;
   guint pending;
@@ -58,7 +59,7 @@ struct LoadDiscovery {
 
 static const gchar *const set_names[2] = { "read", "write" };
 
-static void read_set(LoadDiscovery *d, LoadSet set);
+static void read_set(LoadDiscovery *d, zhandle_t *zh, LoadSet set);
 
 static guint32 fnv1a(const gchar *text, guint32 salt)
 {
@@ -149,15 +150,15 @@ static void watcher_cb(zhandle_t *zh, int type, int state, const char *path, voi
   LoadDiscovery *d = (LoadDiscovery *)zoo_get_context(zh);
   if (type == ZOO_SESSION_EVENT) {
     if (state == ZOO_CONNECTED_STATE) {
-      read_set(d, LOAD_SET_READ);
-      read_set(d, LOAD_SET_WRITE);
+      read_set(d, zh, LOAD_SET_READ);
+      read_set(d, zh, LOAD_SET_WRITE);
     } else if (state == ZOO_EXPIRED_SESSION_STATE) {
       g_printerr("kestrel-load: ZooKeeper session expired; the server lists stay as they were\n");
     }
     return;
   }
   if (context != NULL) /* a set's watch: children changed, or the set was created */
-    read_set(d, ((SetRef *)context)->set);
+    read_set(d, zh, ((SetRef *)context)->set);
 }
 
 static void children_cb(int rc, const struct String_vector *strings, const void *data)
@@ -167,14 +168,14 @@ static void children_cb(int rc, const struct String_vector *strings, const void 
   if (rc == ZNONODE) {
     /* no such set yet: learn when it appears */
     g_autofree gchar *dir = g_strdup_printf("%s/%s", d->prefix, set_names[r->set]);
-    zoo_awexists(d->zh, dir, watcher_cb, &d->refs[r->set], NULL, NULL);
+    zoo_awexists(r->zh, dir, watcher_cb, &d->refs[r->set], NULL, NULL);
   }
   if (rc == ZOK)
     for (gint i = 0; i < strings->count; i++) {
       g_autofree gchar *path = g_strdup_printf("%s/%s/%s", d->prefix, set_names[r->set],
                                                strings->data[i]);
       r->pending++;
-      if (zoo_aget(d->zh, path, 0, data_cb, r) != ZOK)
+      if (zoo_aget(r->zh, path, 0, data_cb, r) != ZOK)
         r->pending--;
     }
   if (rc != ZOK && rc != ZNONODE) {
@@ -186,16 +187,17 @@ static void children_cb(int rc, const struct String_vector *strings, const void 
   reading_done(r); /* the reading's own share */
 }
 
-static void read_set(LoadDiscovery *d, LoadSet set)
+static void read_set(LoadDiscovery *d, zhandle_t *zh, LoadSet set)
 {
   g_autofree gchar *dir = g_strdup_printf("%s/%s", d->prefix, set_names[set]);
   Reading *r = g_new0(Reading, 1);
   r->d = d;
+  r->zh = zh;
   r->set = set;
   r->seq = ++d->started[set];
   r->pending = 1;
   r->found = g_array_new(FALSE, FALSE, sizeof(gint));
-  if (zoo_awget_children(d->zh, dir, watcher_cb, &d->refs[set], children_cb, r) != ZOK) {
+  if (zoo_awget_children(zh, dir, watcher_cb, &d->refs[set], children_cb, r) != ZOK) {
     g_array_unref(r->found);
     g_free(r);
   }
