@@ -506,6 +506,16 @@ class Kestreld:
         return self.start()
 
     # --- clients
+    def wait_start_probes_counted(self, client):
+        """Until the server has counted in and out the start-up probe of each protocol port, so
+        that `client` (a memcache client, the only one open) sees connection counts that no
+        late probe moves: an io thread counts a connection when it takes it, which can be after
+        a later client's on another thread."""
+        probes = len([p for p in (self.memcache_port, self.text_port, self.thrift_port) if p])
+        wait_for(lambda: client.stat("curr_connections") == "1"
+                 and int(client.stat("total_connections")) == probes + 1,
+                 message="the start-up probes counted; only the client connected")
+
     def memcache(self, timeout=IO_TIMEOUT):
         c = MemcacheClient(self.memcache_port, timeout=timeout)
         self._clients.append(c)

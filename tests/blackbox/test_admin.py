@@ -136,6 +136,7 @@ def check_against_memcache(before, after, server, queues):
 def test_stats_json_equals_memcache(kestrel_factory):
     srv = start_admin(kestrel_factory, sections=ALIAS)
     mc = srv.memcache()
+    srv.wait_start_probes_counted(mc)
     fill(mc)
     before = mc.stats()
     headers, body = get(srv.admin_port, "/kestreld/stats.json")
@@ -157,6 +158,7 @@ def test_stats_json_equals_memcache(kestrel_factory):
 def test_stats_txt_equals_memcache(kestrel_factory):
     srv = start_admin(kestrel_factory, sections=ALIAS)
     mc = srv.memcache()
+    srv.wait_start_probes_counted(mc)
     fill(mc)
     before = mc.stats()
     headers, body = get(srv.admin_port, "/kestreld/stats.txt")

@@ -169,16 +169,10 @@ def limited(kestrel_factory, **limit):
     close still on its way skews the count when the next client is accepted.
 
     Every earlier client must have been counted in and out first: the start-up probes of the
-    memcache and Thrift ports, and the Thrift probe below. A memcache connection is counted on
-    the io thread it is dealt to, so the memcache port's probe may be counted after the watcher
-    (which may sit on another thread) first sees one connection; hence the total as well."""
+    ports (see wait_start_probes_counted)."""
     srv = kestrel_factory(thrift=True, text=False, server=limit)
-    with ThriftClient(srv.thrift_port) as probe:
-        assert probe.get_version()
     watcher = srv.memcache()
-    wait_for(lambda: connections(watcher) == 1 and int(watcher.stat("total_connections")) == 4,
-             message="the start-up probes, the Thrift probe and the watcher accepted; only the "
-                     "watcher connected")
+    srv.wait_start_probes_counted(watcher)
     return srv, watcher
 
 
