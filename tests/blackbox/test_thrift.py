@@ -544,6 +544,23 @@ def test_waiter_of_closed_connection_loses_no_item(srv):
     assert mc.get("lost") == b"kept"
 
 
+def test_items_taken_by_a_parked_get_come_back_when_its_client_goes(srv):
+    """A get that took items and then waits for more gives them back to the head, in order,
+    when its client closes before the reply."""
+    Kestrel, _ = generated()
+    mc = srv.memcache()
+    for item in (b"a", b"b"):
+        mc.must_set("back", item)
+    raw = RawThrift(srv.thrift_port)
+    raw.send(encode_call("get", Kestrel.get_args("back", 5, 10000, 0)))
+    wait_for(lambda: mc.qstat("back", "waiters") == 1, message="waiting with two items taken")
+    assert mc.qstat("back", "items") == 0
+    raw.close()
+    wait_for(lambda: mc.qstat("back", "items") == 2, message="items given back")
+    assert mc.qstat("back", "open_transactions") == 0
+    assert [mc.get("back") for _ in range(3)] == [b"a", b"b", None]
+
+
 def test_open_blocking_get_woken_then_confirmed(srv):
     c = ThriftClient(srv.thrift_port)
     t, result = _in_thread(lambda: c.get("ob", 1, 10000, 60000))

@@ -16,7 +16,6 @@ struct _KqThriftGet {
   gint64 deadline_us;     /* monotonic; 0: no waiting */
   gint32 auto_abort_msec;
   GArray *items;          /* KqThriftGotItem, each holding a reference */
-  GPtrArray *taken;       /* KqItem of plain removes, to give back on cancel */
   KqWaiter *waiter;       /* valid only while !fired: the engine frees it after the callback */
   GMutex lock;            /* orders `fired` against kq_waiter_cancel() */
   gboolean fired;         /* the engine has called (or is calling) wait_cb */
@@ -46,7 +45,6 @@ kq_thrift_get_unref(KqThriftGet *get)
     return;
   g_clear_pointer(&get->queue, kq_queue_unref);
   g_array_unref(get->items);
-  g_ptr_array_unref(get->taken);
   g_clear_error(&get->error);
   g_free(get->queue_name);
   g_object_unref(get->handler);
@@ -84,7 +82,6 @@ kq_thrift_get_new(KqThriftHandler *handler, guint64 owner, const gchar *queue_na
   g_mutex_init(&get->lock);
   get->items = g_array_new(FALSE, FALSE, sizeof(KqThriftGotItem));
   g_array_set_clear_func(get->items, got_item_clear);
-  get->taken = g_ptr_array_new_with_free_func((GDestroyNotify)kq_item_unref);
   return get;
 }
 
@@ -106,12 +103,10 @@ add_item(KqThriftGet *get, KqItem *item)
   const KqThriftEnv *env = kq_thrift_handler_get_env(get->handler);
   KqThriftGotItem got = { .item = item, .id = 0 };
 
-  /* The reply is written from the item itself; a plain one is also kept to give back. */
+  /* The reply is written from the item itself, and a cancel gives it back from here. */
   if (get->auto_abort_msec > 0)
     got.id = (gint64)kq_thrift_reads_add(kq_thrift_handler_get_reads(get->handler), get->owner,
                                          get->queue, item->xid, (guint)get->auto_abort_msec);
-  else
-    g_ptr_array_add(get->taken, kq_item_ref(item));
   g_array_append_val(get->items, got);
   KQ_THRIFT_STAT_ADD(env, get_hits, 1);
 }
@@ -305,10 +300,8 @@ kq_thrift_get_cancel(KqThriftGet *get)
     const KqThriftGotItem *got = &g_array_index(get->items, KqThriftGotItem, i);
     if (got->id != 0)
       kq_thrift_reads_abort(kq_thrift_handler_get_reads(get->handler), (guint64)got->id);
+    else if (get->queue != NULL)
+      kq_queue_return_item(get->queue, got->item);
   }
-  if (get->queue != NULL)
-    for (guint i = get->taken->len; i-- > 0;)
-      kq_queue_return_item(get->queue, g_ptr_array_index(get->taken, i));
-  g_ptr_array_set_size(get->taken, 0);
   g_array_set_size(get->items, 0);
 }
