@@ -119,6 +119,13 @@ queue_reply(KqThriftConn *conn, GByteArray *reply)
   g_byte_array_unref(reply);
 }
 
+/* The length a frame's 4-byte header at `p` announces (big-endian). */
+static inline guint32
+frame_length_at(const guint8 *p)
+{
+  return ((guint32)p[0] << 24) | ((guint32)p[1] << 16) | ((guint32)p[2] << 8) | p[3];
+}
+
 /* Run every complete frame buffered, one request at a time. */
 static void
 process_frames(KqThriftConn *conn)
@@ -136,7 +143,7 @@ process_frames(KqThriftConn *conn)
     if (avail < 4)
       break;
     p = (const guint8 *)kq_input_buffer_data(&conn->in);
-    frame_len = ((guint32)p[0] << 24) | ((guint32)p[1] << 16) | ((guint32)p[2] << 8) | p[3];
+    frame_len = frame_length_at(p);
     if ((gint64)frame_len > conn->max_frame_size) {
       /* Also what a non-framed client (HTTP, memcache) looks like: its first bytes read as a
        * huge length. Say why, then close. */
@@ -239,12 +246,11 @@ conn_update_watch(KqThriftConn *conn)
 static gsize
 frame_length(KqThriftConn *conn)
 {
-  const guint8 *p = (const guint8 *)kq_input_buffer_data(&conn->in);
   guint32 frame_len;
 
   if (kq_input_buffer_length(&conn->in) < 4)
     return 0;
-  frame_len = ((guint32)p[0] << 24) | ((guint32)p[1] << 16) | ((guint32)p[2] << 8) | p[3];
+  frame_len = frame_length_at((const guint8 *)kq_input_buffer_data(&conn->in));
   return (gint64)frame_len <= conn->max_frame_size ? 4 + (gsize)frame_len : 0;
 }
 
